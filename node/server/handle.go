@@ -1,0 +1,129 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+
+	"github.com/herdhq/herd/bus/record"
+	"github.com/herdhq/herd/node/places"
+	"github.com/herdhq/herd/node/proto"
+)
+
+// handle runs one line. Replies that are ready at once are appended to
+// batch; a WHATSAT returns a pending reply that is filled concurrently so
+// that a slow Places call does not hold up reading.
+func (c *conn) handle(batch *[]byte, line []byte) *reply {
+	cmd, err := proto.Parse(line)
+	if err != nil {
+		*batch = appendInvalid(*batch, line)
+		return nil
+	}
+	switch cmd.Kind {
+	case proto.IAMAT:
+		c.iamat(batch, line, cmd)
+	case proto.WHATSAT:
+		return c.whatsat(batch, line, cmd)
+	}
+	return nil
+}
+
+func appendInvalid(dst, line []byte) []byte {
+	dst = append(dst, "? "...)
+	dst = append(dst, line...)
+	return append(dst, '\n')
+}
+
+func (c *conn) iamat(batch *[]byte, line []byte, cmd proto.Command) {
+	cfg := &c.s.cfg
+	diff, ok := record.Diff(cfg.Clock.Now().UnixNano(), cmd.Time)
+	if !ok {
+		// The time is more than ~292 years from the node's clock.
+		*batch = appendInvalid(*batch, line)
+		return
+	}
+	r := record.Build(cfg.Name, diff, cmd.Client, cmd.Location, cmd.Time)
+	*batch = append(*batch, r.Line...)
+	*batch = append(*batch, '\n')
+	if cfg.Store.Put(r) && cfg.Stored != nil {
+		cfg.Stored(r)
+	}
+}
+
+func (c *conn) whatsat(batch *[]byte, line []byte, cmd proto.Command) *reply {
+	cfg := &c.s.cfg
+	rec, ok := cfg.Store.Get(string(cmd.Client))
+	if !ok {
+		*batch = appendInvalid(*batch, line)
+		return nil
+	}
+	lat, lng, ok := record.LatLng(rec.Location())
+	km, err := strconv.ParseFloat(string(cmd.Radius), 64)
+	if !ok || err != nil {
+		// Stored locations and parsed radii are valid decimals; this
+		// cannot happen, but a bad record must not take the node down.
+		*batch = appendInvalid(*batch, line)
+		return nil
+	}
+	q := places.Query{Lat: lat, Lng: lng, RadiusM: km * 1000, Limit: cmd.Limit}
+	r := &reply{done: make(chan struct{})}
+	c.lookup.Add(1)
+	go func() {
+		defer c.lookup.Done()
+		defer close(r.done)
+		r.buf = RenderWhatsat(rec, Search(c.ctx, cfg.Places, q))
+	}()
+	return r
+}
+
+// Search asks p and turns a failed call into an UNKNOWN_ERROR response, so
+// the client always gets a JSON body.
+func Search(ctx context.Context, p places.Provider, q places.Query) places.Response {
+	resp, err := p.Nearby(ctx, q)
+	if err != nil {
+		msg := "places lookup failed"
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			msg = "places lookup cancelled or timed out"
+		}
+		return places.Failure(places.StatusUnknownError, msg)
+	}
+	if len(resp.Results) > q.Limit {
+		resp.Results = resp.Results[:q.Limit]
+	}
+	if resp.HTMLAttributions == nil {
+		resp.HTMLAttributions = []string{}
+	}
+	if resp.Results == nil {
+		resp.Results = []json.RawMessage{}
+	}
+	if resp.Status == "" {
+		resp.Status = places.StatusOK
+		if len(resp.Results) == 0 {
+			resp.Status = places.StatusZeroResults
+		}
+	}
+	return resp
+}
+
+// jsonIndent is three spaces, the indent of Google's own Nearby Search
+// responses that classic clients were written against.
+const jsonIndent = "   "
+
+// RenderWhatsat renders a WHATSAT reply: the stored AT line, the response
+// as indented JSON (which never holds a blank line: newlines inside
+// strings are escaped), and a blank line.
+func RenderWhatsat(rec record.Record, resp places.Response) []byte {
+	body, err := json.MarshalIndent(resp, "", jsonIndent)
+	if err != nil {
+		// A provider produced a result that is not valid JSON; the client
+		// still gets a well-formed body saying so.
+		fallback := places.Failure(places.StatusUnknownError, "places provider returned malformed results")
+		body, _ = json.MarshalIndent(fallback, "", jsonIndent)
+	}
+	out := make([]byte, 0, len(rec.Line)+len(body)+3)
+	out = append(out, rec.Line...)
+	out = append(out, '\n')
+	out = append(out, body...)
+	return append(out, "\n\n"...)
+}
