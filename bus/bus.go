@@ -1,0 +1,294 @@
+// Package bus floods AT records between herd nodes over NATS.
+//
+// Each node subscribes to herd.at.<self>. The origin of a record publishes
+// it to herd.at.<n> for every neighbor n with the headers Herd-Origin and
+// Herd-Sender; a node that stores a newer record relays it to its neighbors
+// except the origin and the sender, and a record that is not newer goes no
+// further. The bus knows nothing of TCP clients or Places: it reads and
+// writes records through the Store interface.
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/herdhq/herd/bus/record"
+)
+
+// Subjects and headers of the bus protocol (protocol.md §2).
+const (
+	SubjectPrefix = "herd.at."
+	HeaderOrigin  = "Herd-Origin"
+	HeaderSender  = "Herd-Sender"
+	// HeaderStamp is the origin's clock, in Unix nanoseconds, when it
+	// published the oldest record of the message: receivers derive flood
+	// latency from it.
+	HeaderStamp = "Herd-Stamp"
+)
+
+// Errors of Validate and Start, in one block.
+var (
+	ErrInvalidConfig = errors.New("invalid bus config")
+	ErrClosed        = errors.New("bus closed")
+)
+
+// Subject is the flood subject a node receives on.
+func Subject(node string) string { return SubjectPrefix + node }
+
+// Store is the node's record store as the bus sees it.
+type Store interface {
+	// Put stores r if it is newer than the client's record and reports
+	// whether it did.
+	Put(r record.Record) bool
+}
+
+// Config of one node's bus.
+type Config struct {
+	Name      string   // this node
+	Neighbors []string // the flood topology: this node's configured neighbors
+	Conn      *nats.Conn
+	Store     Store
+	Logger    *slog.Logger
+	// QueueLen bounds records waiting to be published. When it is full,
+	// new ones are dropped and counted (anti-entropy repairs what the
+	// flood misses); a client reply never waits on the bus.
+	QueueLen int
+	// MaxPayload bounds one coalesced message's payload in bytes.
+	MaxPayload int
+	// Now is the clock for stamps; time.Now when nil.
+	Now func() time.Time
+	// Observe, when set, is told of every flood event (for metrics).
+	Observe Observer
+}
+
+// Observer is told of flood events. Methods must be quick and safe for
+// concurrent use.
+type Observer interface {
+	// Published counts one message sent to a neighbor carrying n records.
+	Published(to string, n int)
+	// Received counts one record received: stored (newer), or stale.
+	Received(from string, newer bool)
+	// Latency is the time from the origin's stamp to this node storing it.
+	Latency(d time.Duration)
+	// Dropped counts records not published: queue full or publish error.
+	Dropped(n int, reason string)
+	// Invalid counts a message or line that broke the bus protocol.
+	Invalid(from string)
+}
+
+// DefaultConfig returns sizes fit for tens of thousands of records a
+// second. Name, Neighbors, Conn and Store must be set.
+func DefaultConfig() Config {
+	return Config{QueueLen: 1 << 16, MaxPayload: 64 << 10, Logger: slog.New(slog.DiscardHandler)}
+}
+
+// Validate checks c and names the first bad field.
+func (c Config) Validate() error {
+	switch {
+	case !record.ValidName(c.Name):
+		return fmt.Errorf("%w: Name %q is not a NATS token", ErrInvalidConfig, c.Name)
+	case c.Conn == nil:
+		return fmt.Errorf("%w: Conn is nil", ErrInvalidConfig)
+	case c.Store == nil:
+		return fmt.Errorf("%w: Store is nil", ErrInvalidConfig)
+	case c.Logger == nil:
+		return fmt.Errorf("%w: Logger is nil", ErrInvalidConfig)
+	case c.QueueLen < 1:
+		return fmt.Errorf("%w: QueueLen must be at least 1", ErrInvalidConfig)
+	case c.MaxPayload < 1024:
+		return fmt.Errorf("%w: MaxPayload must be at least 1024", ErrInvalidConfig)
+	}
+	for i, n := range c.Neighbors {
+		switch {
+		case !record.ValidName(n):
+			return fmt.Errorf("%w: Neighbors[%d] %q is not a NATS token", ErrInvalidConfig, i, n)
+		case n == c.Name:
+			return fmt.Errorf("%w: Neighbors[%d] is the node itself", ErrInvalidConfig, i)
+		case slices.Contains(c.Neighbors[:i], n):
+			return fmt.Errorf("%w: Neighbors[%d] %q is listed twice", ErrInvalidConfig, i, n)
+		}
+	}
+	return nil
+}
+
+// flushTimeout bounds Start's round trip to the server when ctx has no
+// deadline of its own.
+const flushTimeout = 10 * time.Second
+
+// Bus is one node's end of the flood.
+type Bus struct {
+	cfg   Config
+	queue chan outbound
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the publisher goroutine
+
+	mu     sync.Mutex // guards sub, closed, started
+	sub    *nats.Subscription
+	closed bool
+}
+
+// outbound is a record to publish to the neighbors but origin and sender.
+type outbound struct {
+	rec    record.Record
+	origin string
+	sender string // "" for the origin's own records
+	stamp  int64
+}
+
+// New validates cfg. It does no I/O.
+func New(cfg Config) (*Bus, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Observe == nil {
+		cfg.Observe = nopObserver{}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.Neighbors = slices.Clone(cfg.Neighbors)
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Bus{cfg: cfg, queue: make(chan outbound, cfg.QueueLen), ctx: ctx, cancel: cancel}, nil
+}
+
+// Start subscribes to this node's subject and returns once the server has
+// the subscription.
+func (b *Bus) Start(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return ErrClosed
+	}
+	sub, err := b.cfg.Conn.Subscribe(Subject(b.cfg.Name), b.receive)
+	if err != nil {
+		return fmt.Errorf("subscribe %s: %w", Subject(b.cfg.Name), err)
+	}
+	// Messages are handled one at a time in order; let them queue deeply
+	// rather than be dropped as a slow consumer under bursts.
+	if err := sub.SetPendingLimits(1<<20, 256<<20); err != nil {
+		sub.Unsubscribe()
+		return fmt.Errorf("set pending limits: %w", err)
+	}
+	// nats.go needs a deadline to flush; bound it even if ctx has none.
+	fctx, cancel := context.WithTimeout(ctx, flushTimeout)
+	defer cancel()
+	if err := b.cfg.Conn.FlushWithContext(fctx); err != nil {
+		sub.Unsubscribe()
+		return fmt.Errorf("flush subscription: %w", err)
+	}
+	b.sub = sub
+	b.wg.Add(1)
+	go b.publishLoop()
+	return nil
+}
+
+// Close unsubscribes and stops publishing. Records still queued are
+// dropped. It is safe to call more than once; it does not close Conn.
+func (b *Bus) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	sub := b.sub
+	b.mu.Unlock()
+	var err error
+	if sub != nil {
+		if uerr := sub.Unsubscribe(); uerr != nil && !errors.Is(uerr, nats.ErrConnectionClosed) {
+			err = fmt.Errorf("unsubscribe: %w", uerr)
+		}
+	}
+	b.cancel()
+	b.wg.Wait()
+	return err
+}
+
+// Publish floods a record this node originated to every neighbor. It never
+// blocks: when the queue is full the record is dropped and counted.
+func (b *Bus) Publish(r record.Record) {
+	b.enqueue(outbound{rec: r, origin: b.cfg.Name, stamp: b.cfg.Now().UnixNano()})
+}
+
+func (b *Bus) enqueue(o outbound) {
+	select {
+	case b.queue <- o:
+	default:
+		b.cfg.Observe.Dropped(1, "queue full")
+	}
+}
+
+// receive handles one flood message: each newer record is stored and
+// relayed; stale or equal ones stop here.
+func (b *Bus) receive(m *nats.Msg) {
+	origin := m.Header.Get(HeaderOrigin)
+	sender := m.Header.Get(HeaderSender)
+	if !record.ValidName(origin) || !record.ValidName(sender) {
+		b.cfg.Observe.Invalid(sender)
+		b.cfg.Logger.Warn("flood message without valid origin and sender headers", "node", b.cfg.Name,
+			"origin", origin, "sender", sender)
+		return
+	}
+	stamp, _ := strconv.ParseInt(m.Header.Get(HeaderStamp), 10, 64)
+	now := b.cfg.Now()
+	for line := range splitLines(m.Data) {
+		r, err := record.Parse(line)
+		if err != nil || r.Origin() != origin {
+			b.cfg.Observe.Invalid(sender)
+			b.cfg.Logger.Warn("invalid flood record", "node", b.cfg.Name, "sender", sender, "err", err)
+			continue
+		}
+		newer := b.cfg.Store.Put(r)
+		b.cfg.Observe.Received(sender, newer)
+		if !newer {
+			continue
+		}
+		if stamp > 0 {
+			b.cfg.Observe.Latency(now.Sub(time.Unix(0, stamp)))
+		}
+		if origin != b.cfg.Name {
+			b.enqueue(outbound{rec: r, origin: origin, sender: sender, stamp: stamp})
+		}
+	}
+}
+
+// splitLines yields the non-empty LF-separated lines of data.
+func splitLines(data []byte) func(func([]byte) bool) {
+	return func(yield func([]byte) bool) {
+		for len(data) > 0 {
+			i := 0
+			for i < len(data) && data[i] != '\n' {
+				i++
+			}
+			line := data[:i]
+			if i < len(data) {
+				data = data[i+1:]
+			} else {
+				data = nil
+			}
+			if len(line) > 0 && !yield(line) {
+				return
+			}
+		}
+	}
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Published(string, int) {}
+func (nopObserver) Received(string, bool) {}
+func (nopObserver) Latency(time.Duration) {}
+func (nopObserver) Dropped(int, string)   {}
+func (nopObserver) Invalid(string)        {}
+
+var _ Observer = nopObserver{}

@@ -1,0 +1,107 @@
+package bus
+
+import (
+	"strconv"
+
+	"github.com/nats-io/nats.go"
+)
+
+// maxBatch bounds records taken from the queue per round, so one busy
+// round cannot starve the flush that makes it visible.
+const maxBatch = 4096
+
+// publishLoop drains the queue and publishes. Records that are ready
+// together are coalesced per neighbor and origin into one message (the
+// protocol allows several lines per message when they share the origin),
+// so a busy node pays the per-message cost once per batch, not per record.
+func (b *Bus) publishLoop() {
+	defer b.wg.Done()
+	batch := make([]outbound, 0, maxBatch)
+	groups := make(map[groupKey]*group)
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case o := <-b.queue:
+			batch = append(batch[:0], o)
+		}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case o := <-b.queue:
+				batch = append(batch, o)
+			default:
+				break fill
+			}
+		}
+		b.publishBatch(batch, groups)
+		clear(batch) // drop record references
+	}
+}
+
+type groupKey struct{ to, origin string }
+
+type group struct {
+	payload []byte
+	n       int
+	stamp   int64 // oldest stamp of the group's records
+}
+
+func (b *Bus) publishBatch(batch []outbound, groups map[groupKey]*group) {
+	var order []groupKey // publish in first-seen order for fairness
+	for _, o := range batch {
+		for _, to := range b.cfg.Neighbors {
+			if to == o.origin || to == o.sender {
+				continue
+			}
+			k := groupKey{to, o.origin}
+			g := groups[k]
+			if g == nil {
+				g = &group{}
+				groups[k] = g
+			}
+			if g.n == 0 {
+				order = append(order, k)
+				g.stamp = o.stamp
+			} else if len(g.payload)+1+len(o.rec.Line) > b.cfg.MaxPayload {
+				b.send(k, g)
+				order = append(order, k)
+				g.stamp = o.stamp
+			}
+			if g.n > 0 {
+				g.payload = append(g.payload, '\n')
+			}
+			g.payload = append(g.payload, o.rec.Line...)
+			g.n++
+			g.stamp = min(g.stamp, o.stamp)
+		}
+	}
+	for _, k := range order {
+		if g := groups[k]; g.n > 0 {
+			b.send(k, g)
+		}
+	}
+}
+
+// send publishes one group and resets it. nats.Conn.Publish only buffers;
+// the connection's flusher writes it out.
+func (b *Bus) send(k groupKey, g *group) {
+	m := &nats.Msg{
+		Subject: Subject(k.to),
+		Data:    g.payload,
+		Header: nats.Header{
+			HeaderOrigin: []string{k.origin},
+			HeaderSender: []string{b.cfg.Name},
+			HeaderStamp:  []string{strconv.FormatInt(g.stamp, 10)},
+		},
+	}
+	if err := b.cfg.Conn.PublishMsg(m); err != nil {
+		b.cfg.Observe.Dropped(g.n, "publish failed")
+		b.cfg.Logger.Warn("flood publish failed", "node", b.cfg.Name, "to", k.to, "records", g.n, "err", err)
+	} else {
+		b.cfg.Observe.Published(k.to, g.n)
+	}
+	// PublishMsg copied the payload into the connection's buffer.
+	g.payload = g.payload[:0]
+	g.n = 0
+}

@@ -1,0 +1,101 @@
+package embeddednats
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// pollInterval is how often the Wait helpers look at the server's state.
+const pollInterval = 10 * time.Millisecond
+
+// NumPeers is the number of remote servers currently connected by route
+// (not route connections: nats-server pools several per remote).
+func (s *Server) NumPeers() int {
+	srv, err := s.running()
+	if err != nil {
+		return 0
+	}
+	return srv.NumRemotes()
+}
+
+// Peers returns the sorted names of the remote servers currently connected
+// by route.
+func (s *Server) Peers() []string {
+	srv, err := s.running()
+	if err != nil {
+		return nil
+	}
+	rz, err := srv.Routez(&server.RoutezOptions{})
+	if err != nil {
+		return nil
+	}
+	names := make([]string, 0, len(rz.Routes))
+	for _, r := range rz.Routes {
+		if r.RemoteName != "" {
+			names = append(names, r.RemoteName)
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// WaitClusterFormed waits until exactly n remote servers are connected by
+// route, polling until ctx ends.
+func (s *Server) WaitClusterFormed(ctx context.Context, n int) error {
+	err := s.poll(ctx, func(srv *server.Server) bool { return srv.NumRemotes() == n })
+	if err != nil {
+		return fmt.Errorf("wait for %d peers (have %v): %w", n, s.Peers(), err)
+	}
+	return nil
+}
+
+// WaitInterest waits until some subscription matching subject — local, or
+// on a remote server and propagated over a route — is registered in this
+// server's account, i.e. until a publish here would be delivered.
+func (s *Server) WaitInterest(ctx context.Context, subject string) error {
+	err := s.poll(ctx, func(srv *server.Server) bool { return hasInterest(srv, subject) })
+	if err != nil {
+		return fmt.Errorf("wait for interest in %q: %w", subject, err)
+	}
+	return nil
+}
+
+// HasInterest reports whether a publish on subject here would currently
+// reach any subscriber, local or remote.
+func (s *Server) HasInterest(subject string) bool {
+	srv, err := s.running()
+	return err == nil && hasInterest(srv, subject)
+}
+
+// hasInterest looks in the account the herd's connections use; with no
+// accounts configured that is the global account.
+func hasInterest(srv *server.Server, subject string) bool {
+	acc := srv.GlobalAccount()
+	return acc != nil && acc.SubscriptionInterest(subject)
+}
+
+// poll calls cond until it is true, the server stops or ctx ends.
+func (s *Server) poll(ctx context.Context, cond func(*server.Server) bool) error {
+	t := time.NewTicker(pollInterval)
+	defer t.Stop()
+	for {
+		srv, err := s.running()
+		if err != nil {
+			return err
+		}
+		if cond(srv) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.closed:
+			return ErrClosed
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,104 @@
+package embeddednats
+
+import (
+	"log/slog"
+	"testing"
+)
+
+func TestSlogLogger_levels(t *testing.T) {
+	logs := newCapture(LevelTrace)
+	var fatal string
+	l := newSlogLogger(slog.New(logs), func(msg string) { fatal = msg })
+
+	l.Noticef("notice %d", 1)
+	l.Warnf("warn %d", 2)
+	l.Errorf("error %d\n", 3)
+	l.Debugf("debug %d", 4)
+	l.Tracef("trace %d", 5)
+	l.Fatalf("fatal %d", 6) // must return, not exit
+
+	want := []struct {
+		level slog.Level
+		msg   string
+	}{
+		{slog.LevelInfo, "notice 1"},
+		{slog.LevelWarn, "warn 2"},
+		{slog.LevelError, "error 3"},
+		{slog.LevelDebug, "debug 4"},
+		{LevelTrace, "trace 5"},
+		{slog.LevelError, "fatal 6"},
+	}
+	recs := logs.records()
+	if len(recs) != len(want) {
+		t.Fatalf("got %d records, want %d: %v", len(recs), len(want), recs)
+	}
+	for i, w := range want {
+		if recs[i].Level != w.level || recs[i].Message != w.msg {
+			t.Errorf("record %d = %v %q, want %v %q", i, recs[i].Level, recs[i].Message, w.level, w.msg)
+		}
+	}
+	if fatal != "fatal 6" {
+		t.Errorf("onFatal got %q, want \"fatal 6\"", fatal)
+	}
+}
+
+func TestSlogLogger_nilLogger(t *testing.T) {
+	l := newSlogLogger(nil, nil)
+	l.Noticef("discarded")
+	l.Fatalf("discarded too") // no hook, no exit, no panic
+}
+
+// nats-server only calls Debugf/Tracef when its debug/trace flags are on;
+// the Config leaves them off so a busy herd does not log every protocol line.
+func TestServer_debugTrace(t *testing.T) {
+	for _, tt := range []struct {
+		name         string
+		debug, trace bool
+	}{
+		{"default off", false, false},
+		{"debug", true, false},
+		{"trace", false, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			logs := newCapture(LevelTrace)
+			cfg := testConfig(t, "A")
+			cfg.Logger = slog.New(logs)
+			cfg.Debug, cfg.Trace = tt.debug, tt.trace
+			s := startServer(t, cfg)
+			nc, err := s.Connect()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := nc.Publish("herd.x", []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			if err := nc.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			nc.Close()
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			var debug, trace, info int
+			for _, r := range logs.records() {
+				switch {
+				case r.Level == LevelTrace:
+					trace++
+				case r.Level == slog.LevelDebug:
+					debug++
+				case r.Level >= slog.LevelInfo:
+					info++
+				}
+			}
+			if info == 0 {
+				t.Error("no info records from a server start")
+			}
+			if (debug > 0) != tt.debug {
+				t.Errorf("%d debug records with Debug=%v", debug, tt.debug)
+			}
+			if (trace > 0) != tt.trace {
+				t.Errorf("%d trace records with Trace=%v", trace, tt.trace)
+			}
+		})
+	}
+}
