@@ -235,7 +235,7 @@ func (b *Bus) receive(m *nats.Msg) {
 	sender := m.Header.Get(HeaderSender)
 	if !record.ValidName(origin) || !record.ValidName(sender) {
 		b.cfg.Observe.Invalid(sender)
-		b.cfg.Logger.Warn("flood message without valid origin and sender headers", "node", b.cfg.Name,
+		b.cfg.Logger.Warn("flood message without valid origin and sender headers",
 			"origin", origin, "sender", sender)
 		return
 	}
@@ -245,7 +245,7 @@ func (b *Bus) receive(m *nats.Msg) {
 		r, err := record.Parse(line)
 		if err != nil || r.Origin() != origin {
 			b.cfg.Observe.Invalid(sender)
-			b.cfg.Logger.Warn("invalid flood record", "node", b.cfg.Name, "sender", sender, "err", err)
+			b.cfg.Logger.Warn("invalid flood record", "sender", sender, "err", err)
 			continue
 		}
 		newer := b.cfg.Store.Put(r)

@@ -97,7 +97,7 @@ func (b *Bus) send(k groupKey, g *group) {
 	}
 	if err := b.cfg.Conn.PublishMsg(m); err != nil {
 		b.cfg.Observe.Dropped(g.n, "publish failed")
-		b.cfg.Logger.Warn("flood publish failed", "node", b.cfg.Name, "to", k.to, "records", g.n, "err", err)
+		b.cfg.Logger.Warn("flood publish failed", "to", k.to, "records", g.n, "err", err)
 	} else {
 		b.cfg.Observe.Published(k.to, g.n)
 	}

@@ -82,16 +82,19 @@ func (c Config) natsConfig() embeddednats.Config {
 	n := c.NATS
 	n.Name = c.Name
 	if n.Logger == nil {
-		n.Logger = c.Logger
+		n.Logger = c.logger()
 	}
 	return n
 }
+
+// logger is the node's logger with the node's name on every line.
+func (c Config) logger() *slog.Logger { return c.Logger.With("node", c.Name) }
 
 func (c Config) clientConfig(st *store.Store, stored func(record.Record)) server.Config {
 	s := c.Client
 	s.Name, s.Store, s.Places, s.Stored = c.Name, st, c.Places, stored
 	if s.Logger == nil {
-		s.Logger = c.Logger
+		s.Logger = c.logger()
 	}
 	return s
 }
@@ -147,7 +150,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	bc := n.cfg.Bus
 	bc.Name, bc.Neighbors, bc.Conn, bc.Store = n.cfg.Name, n.cfg.Neighbors, n.conn, n.store
 	if bc.Logger == nil {
-		bc.Logger = n.cfg.Logger
+		bc.Logger = n.cfg.logger()
 	}
 	if n.bus, err = bus.New(bc); err != nil {
 		return fmt.Errorf("configure bus: %w", err)
@@ -225,4 +228,3 @@ func (n *Node) WaitClusterFormed(ctx context.Context, peers int) error {
 	}
 	return ns.WaitClusterFormed(ctx, peers)
 }
-

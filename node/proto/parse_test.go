@@ -62,8 +62,8 @@ func TestParse_Invalid(t *testing.T) {
 		{"IAMAT " + rep('x', 257) + " +1+1 1", ErrClientTooLong},
 		{"WHATSAT " + rep('x', 257) + " 1 1", ErrClientTooLong},
 		// locations
-		{"IAMAT c 34.068930-118.445127 1", ErrBadLocation},  // no sign
-		{"IAMAT c +34.068930118.445127 1", ErrBadLocation},  // no second part
+		{"IAMAT c 34.068930-118.445127 1", ErrBadLocation},   // no sign
+		{"IAMAT c +34.068930118.445127 1", ErrBadLocation},   // no second part
 		{"IAMAT c +34.068930,-118.445127 1", ErrBadLocation}, // separator
 		{"IAMAT c +34.-118 1", ErrBadLocation},
 		{"IAMAT c +.5-118 1", ErrBadLocation},

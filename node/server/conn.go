@@ -45,7 +45,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 
 func (c *conn) serve() {
 	log := c.s.cfg.Logger
-	log.Debug("connection opened", "node", c.s.cfg.Name, "remote", c.nc.RemoteAddr().String())
+	log.Debug("connection opened", "remote", c.nc.RemoteAddr().String())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -56,7 +56,7 @@ func (c *conn) serve() {
 	c.lookup.Wait()
 	c.cancel()
 	c.nc.Close()
-	log.Debug("connection closed", "node", c.s.cfg.Name, "remote", c.nc.RemoteAddr().String(), "reason", reason)
+	log.Debug("connection closed", "remote", c.nc.RemoteAddr().String(), "reason", reason)
 }
 
 // readLoop reads lines until EOF, an error or the idle timeout, and closes
@@ -167,7 +167,7 @@ func (c *conn) writeLoop() {
 	failed := false
 	fail := func(err error) {
 		failed = true
-		c.s.cfg.Logger.Info("write failed, closing connection", "node", c.s.cfg.Name,
+		c.s.cfg.Logger.Info("write failed, closing connection",
 			"remote", c.nc.RemoteAddr().String(), "err", err)
 		c.cancel()
 		c.nc.Close() // unblocks the read loop

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -114,16 +115,21 @@ const jsonIndent = "   "
 // as indented JSON (which never holds a blank line: newlines inside
 // strings are escaped), and a blank line.
 func RenderWhatsat(rec record.Record, resp places.Response) []byte {
-	body, err := json.MarshalIndent(resp, "", jsonIndent)
-	if err != nil {
+	var out bytes.Buffer
+	out.Grow(len(rec.Line) + 2048)
+	out.WriteString(rec.Line)
+	out.WriteByte('\n')
+	enc := json.NewEncoder(&out)
+	enc.SetIndent("", jsonIndent)
+	// Google writes "<" and "&" as they are; so does the herd.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(resp); err != nil {
 		// A provider produced a result that is not valid JSON; the client
 		// still gets a well-formed body saying so.
-		fallback := places.Failure(places.StatusUnknownError, "places provider returned malformed results")
-		body, _ = json.MarshalIndent(fallback, "", jsonIndent)
+		out.Truncate(len(rec.Line) + 1)
+		_ = enc.Encode(places.Failure(places.StatusUnknownError, "places provider returned malformed results"))
 	}
-	out := make([]byte, 0, len(rec.Line)+len(body)+3)
-	out = append(out, rec.Line...)
-	out = append(out, '\n')
-	out = append(out, body...)
-	return append(out, "\n\n"...)
+	// Encode ended the JSON with one newline; the reply ends with two.
+	out.WriteByte('\n')
+	return out.Bytes()
 }

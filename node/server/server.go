@@ -47,7 +47,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.ln = ln
 	s.mu.Unlock()
-	s.cfg.Logger.Info("client port listening", "node", s.cfg.Name, "addr", ln.Addr().String())
+	s.cfg.Logger.Info("client port listening", "addr", ln.Addr().String())
 	s.wg.Add(1)
 	go s.acceptLoop(ln)
 	return nil
@@ -106,7 +106,7 @@ func (s *Server) acceptLoop(ln net.Listener) {
 				return
 			}
 			// Temporary failures (EMFILE and the like): keep serving.
-			s.cfg.Logger.Warn("accept failed", "node", s.cfg.Name, "err", err)
+			s.cfg.Logger.Warn("accept failed", "err", err)
 			select {
 			case <-s.ctx.Done():
 				return
@@ -135,7 +135,7 @@ func (s *Server) track(nc net.Conn) bool {
 		return false
 	}
 	if len(s.conns) >= s.cfg.MaxConns {
-		s.cfg.Logger.Warn("connection refused: limit reached", "node", s.cfg.Name,
+		s.cfg.Logger.Warn("connection refused: limit reached",
 			"remote", nc.RemoteAddr().String(), "max_connections", s.cfg.MaxConns)
 		nc.Close()
 		return false

@@ -68,7 +68,7 @@ func (f *fakePlaces) Nearby(ctx context.Context, q places.Query) (places.Respons
 	if f.badJSON {
 		return places.Response{Status: places.StatusOK, Results: []json.RawMessage{json.RawMessage(`{"x":`)}}, nil
 	}
-	resp := places.Response{HTMLAttributions: []string{"fake data"}, Status: places.StatusOK}
+	resp := places.Response{HTMLAttributions: []string{`<a href="https://example.org/?a=1&b=2">fake data</a>`}, Status: places.StatusOK}
 	for i := range f.n {
 		p := places.Place{
 			Geometry: places.Geometry{Location: places.LatLng{Lat: q.Lat + float64(i)/100, Lng: q.Lng}},

@@ -1,0 +1,177 @@
+// Package herdrun turns a herd file into running nodes: one node of it
+// (herd node) or all of them in one process (herd up).
+package herdrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/herdhq/herd/deploy/herdfile"
+	"github.com/herdhq/herd/node"
+	"github.com/herdhq/herd/node/places"
+)
+
+// Errors, in one block.
+var (
+	ErrUnknownNode = errors.New("no such node in the herd file")
+)
+
+// Logger builds the slog logger the herd file asks for.
+func Logger(lc herdfile.LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(lc.Level)); err != nil {
+		level = slog.LevelInfo // Validate already refused anything else
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if strings.EqualFold(lc.Format, "json") {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// natsLogger quietens the embedded NATS servers below debug level: their
+// notices (a 15-line banner per server, every route connect) would bury
+// the herd's own log. Warnings and errors still come through.
+func natsLogger(log *slog.Logger) *slog.Logger {
+	if log.Enabled(context.Background(), slog.LevelDebug) {
+		return log
+	}
+	return slog.New(minLevel{log.Handler(), slog.LevelWarn})
+}
+
+// minLevel drops records below level.
+type minLevel struct {
+	slog.Handler
+	level slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.level && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(as), h.level}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.level}
+}
+
+// NodeConfig is the node.Config of node name in hf, answering WHATSAT
+// with p, with routes to every neighbor.
+func NodeConfig(hf herdfile.Config, name string, p places.Provider, log *slog.Logger) (node.Config, error) {
+	n, ok := hf.Node(name)
+	if !ok {
+		return node.Config{}, fmt.Errorf("node %q: %w (have %s)", name, ErrUnknownNode, strings.Join(hf.Names(), ", "))
+	}
+	cfg := node.DefaultConfig()
+	cfg.Name = n.Name
+	cfg.Neighbors = hf.Neighbors(n.Name)
+	cfg.Places = p
+	cfg.Logger = log // the node adds its name to every line
+
+	cfg.NATS.Logger = natsLogger(log).With("node", n.Name)
+	cfg.NATS.ClusterName = hf.Herd
+	cfg.NATS.ClientAddr = n.NATS
+	cfg.NATS.ClusterAddr = n.Cluster
+	cfg.NATS.MonitorAddr = ""
+	for _, nb := range cfg.Neighbors {
+		peer, _ := hf.Node(nb) // Validate checked every neighbor exists
+		cfg.NATS.Routes = append(cfg.NATS.Routes, "nats-route://"+peer.Cluster)
+	}
+
+	cfg.Client.Addr = n.Client
+	cfg.Client.MaxLineBytes = hf.Limits.MaxLineBytes
+	cfg.Client.IdleTimeout = hf.Limits.IdleTimeout
+	cfg.Client.WriteTimeout = hf.Limits.WriteTimeout
+	cfg.Client.MaxConns = hf.Limits.MaxConnections
+	cfg.Client.MaxOutstanding = hf.Limits.MaxOutstanding
+	return cfg, nil // node.New validates, after Start's route seeding
+}
+
+// Herd is a set of nodes of one herd file running in this process.
+type Herd struct {
+	Nodes []*node.Node // in file order
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start starts the named nodes of hf (all of them when names is empty) and
+// returns once every one is listening. Nodes on fixed ports may start in
+// any order: configured routes are redialled until the neighbor is up.
+//
+// Nodes started together are seeded only with routes to neighbors already
+// started here (NATS gossip completes the mesh), so that a herd starting
+// in one process does not log a failed dial to every neighbor not yet up.
+// A node with no neighbor started before it waits for later ones to dial
+// it, or, when none of its neighbors is started here, keeps all its routes.
+func Start(ctx context.Context, hf herdfile.Config, names []string, ps *Providers, log *slog.Logger) (*Herd, error) {
+	if len(names) == 0 {
+		names = hf.Names()
+	}
+	h := &Herd{}
+	started := map[string]string{} // name → cluster URL
+	for _, name := range names {
+		p, err := ps.New()
+		if err != nil {
+			h.Close()
+			return nil, err
+		}
+		cfg, err := NodeConfig(hf, name, p, log)
+		if err != nil {
+			h.Close()
+			return nil, err
+		}
+		var seeds []string
+		for _, nb := range cfg.Neighbors {
+			if url, ok := started[nb]; ok {
+				seeds = append(seeds, url)
+			}
+		}
+		if len(seeds) > 0 || slices.ContainsFunc(cfg.Neighbors, func(nb string) bool { return slices.Contains(names, nb) }) {
+			cfg.NATS.Routes = seeds
+		}
+		n, err := node.New(cfg)
+		if err != nil {
+			h.Close()
+			return nil, fmt.Errorf("node %s: %w", name, err)
+		}
+		if err := n.Start(ctx); err != nil {
+			h.Close()
+			return nil, fmt.Errorf("start node %s: %w", name, err)
+		}
+		h.Nodes = append(h.Nodes, n)
+		started[name] = "nats-route://" + n.NATS().ClusterAddr()
+	}
+	return h, nil
+}
+
+// WaitFormed waits until every node has a route to each of the peers other
+// members of the herd file.
+func (h *Herd) WaitFormed(ctx context.Context, peers int) error {
+	for _, n := range h.Nodes {
+		if err := n.WaitClusterFormed(ctx, peers); err != nil {
+			return fmt.Errorf("node %s: %w", n.Name(), err)
+		}
+	}
+	return nil
+}
+
+// Close closes every node. It is safe to call more than once.
+func (h *Herd) Close() error {
+	h.closeOnce.Do(func() {
+		var errs []error
+		for _, n := range h.Nodes {
+			errs = append(errs, n.Close())
+		}
+		h.closeErr = errors.Join(errs...)
+	})
+	return h.closeErr
+}

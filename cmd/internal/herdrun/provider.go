@@ -1,0 +1,96 @@
+package herdrun
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/herdhq/herd/deploy/herdfile"
+	"github.com/herdhq/herd/node/places"
+	"github.com/herdhq/herd/node/places/google"
+	"github.com/herdhq/herd/node/places/offline"
+	"github.com/herdhq/herd/node/places/resilient"
+)
+
+// Providers makes the herd file's Places provider for each node of one
+// process. The offline data is decoded once and shared; a Google provider
+// is made per node (its concurrency bound and cache are per node) and
+// wrapped in the resilience layer. The key is read from the environment or
+// the key file and never appears in errors.
+type Providers struct {
+	pc  herdfile.PlacesConfig
+	key string
+	ds  *offline.Dataset
+
+	mu      sync.Mutex // guards closers
+	closers []func()
+}
+
+// NewProviders reads what every node's provider needs: the offline data or
+// the API key.
+func NewProviders(hf herdfile.Config, getenv func(string) string) (*Providers, error) {
+	ps := &Providers{pc: hf.Places}
+	switch hf.Places.Provider {
+	case herdfile.ProviderOffline:
+		ds, err := offline.LoadEmbedded()
+		if err != nil {
+			return nil, fmt.Errorf("load offline places: %w", err)
+		}
+		ps.ds = ds
+	case herdfile.ProviderGoogle, herdfile.ProviderGoogleLegacy:
+		key, err := hf.PlacesKey(getenv)
+		if err != nil {
+			return nil, err
+		}
+		ps.key = key
+	default:
+		return nil, fmt.Errorf("places.provider: unknown provider %q", hf.Places.Provider)
+	}
+	return ps, nil
+}
+
+// New makes one node's provider.
+func (ps *Providers) New() (places.Provider, error) {
+	if ps.ds != nil {
+		return offline.NewWithDataset(ps.ds), nil
+	}
+	gc := google.DefaultConfig()
+	gc.BaseURL, gc.APIKey = ps.pc.BaseURL, ps.key
+	var up places.Provider
+	var closeUp func()
+	if ps.pc.Provider == herdfile.ProviderGoogle {
+		p, err := google.NewPlaces(gc)
+		if err != nil {
+			return nil, fmt.Errorf("places.provider google: %w", err)
+		}
+		up, closeUp = p, p.Close
+	} else {
+		p, err := google.NewLegacy(gc)
+		if err != nil {
+			return nil, fmt.Errorf("places.provider google-legacy: %w", err)
+		}
+		up, closeUp = p, p.Close
+	}
+	rc := resilient.DefaultConfig()
+	rc.Timeout = ps.pc.Timeout
+	rc.MaxConcurrent = ps.pc.MaxConcurrent
+	rc.CacheTTL, rc.CacheSize = ps.pc.CacheTTL, ps.pc.CacheSize
+	r, err := resilient.New(up, rc)
+	if err != nil {
+		closeUp()
+		return nil, fmt.Errorf("places: %w", err)
+	}
+	ps.mu.Lock()
+	ps.closers = append(ps.closers, func() { r.Close(); closeUp() })
+	ps.mu.Unlock()
+	return r, nil
+}
+
+// Close releases every provider made. Call it after the nodes are closed.
+func (ps *Providers) Close() {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	for _, c := range ps.closers {
+		c()
+	}
+	ps.closers = nil
+}
