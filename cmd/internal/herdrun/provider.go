@@ -21,8 +21,9 @@ type Providers struct {
 	key string
 	ds  *offline.Dataset
 
-	mu      sync.Mutex // guards closers
-	closers []func()
+	mu        sync.Mutex // guards closers and resilient
+	closers   []func()
+	resilient []*resilient.Provider
 }
 
 // NewProviders reads what every node's provider needs: the offline data or
@@ -81,8 +82,22 @@ func (ps *Providers) New() (places.Provider, error) {
 	}
 	ps.mu.Lock()
 	ps.closers = append(ps.closers, func() { r.Close(); closeUp() })
+	ps.resilient = append(ps.resilient, r)
 	ps.mu.Unlock()
 	return r, nil
+}
+
+// Stats returns the resilience layer's counters of each node's provider,
+// in the order the providers were made (none for the offline provider,
+// which needs no such layer).
+func (ps *Providers) Stats() []resilient.Stats {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	out := make([]resilient.Stats, len(ps.resilient))
+	for i, r := range ps.resilient {
+		out[i] = r.Stats()
+	}
+	return out
 }
 
 // Close releases every provider made. Call it after the nodes are closed.
@@ -92,5 +107,5 @@ func (ps *Providers) Close() {
 	for _, c := range ps.closers {
 		c()
 	}
-	ps.closers = nil
+	ps.closers, ps.resilient = nil, nil
 }
