@@ -88,9 +88,9 @@ func lines(rs []record.Record) []string {
 	return out
 }
 
-// Concurrent writers of increasing times for shared clients: the store
-// ends with each client's maximum, and exactly one Put per distinct newer
-// value can have reported true last.
+// Concurrent writers of increasing times for shared clients, with readers
+// ranging over the store meanwhile: every client ends with the maximum
+// time any writer put (run with -race).
 func TestStore_PutConcurrent(t *testing.T) {
 	s := New()
 	const writers, clients, steps = 8, 50, 200
