@@ -5,6 +5,7 @@
 package record
 
 import (
+	"cmp"
 	"bytes"
 	"errors"
 	"strings"
@@ -61,10 +62,10 @@ func Compare(a, b Record) int {
 	if c := CompareTime(a.Time(), b.Time()); c != 0 {
 		return c
 	}
-	if c := cmpStr(a.Origin(), b.Origin()); c != 0 {
+	if c := cmp.Compare(a.Origin(), b.Origin()); c != 0 {
 		return c
 	}
-	return cmpStr(a.Location(), b.Location())
+	return cmp.Compare(a.Location(), b.Location())
 }
 
 // Newer reports whether a is strictly newer than b. Any record is newer

@@ -1,6 +1,7 @@
 package record
 
 import (
+	"cmp"
 	"math"
 	"strconv"
 )
@@ -59,39 +60,19 @@ func CompareTime(a, b string) int {
 	ai, af := splitTime(a)
 	bi, bf := splitTime(b)
 	if len(ai) != len(bi) {
-		return cmpInt(len(ai), len(bi))
+		return cmp.Compare(len(ai), len(bi))
 	}
 	if ai != bi {
-		return cmpStr(ai, bi)
+		return cmp.Compare(ai, bi)
 	}
 	// Equal integer parts: compare fractions digit by digit; a missing
 	// digit is a zero, and trailing zeros were removed, so the longer
 	// fraction with an equal prefix is the larger.
 	n := min(len(af), len(bf))
-	if c := cmpStr(af[:n], bf[:n]); c != 0 {
+	if c := cmp.Compare(af[:n], bf[:n]); c != 0 {
 		return c
 	}
-	return cmpInt(len(af), len(bf))
-}
-
-func cmpInt(a, b int) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmpStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return cmp.Compare(len(af), len(bf))
 }
 
 // Diff returns now − t in integer nanoseconds, rounded to the nearest
