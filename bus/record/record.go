@@ -5,8 +5,8 @@
 package record
 
 import (
-	"cmp"
 	"bytes"
+	"cmp"
 	"errors"
 	"strings"
 )
