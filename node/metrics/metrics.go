@@ -62,7 +62,7 @@ type Metrics struct {
 	repaired     prometheus.Counter
 
 	placesCalls [numStatuses]prometheus.Counter
-	upstream    [numStatuses]prometheus.Observer
+	upstream    *prometheus.HistogramVec
 
 	// records and placesStats are set once the node's store and provider
 	// are known (after New); nil reports nothing.
@@ -86,10 +86,16 @@ func New(cfg Config) *Metrics {
 
 	commands := f.counterVec("client_commands_total",
 		"Client commands (TCP port and NATS service) by command and outcome.", "command", "outcome")
+	// Only the pairs that happen are exported; the others count into a
+	// counter nobody scrapes, so Command never meets a nil.
+	discard := prometheus.NewCounter(prometheus.CounterOpts{Name: "discard"})
 	for c := range server.NumCommands {
 		for o := range server.NumOutcomes {
-			m.commands[c][o] = commands.WithLabelValues(c.String(), o.String())
+			m.commands[c][o] = discard
 		}
+	}
+	for _, p := range commandOutcomes {
+		m.commands[p.c][p.o] = commands.WithLabelValues(p.c.String(), p.o.String())
 	}
 	m.connsOpened = f.counter("client_connections_opened_total", "Client TCP connections accepted.")
 	m.connsOpen = f.gauge("client_connections", "Client TCP connections open now.")
@@ -127,14 +133,26 @@ func New(cfg Config) *Metrics {
 	})
 
 	calls := f.counterVec("places_calls_total", "Places searches answered to WHATSAT, by classic status (ERROR: no response).", "status")
-	upstream := f.histogramVec("places_upstream_duration_seconds",
+	// Upstream children appear on first use: an offline herd has none.
+	m.upstream = f.histogramVec("places_upstream_duration_seconds",
 		"Upstream Places attempts (Google providers), by classic status.", prometheus.DefBuckets, "status")
 	for i, s := range statusNames {
 		m.placesCalls[i] = calls.WithLabelValues(s)
-		m.upstream[i] = upstream.WithLabelValues(s)
 	}
 	r.MustRegister(placesCollector{m})
 	return m
+}
+
+// commandOutcomes are the outcomes each command can have.
+var commandOutcomes = []struct {
+	c server.Command
+	o server.Outcome
+}{
+	{server.CommandIAMAT, server.OutcomeStored}, {server.CommandIAMAT, server.OutcomeStale},
+	{server.CommandIAMAT, server.OutcomeInvalid},
+	{server.CommandWHATSAT, server.OutcomeAnswered}, {server.CommandWHATSAT, server.OutcomeUnknownClient},
+	{server.CommandWHATSAT, server.OutcomeInvalid},
+	{server.CommandInvalid, server.OutcomeInvalid},
 }
 
 // Registry is the node's registry, for more collectors.

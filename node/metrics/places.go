@@ -63,9 +63,10 @@ func (c *countingProvider) Nearby(ctx context.Context, q places.Query) (places.R
 }
 
 // ObserveUpstream records one upstream attempt; it has the signature of
-// resilient.Config.OnUpstream.
+// resilient.Config.OnUpstream. Upstream attempts take milliseconds, so
+// the label lookup here costs nothing that matters.
 func (m *Metrics) ObserveUpstream(status string, d time.Duration) {
-	m.upstream[statusIndex(status)].Observe(d.Seconds())
+	m.upstream.WithLabelValues(statusNames[statusIndex(status)]).Observe(d.Seconds())
 }
 
 // StatsProvider is a provider that reports resilient.Stats (the Google
