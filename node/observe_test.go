@@ -12,6 +12,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/herdhq/herd/node/service"
 )
 
 // waitFor polls cond until it holds or 10 seconds pass.
@@ -249,6 +253,14 @@ func TestNode_LogFile(t *testing.T) {
 			})
 			reply := h.send("A", "IAMAT c +1+1 100", "WHATSAT c 10 5", "HELLO there")
 			at, _, _ := strings.Cut(reply, "\n")
+			nc, err := nats.Connect(h.nodes["A"].NATS().ClientURL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			if _, err := nc.Request(service.SubjectWHATSAT, []byte("WHATSAT c 1 1"), 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
 			if err := h.nodes["A"].Close(); err != nil { // flushes the file
 				t.Fatal(err)
 			}
@@ -267,6 +279,7 @@ func TestNode_LogFile(t *testing.T) {
 				"input HELLO there", "output ? HELLO there",
 				"output " + at + "\n{", // the WHATSAT reply, when its lookup is done
 				"connection closed",
+				"service input", "service output", // the NATS door's traffic too
 			}
 			for _, w := range want {
 				if !slices.ContainsFunc(events, func(e string) bool { return strings.HasPrefix(e, w) }) {

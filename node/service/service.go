@@ -232,7 +232,7 @@ func (s *Service) iamat(req micro.Request) {
 	}
 	rec, stored, err := s.cfg.Commands.Iamat(cmd)
 	if err != nil {
-		refuse(req, CodeInvalid, "invalid IAMAT: "+err.Error(), line)
+		s.refuse(req, CodeInvalid, "invalid IAMAT: "+err.Error(), line)
 		return
 	}
 	s.respond(req, IamatReply{AT: rec.Line, Stored: stored})
@@ -250,10 +250,10 @@ func (s *Service) whatsat(req micro.Request) {
 	rec, q, err := s.cfg.Commands.WhatsatQuery(cmd)
 	switch {
 	case errors.Is(err, server.ErrUnknownClient):
-		refuse(req, CodeUnknownClient, "unknown client", line)
+		s.refuse(req, CodeUnknownClient, "unknown client", line)
 		return
 	case err != nil:
-		refuse(req, CodeInternal, "whatsat failed", line)
+		s.refuse(req, CodeInternal, "whatsat failed", line)
 		return
 	}
 	// A slow Places search must not hold up the endpoint's other
@@ -261,7 +261,7 @@ func (s *Service) whatsat(req micro.Request) {
 	select {
 	case s.sem <- struct{}{}:
 	case <-s.ctx.Done():
-		refuse(req, CodeInternal, "service closing", nil)
+		s.refuse(req, CodeInternal, "service closing", nil)
 		return
 	}
 	s.wg.Add(1)
@@ -280,18 +280,19 @@ func (s *Service) whatsat(req micro.Request) {
 // command goes through the classic parser, so both doors accept exactly
 // the same commands. On failure it answers the request and returns false.
 func (s *Service) parse(req micro.Request, kind proto.Kind, fields func([]byte) ([]string, error)) (proto.Command, []byte, bool) {
+	s.logInput(req)
 	data := bytes.TrimSpace(req.Data())
 	line := data
 	if len(data) > 0 && data[0] == '{' {
 		f, err := fields(data)
 		if err != nil {
-			refuse(req, CodeInvalid, "invalid JSON request: "+oneLine(err.Error()), nil)
+			s.refuse(req, CodeInvalid, "invalid JSON request: "+oneLine(err.Error()), nil)
 			return proto.Command{}, nil, false
 		}
 		for _, v := range f[1:] {
 			// A field holding whitespace would shift the classic fields.
 			if v == "" || bytes.ContainsAny([]byte(v), " \t\r\n\f\v") {
-				refuse(req, CodeInvalid, "invalid JSON request: every field must be set, without whitespace", nil)
+				s.refuse(req, CodeInvalid, "invalid JSON request: every field must be set, without whitespace", nil)
 				return proto.Command{}, nil, false
 			}
 		}
@@ -299,7 +300,7 @@ func (s *Service) parse(req micro.Request, kind proto.Kind, fields func([]byte) 
 	}
 	cmd, err := proto.Parse(line)
 	if err != nil || cmd.Kind != kind {
-		refuse(req, CodeInvalid, "invalid command", line)
+		s.refuse(req, CodeInvalid, "invalid command", line)
 		return proto.Command{}, nil, false
 	}
 	return cmd, line, true
@@ -307,13 +308,30 @@ func (s *Service) parse(req micro.Request, kind proto.Kind, fields func([]byte) 
 
 // refuse answers with a micro error; data, when set, is the classic "?"
 // reply for the command line.
-func refuse(req micro.Request, code, desc string, line []byte) {
+func (s *Service) refuse(req micro.Request, code, desc string, line []byte) {
 	var data []byte
 	if line != nil {
 		data = append([]byte("? "), line...)
 	}
+	s.logOutput(req, code+" "+desc+" "+string(data))
 	// Errors go to the requester; a failed respond has nobody to tell.
 	_ = req.Error(code, desc, data)
+}
+
+// logInput and logOutput record service traffic at debug level, as the
+// TCP port records its clients' (the node's log file).
+func (s *Service) logInput(req micro.Request) {
+	if s.cfg.Logger.Enabled(context.Background(), slog.LevelDebug) {
+		s.cfg.Logger.LogAttrs(context.Background(), slog.LevelDebug, "service input",
+			slog.String("subject", req.Subject()), slog.String("reply_to", req.Reply()), slog.String("data", string(req.Data())))
+	}
+}
+
+func (s *Service) logOutput(req micro.Request, out string) {
+	if s.cfg.Logger.Enabled(context.Background(), slog.LevelDebug) {
+		s.cfg.Logger.LogAttrs(context.Background(), slog.LevelDebug, "service output",
+			slog.String("reply_to", req.Reply()), slog.String("text", out))
+	}
 }
 
 func (s *Service) respond(req micro.Request, v any) {
@@ -324,7 +342,9 @@ func (s *Service) respond(req micro.Request, v any) {
 		_ = req.Error(CodeInternal, "encode reply", nil)
 		return
 	}
-	if err := req.Respond(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))); err != nil {
+	out := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	s.logOutput(req, string(out))
+	if err := req.Respond(out); err != nil {
 		s.cfg.Logger.Debug("service reply not sent", "err", err)
 	}
 }
