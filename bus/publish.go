@@ -100,6 +100,7 @@ func (b *Bus) send(k groupKey, g *group) {
 		b.cfg.Logger.Warn("flood publish failed", "to", k.to, "records", g.n, "err", err)
 	} else {
 		b.cfg.Observe.Published(k.to, g.n)
+		b.observeRelayed(k, g.n)
 	}
 	// PublishMsg copied the payload into the connection's buffer.
 	g.payload = g.payload[:0]

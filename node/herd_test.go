@@ -40,6 +40,8 @@ type testHerd struct {
 	nodes map[string]*Node
 	// cluster addresses, kept so a stopped node restarts on the same one
 	cluster map[string]string
+	// mod, if set, adjusts each node's config before New.
+	mod func(name string, c *Config)
 }
 
 // startHerd starts every node of topo, each seeding routes to the
@@ -48,7 +50,13 @@ type testHerd struct {
 // across it.
 func startHerd(t *testing.T, topo map[string][]string) *testHerd {
 	t.Helper()
-	h := &testHerd{t: t, topo: topo, nodes: map[string]*Node{}, cluster: map[string]string{}}
+	return startHerdWith(t, topo, nil)
+}
+
+// startHerdWith is startHerd with mod applied to every node's config.
+func startHerdWith(t *testing.T, topo map[string][]string, mod func(name string, c *Config)) *testHerd {
+	t.Helper()
+	h := &testHerd{t: t, topo: topo, nodes: map[string]*Node{}, cluster: map[string]string{}, mod: mod}
 	for _, name := range startOrder(topo) {
 		h.start(name)
 	}
@@ -99,6 +107,9 @@ func (h *testHerd) start(name string) *Node {
 	}
 	if addr, ok := h.cluster[name]; ok {
 		cfg.NATS.ClusterAddr = addr // a restart keeps its route address
+	}
+	if h.mod != nil {
+		h.mod(name, &cfg)
 	}
 	n, err := New(cfg)
 	if err != nil {

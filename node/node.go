@@ -15,6 +15,7 @@ import (
 	"github.com/herdhq/herd/bus"
 	"github.com/herdhq/herd/bus/record"
 	"github.com/herdhq/herd/embeddednats"
+	"github.com/herdhq/herd/node/metrics"
 	"github.com/herdhq/herd/node/places"
 	"github.com/herdhq/herd/node/server"
 	"github.com/herdhq/herd/node/store"
@@ -44,6 +45,25 @@ type Config struct {
 	// node; a nil Logger means the node's.
 	Bus    bus.Config
 	Logger *slog.Logger
+
+	// Observability (observe.go).
+
+	// MonitorAddr, if set, is host:port of the node's HTTP port:
+	// /metrics, /healthz and the NATS monitoring endpoints. Port 0 picks
+	// a free port.
+	MonitorAddr string
+	// Metrics are the node's metrics. Nil: the node makes its own when
+	// MonitorAddr is set, and keeps none otherwise. Callers that wire a
+	// hook before New (the Places upstream hook) make them themselves.
+	Metrics *metrics.Metrics
+	// LogFile, if set, is a file the node also logs to at debug level:
+	// every client input and output and connection opened and closed.
+	LogFile string
+	// LogFileFormat is "text" (the default when empty) or "json".
+	LogFileFormat string
+	// WebsocketAddr, if set, is host:port of a NATS WebSocket listener
+	// (for browsers). Without TLS it must be on loopback.
+	WebsocketAddr string
 }
 
 // DefaultConfig returns a node on loopback and free ports. Name and Places
@@ -75,7 +95,7 @@ func (c Config) Validate() error {
 	if err := c.clientConfig(store.New(), nil).Validate(); err != nil {
 		return fmt.Errorf("Client: %w", err)
 	}
-	return nil
+	return c.validateObservability()
 }
 
 func (c Config) natsConfig() embeddednats.Config {
@@ -103,6 +123,10 @@ func (c Config) clientConfig(st *store.Store, stored func(record.Record)) server
 type Node struct {
 	cfg   Config
 	store *store.Store
+	// metrics is nil when the node keeps none; log is the node's logger,
+	// the log file's too once Start opened it.
+	metrics *metrics.Metrics
+	log     *slog.Logger
 
 	mu      sync.Mutex // guards the fields below and serializes Start/Close
 	started bool
@@ -111,6 +135,7 @@ type Node struct {
 	conn    *nats.Conn
 	bus     *bus.Bus
 	client  *server.Server
+	obs     observability
 }
 
 // New validates cfg. It does no I/O.
@@ -118,7 +143,12 @@ func New(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Node{cfg: cfg, store: store.New()}, nil
+	n := &Node{cfg: cfg, store: store.New(), metrics: cfg.Metrics, log: cfg.logger()}
+	if n.metrics == nil && cfg.MonitorAddr != "" {
+		n.metrics = metrics.New(metrics.Config{Node: cfg.Name, Neighbors: cfg.Neighbors})
+	}
+	n.wireMetrics()
+	return n, nil
 }
 
 // Start starts the embedded NATS server, subscribes the bus and opens the
@@ -137,7 +167,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			n.closeLocked()
 		}
 	}()
-	if n.nats, err = embeddednats.New(n.cfg.natsConfig()); err != nil {
+	if err = n.openLogFile(); err != nil {
+		return err
+	}
+	if n.nats, err = embeddednats.New(n.natsConfig()); err != nil {
 		return fmt.Errorf("configure nats: %w", err)
 	}
 	if err = n.nats.Start(ctx); err != nil {
@@ -150,7 +183,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	bc := n.cfg.Bus
 	bc.Name, bc.Neighbors, bc.Conn, bc.Store = n.cfg.Name, n.cfg.Neighbors, n.conn, n.store
 	if bc.Logger == nil {
-		bc.Logger = n.cfg.logger()
+		bc.Logger = n.log
+	}
+	if bc.Observe == nil && n.metrics != nil {
+		bc.Observe = n.metrics
 	}
 	if n.bus, err = bus.New(bc); err != nil {
 		return fmt.Errorf("configure bus: %w", err)
@@ -158,13 +194,13 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err = n.bus.Start(ctx); err != nil {
 		return fmt.Errorf("start bus: %w", err)
 	}
-	if n.client, err = server.New(n.cfg.clientConfig(n.store, n.bus.Publish)); err != nil {
+	if n.client, err = server.New(n.clientConfig()); err != nil {
 		return fmt.Errorf("configure client server: %w", err)
 	}
 	if err = n.client.Start(ctx); err != nil {
 		return fmt.Errorf("start client server: %w", err)
 	}
-	return nil
+	return n.startObservability(ctx)
 }
 
 // Close stops the client port, the bus and the NATS server, in that order,
@@ -181,6 +217,7 @@ func (n *Node) closeLocked() error {
 	}
 	n.closed = true
 	var errs []error
+	errs = append(errs, n.closeObservability()...)
 	if n.client != nil {
 		errs = append(errs, n.client.Close())
 	}
@@ -193,6 +230,7 @@ func (n *Node) closeLocked() error {
 	if n.nats != nil {
 		errs = append(errs, n.nats.Close())
 	}
+	errs = append(errs, n.closeLogFile())
 	return errors.Join(errs...)
 }
 

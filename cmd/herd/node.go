@@ -30,8 +30,8 @@ func (c *nodeCmd) Run(ctx context.Context, e env) error {
 	}
 	defer h.Close()
 	n := h.Nodes[0]
-	fmt.Fprintf(e.stdout, "node %s up: client %s, nats %s, neighbors %v (started %s)\n",
-		n.Name(), n.ClientAddr(), n.NATS().ClientURL(), hf.Neighbors(n.Name()), time.Now().Format(time.RFC3339))
+	fmt.Fprintf(e.stdout, "node %s up: client %s, nats %s, monitor %s, neighbors %v (started %s)\n",
+		n.Name(), n.ClientAddr(), n.NATS().ClientURL(), or(n.MonitorURL(), "-"), hf.Neighbors(n.Name()), time.Now().Format(time.RFC3339))
 	// Tell the operator when the herd is whole: until then, records may
 	// miss the nodes not yet connected.
 	joined := make(chan struct{})

@@ -61,10 +61,18 @@ func loadHerdFile(path string) (herdfile.Config, error) {
 func printHerd(e env, hf herdfile.Config, h *herdrun.Herd, took time.Duration) {
 	fmt.Fprintf(e.stdout, "herd %q is up: %d nodes, cluster formed in %s\n\n", hf.Herd, len(h.Nodes), took.Round(time.Millisecond))
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tCLIENT\tNATS\tNEIGHBORS")
+	fmt.Fprintln(tw, "NODE\tCLIENT\tNATS\tMONITOR\tNEIGHBORS")
 	for _, n := range h.Nodes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", n.Name(), n.ClientAddr(), n.NATS().ClientURL(), strings.Join(hf.Neighbors(n.Name()), ", "))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n.Name(), n.ClientAddr(), n.NATS().ClientURL(), or(n.MonitorURL(), "-"), strings.Join(hf.Neighbors(n.Name()), ", "))
 	}
 	tw.Flush()
 	fmt.Fprintf(e.stdout, "\nPlaces provider: %s. Try: herd client %s   (Ctrl-C stops the herd)\n", hf.Places.Provider, h.Nodes[0].ClientAddr())
+}
+
+// or is s, or def when s is empty.
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

@@ -54,6 +54,13 @@ type Node struct {
 	Cluster string `yaml:"cluster"`
 	// Monitor is the HTTP metrics/health address; empty means none.
 	Monitor string `yaml:"monitor"`
+	// Websocket, if set, is the address of a NATS WebSocket listener for
+	// browsers. Without TLS it must be on loopback.
+	Websocket string `yaml:"websocket"`
+	// LogFile, if set, is this node's log file (it overrides
+	// log.file_dir). Load resolves a relative path against the herd
+	// file's directory.
+	LogFile string `yaml:"log_file"`
 	// Neighbors are the names of the nodes this node floods to, in file
 	// order. The graph is undirected: both ends list each other.
 	Neighbors []string `yaml:"neighbors"`
@@ -110,6 +117,26 @@ type Limits struct {
 type LogConfig struct {
 	Level  string `yaml:"level"`  // debug | info | warn | error
 	Format string `yaml:"format"` // text | json
+	// FileDir, if set, gives every node a log file <file_dir>/<name>.log
+	// recording at debug level every client input and output and every
+	// connection opened and closed, whatever Level says for the console.
+	// Load resolves a relative path against the herd file's directory.
+	FileDir string `yaml:"file_dir"`
+}
+
+// LogFile is the log file of node name: its own log_file, else one in
+// log.file_dir, else none ("").
+func (c Config) LogFile(name string) string {
+	n, ok := c.Node(name)
+	switch {
+	case !ok:
+		return ""
+	case n.LogFile != "":
+		return n.LogFile
+	case c.Log.FileDir != "":
+		return filepath.Join(c.Log.FileDir, n.Name+".log")
+	}
+	return ""
 }
 
 // DefaultConfig returns the herd-wide defaults and no nodes. Parse starts
@@ -171,6 +198,14 @@ func Load(path string) (Config, error) {
 	}
 	if c.Places.KeyFile != "" && !filepath.IsAbs(c.Places.KeyFile) {
 		c.Places.KeyFile = filepath.Join(filepath.Dir(path), c.Places.KeyFile)
+	}
+	if c.Log.FileDir != "" && !filepath.IsAbs(c.Log.FileDir) {
+		c.Log.FileDir = filepath.Join(filepath.Dir(path), c.Log.FileDir)
+	}
+	for i, n := range c.Nodes {
+		if n.LogFile != "" && !filepath.IsAbs(n.LogFile) {
+			c.Nodes[i].LogFile = filepath.Join(filepath.Dir(path), n.LogFile)
+		}
 	}
 	return c, nil
 }

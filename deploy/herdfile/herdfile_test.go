@@ -136,7 +136,9 @@ func TestLoad(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "herd.yaml")
 	data := "places: {provider: google, key_env: \"\", key_file: secrets/key}\n" +
-		"nodes: [{name: Solo, client: \"127.0.0.1:0\", nats: \"127.0.0.1:0\", cluster: \"127.0.0.1:0\"}]\n"
+		"log: {file_dir: logs}\n" +
+		"nodes: [{name: Solo, client: \"127.0.0.1:0\", nats: \"127.0.0.1:0\", cluster: \"127.0.0.1:0\"},\n" +
+		"  {name: Duo, client: \"127.0.0.1:0\", nats: \"127.0.0.1:0\", cluster: \"127.0.0.1:0\", log_file: duo.log}]\n"
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +148,15 @@ func TestLoad(t *testing.T) {
 	}
 	if want := filepath.Join(dir, "secrets", "key"); c.Places.KeyFile != want {
 		t.Errorf("key_file = %q, want %q (resolved against the herd file)", c.Places.KeyFile, want)
+	}
+	for _, tt := range []struct{ node, want string }{
+		{"Solo", filepath.Join(dir, "logs", "Solo.log")}, // in log.file_dir
+		{"Duo", filepath.Join(dir, "duo.log")},           // its own log_file wins
+		{"Nobody", ""},
+	} {
+		if got := c.LogFile(tt.node); got != tt.want {
+			t.Errorf("LogFile(%s) = %q, want %q (resolved against the herd file)", tt.node, got, tt.want)
+		}
 	}
 
 	if _, err := herdfile.Load(filepath.Join(dir, "missing.yaml")); !errors.Is(err, os.ErrNotExist) {

@@ -30,6 +30,8 @@ var (
 	ErrBadLimit          = errors.New("limit out of range")
 	ErrBadLogLevel       = errors.New("unknown log level (want debug, info, warn or error)")
 	ErrBadLogFormat      = errors.New("unknown log format (want text or json)")
+	ErrBadLogFile        = errors.New("bad log file path")
+	ErrWebsocketNoTLS    = errors.New("websocket without TLS must listen on loopback")
 )
 
 // Bounds on limits. Counts that size buffers or semaphores are capped so
@@ -149,6 +151,9 @@ func (lc LogConfig) validate(p *problems) {
 	default:
 		p.add("log.format", ErrBadLogFormat, "%q", lc.Format)
 	}
+	if strings.ContainsRune(lc.FileDir, 0) {
+		p.add("log.file_dir", ErrBadLogFile, "path contains NUL")
+	}
 }
 
 func (c Config) validateNodes(p *problems) {
@@ -173,8 +178,9 @@ func (c Config) validateNodes(p *problems) {
 	for i, n := range c.Nodes {
 		for _, a := range []struct{ key, addr string }{
 			{"client", n.Client}, {"nats", n.NATS}, {"cluster", n.Cluster}, {"monitor", n.Monitor},
+			{"websocket", n.Websocket},
 		} {
-			if a.key == "monitor" && a.addr == "" {
+			if (a.key == "monitor" || a.key == "websocket") && a.addr == "" {
 				continue // optional
 			}
 			field := fmt.Sprintf("nodes[%d].%s", i, a.key)
@@ -182,6 +188,10 @@ func (c Config) validateNodes(p *problems) {
 			if !ok {
 				p.add(field, ErrBadAddress, "%q", a.addr)
 				continue
+			}
+			if a.key == "websocket" && !isLoopbackHost(canon) {
+				// TLS for browsers is not configurable yet.
+				p.add(field, ErrWebsocketNoTLS, "%q", a.addr)
 			}
 			if port == 0 {
 				continue // the OS picks a distinct port for each listener
@@ -191,6 +201,12 @@ func (c Config) validateNodes(p *problems) {
 				continue
 			}
 			addrs[canon] = field
+		}
+	}
+
+	for i, n := range c.Nodes {
+		if strings.ContainsRune(n.LogFile, 0) {
+			p.add(fmt.Sprintf("nodes[%d].log_file", i), ErrBadLogFile, "path contains NUL")
 		}
 	}
 
@@ -275,4 +291,15 @@ func canonicalAddr(addr string) (canon string, port uint16, ok bool) {
 		host = strings.ToLower(host)
 	}
 	return net.JoinHostPort(host, strconv.FormatUint(p, 10)), uint16(p), true
+}
+
+// isLoopbackHost reports whether the host of a canonical host:port is
+// localhost or a loopback IP.
+func isLoopbackHost(canon string) bool {
+	h, _, _ := net.SplitHostPort(canon)
+	if h == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.IsLoopback()
 }

@@ -90,6 +90,14 @@ func TestConfig_Validate(t *testing.T) {
 		{"max_outstanding negative", func(c *herdfile.Config) { c.Limits.MaxOutstanding = -5 }, herdfile.ErrBadLimit, "limits.max_outstanding"},
 		{"bad log level", func(c *herdfile.Config) { c.Log.Level = "verbose" }, herdfile.ErrBadLogLevel, "log.level"},
 		{"bad log format", func(c *herdfile.Config) { c.Log.Format = "xml" }, herdfile.ErrBadLogFormat, "log.format"},
+		{"websocket on loopback", func(c *herdfile.Config) { c.Nodes[0].Websocket = "127.0.0.1:20005" }, nil, ""},
+		{"websocket on localhost", func(c *herdfile.Config) { c.Nodes[2].Websocket = "localhost:0" }, nil, ""},
+		{"websocket not loopback", func(c *herdfile.Config) { c.Nodes[0].Websocket = "0.0.0.0:20005" }, herdfile.ErrWebsocketNoTLS, "nodes[0].websocket"},
+		{"websocket duplicate address", func(c *herdfile.Config) { c.Nodes[1].Websocket = "127.0.0.1:20004" }, herdfile.ErrDuplicateAddress, "nodes[1].websocket"},
+		{"websocket bad address", func(c *herdfile.Config) { c.Nodes[1].Websocket = "127.0.0.1" }, herdfile.ErrBadAddress, "nodes[1].websocket"},
+		{"log files", func(c *herdfile.Config) { c.Log.FileDir, c.Nodes[1].LogFile = "logs", "/var/log/b.log" }, nil, ""},
+		{"log file_dir NUL", func(c *herdfile.Config) { c.Log.FileDir = "a\x00b" }, herdfile.ErrBadLogFile, "log.file_dir"},
+		{"node log_file NUL", func(c *herdfile.Config) { c.Nodes[2].LogFile = "a\x00b" }, herdfile.ErrBadLogFile, "nodes[2].log_file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,6 +18,14 @@ import (
 var (
 	ErrInvalidConfig = errors.New("invalid config")
 	ErrClosed        = errors.New("server closed")
+	// ErrTimeRange: an IAMAT's time is too far (~292 years) from the
+	// node's clock to compute its difference.
+	ErrTimeRange = errors.New("client time out of range")
+	// ErrUnknownClient: a WHATSAT names a client this node has no record of.
+	ErrUnknownClient = errors.New("unknown client")
+	// ErrBadRecord: a stored record or radius did not parse (cannot happen
+	// with records the store accepted; refused rather than crash).
+	ErrBadRecord = errors.New("bad stored record")
 )
 
 // Clock tells the node's time. Tests fix it.
@@ -57,10 +65,12 @@ type Config struct {
 	Places places.Provider
 	Clock  Clock
 	Logger *slog.Logger
-	// Stored is called with each record an IAMAT made newer, after its
-	// reply is queued. It must not block for long (the flood hands it to
+	// Stored is called with each record an IAMAT made newer, before its
+	// reply is written. It must not block for long (the flood hands it to
 	// NATS asynchronously). Optional.
 	Stored func(record.Record)
+	// Observe, if set, is told of every command and connection (metrics).
+	Observe Observer
 }
 
 // DefaultConfig returns the protocol's default limits. Name, Store and

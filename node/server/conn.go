@@ -2,9 +2,11 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"sync"
@@ -36,6 +38,12 @@ type conn struct {
 	cancel context.CancelFunc
 	out    chan *reply // replies in command order; closed by the read loop
 	lookup sync.WaitGroup
+
+	// debug is whether the logger records client input and output, asked
+	// once per connection so that at info level the hot path pays one
+	// branch per line; remote is the peer's address, built only then.
+	debug  bool
+	remote string
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -45,7 +53,12 @@ func newConn(s *Server, nc net.Conn) *conn {
 
 func (c *conn) serve() {
 	log := c.s.cfg.Logger
-	log.Debug("connection opened", "remote", c.nc.RemoteAddr().String())
+	c.s.cfg.Observe.Connection(true)
+	defer c.s.cfg.Observe.Connection(false)
+	if c.debug = log.Enabled(c.ctx, slog.LevelDebug); c.debug {
+		c.remote = c.nc.RemoteAddr().String()
+		log.LogAttrs(c.ctx, slog.LevelDebug, "connection opened", slog.String("remote", c.remote))
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -56,7 +69,25 @@ func (c *conn) serve() {
 	c.lookup.Wait()
 	c.cancel()
 	c.nc.Close()
-	log.Debug("connection closed", "remote", c.nc.RemoteAddr().String(), "reason", reason)
+	if c.debug {
+		log.LogAttrs(context.Background(), slog.LevelDebug, "connection closed",
+			slog.String("remote", c.remote), slog.String("reason", reason))
+	}
+}
+
+// logInput and logOutput record client traffic at debug level, what the
+// classic herd wrote to its log file. Callers check c.debug first.
+func (c *conn) logInput(line []byte) {
+	c.s.cfg.Logger.LogAttrs(c.ctx, slog.LevelDebug, "input",
+		slog.String("remote", c.remote), slog.String("line", string(line)))
+}
+
+func (c *conn) logOutput(out []byte) {
+	if len(out) == 0 {
+		return
+	}
+	c.s.cfg.Logger.LogAttrs(context.Background(), slog.LevelDebug, "output",
+		slog.String("remote", c.remote), slog.String("text", string(bytes.TrimSuffix(out, []byte("\n")))))
 }
 
 // readLoop reads lines until EOF, an error or the idle timeout, and closes
@@ -81,7 +112,13 @@ func (c *conn) readLoop() (reason string) {
 		switch {
 		case errors.Is(err, bufio.ErrBufferFull):
 			// Too long: answer from its first bytes, drop the rest of it.
+			c.s.cfg.Observe.Command(CommandInvalid, OutcomeInvalid)
+			start := len(batch)
 			batch = appendInvalid(batch, line[:max])
+			if c.debug {
+				c.logInput(line[:max])
+				c.logOutput(batch[start:])
+			}
 			if err = discardLine(br); err != nil {
 				c.send(&batch)
 				return readEnd(err)
@@ -89,12 +126,22 @@ func (c *conn) readLoop() (reason string) {
 			continue
 		case len(line) > 0:
 			line = trimEOL(line)
+			start := len(batch)
+			if c.debug {
+				c.logInput(line)
+			}
+			var wait *reply // a WHATSAT's pending reply
 			if len(line) > max {
+				c.s.cfg.Observe.Command(CommandInvalid, OutcomeInvalid)
 				batch = appendInvalid(batch, line[:max])
-			} else if wait := c.handle(&batch, line); wait != nil {
-				if !c.send(&batch) || !c.push(wait) {
-					return "closed"
-				}
+			} else {
+				wait = c.handle(&batch, line)
+			}
+			if c.debug && wait == nil {
+				c.logOutput(batch[start:])
+			}
+			if wait != nil && (!c.send(&batch) || !c.push(wait)) {
+				return "closed"
 			}
 		}
 		if err != nil {

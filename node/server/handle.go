@@ -18,6 +18,7 @@ import (
 func (c *conn) handle(batch *[]byte, line []byte) *reply {
 	cmd, err := proto.Parse(line)
 	if err != nil {
+		c.s.cfg.Observe.Command(CommandInvalid, OutcomeInvalid)
 		*batch = appendInvalid(*batch, line)
 		return nil
 	}
@@ -37,46 +38,84 @@ func appendInvalid(dst, line []byte) []byte {
 }
 
 func (c *conn) iamat(batch *[]byte, line []byte, cmd proto.Command) {
-	cfg := &c.s.cfg
-	diff, ok := record.Diff(cfg.Clock.Now().UnixNano(), cmd.Time)
-	if !ok {
-		// The time is more than ~292 years from the node's clock.
+	r, _, err := c.s.Iamat(cmd)
+	if err != nil {
 		*batch = appendInvalid(*batch, line)
 		return
 	}
-	r := record.Build(cfg.Name, diff, cmd.Client, cmd.Location, cmd.Time)
 	*batch = append(*batch, r.Line...)
 	*batch = append(*batch, '\n')
-	if cfg.Store.Put(r) && cfg.Stored != nil {
-		cfg.Stored(r)
+}
+
+// Iamat runs a parsed IAMAT for any door of the node (the TCP port, the
+// NATS service): it builds the AT line from the node's clock, stores it if
+// it is newer than the client's record and then hands it to Stored (the
+// flood). stored reports whether it was newer. The only error is
+// ErrTimeRange; the caller answers it as an invalid command.
+func (s *Server) Iamat(cmd proto.Command) (r record.Record, stored bool, err error) {
+	cfg := &s.cfg
+	diff, ok := record.Diff(cfg.Clock.Now().UnixNano(), cmd.Time)
+	if !ok {
+		cfg.Observe.Command(CommandIAMAT, OutcomeInvalid)
+		return record.Record{}, false, ErrTimeRange
 	}
+	r = record.Build(cfg.Name, diff, cmd.Client, cmd.Location, cmd.Time)
+	stored = cfg.Store.Put(r)
+	if stored {
+		cfg.Observe.Command(CommandIAMAT, OutcomeStored)
+		if cfg.Stored != nil {
+			cfg.Stored(r)
+		}
+	} else {
+		cfg.Observe.Command(CommandIAMAT, OutcomeStale)
+	}
+	return r, stored, nil
 }
 
 func (c *conn) whatsat(batch *[]byte, line []byte, cmd proto.Command) *reply {
-	cfg := &c.s.cfg
-	rec, ok := cfg.Store.Get(string(cmd.Client))
-	if !ok {
+	rec, q, err := c.s.WhatsatQuery(cmd)
+	if err != nil {
 		*batch = appendInvalid(*batch, line)
 		return nil
+	}
+	r := &reply{done: make(chan struct{})}
+	c.lookup.Add(1)
+	go func() {
+		defer c.lookup.Done()
+		defer close(r.done)
+		r.buf = RenderWhatsat(rec, Search(c.ctx, c.s.cfg.Places, q))
+		if c.debug {
+			c.logOutput(r.buf)
+		}
+	}()
+	return r
+}
+
+// WhatsatQuery is the synchronous half of a parsed WHATSAT, for any door:
+// the client's stored record and the Places query around it. It fails
+// with ErrUnknownClient (or ErrBadRecord); the caller answers it as an
+// invalid command. The caller then runs Search with Places.
+func (s *Server) WhatsatQuery(cmd proto.Command) (record.Record, places.Query, error) {
+	cfg := &s.cfg
+	rec, ok := cfg.Store.Get(string(cmd.Client))
+	if !ok {
+		cfg.Observe.Command(CommandWHATSAT, OutcomeUnknownClient)
+		return record.Record{}, places.Query{}, ErrUnknownClient
 	}
 	lat, lng, ok := record.LatLng(rec.Location())
 	km, err := strconv.ParseFloat(string(cmd.Radius), 64)
 	if !ok || err != nil {
 		// Stored locations and parsed radii are valid decimals; this
 		// cannot happen, but a bad record must not take the node down.
-		*batch = appendInvalid(*batch, line)
-		return nil
+		cfg.Observe.Command(CommandWHATSAT, OutcomeInvalid)
+		return record.Record{}, places.Query{}, ErrBadRecord
 	}
-	q := places.Query{Lat: lat, Lng: lng, RadiusM: km * 1000, Limit: cmd.Limit}
-	r := &reply{done: make(chan struct{})}
-	c.lookup.Add(1)
-	go func() {
-		defer c.lookup.Done()
-		defer close(r.done)
-		r.buf = RenderWhatsat(rec, Search(c.ctx, cfg.Places, q))
-	}()
-	return r
+	cfg.Observe.Command(CommandWHATSAT, OutcomeAnswered)
+	return rec, places.Query{Lat: lat, Lng: lng, RadiusM: km * 1000, Limit: cmd.Limit}, nil
 }
+
+// Places is the provider answering this server's WHATSATs.
+func (s *Server) Places() places.Provider { return s.cfg.Places }
 
 // Search asks p and turns a failed call into an UNKNOWN_ERROR response, so
 // the client always gets a JSON body.

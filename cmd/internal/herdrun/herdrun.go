@@ -11,9 +11,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/herdhq/herd/deploy/herdfile"
 	"github.com/herdhq/herd/node"
+	"github.com/herdhq/herd/node/metrics"
 	"github.com/herdhq/herd/node/places"
 )
 
@@ -92,6 +94,11 @@ func NodeConfig(hf herdfile.Config, name string, p places.Provider, log *slog.Lo
 	cfg.Client.WriteTimeout = hf.Limits.WriteTimeout
 	cfg.Client.MaxConns = hf.Limits.MaxConnections
 	cfg.Client.MaxOutstanding = hf.Limits.MaxOutstanding
+
+	cfg.MonitorAddr = n.Monitor
+	cfg.WebsocketAddr = n.Websocket
+	cfg.LogFile = hf.LogFile(n.Name)
+	cfg.LogFileFormat = hf.Log.Format
 	return cfg, nil // node.New validates, after Start's route seeding
 }
 
@@ -119,7 +126,17 @@ func Start(ctx context.Context, hf herdfile.Config, names []string, ps *Provider
 	h := &Herd{}
 	started := map[string]string{} // name → cluster URL
 	for _, name := range names {
-		p, err := ps.New()
+		// Metrics first when the node serves them: the provider reports
+		// upstream latency to them.
+		var m *metrics.Metrics
+		if n, ok := hf.Node(name); ok && n.Monitor != "" {
+			m = metrics.New(metrics.Config{Node: name, Neighbors: hf.Neighbors(name)})
+		}
+		var onUpstream func(string, time.Duration)
+		if m != nil {
+			onUpstream = m.ObserveUpstream
+		}
+		p, err := ps.NewObserved(onUpstream)
 		if err != nil {
 			h.Close()
 			return nil, err
@@ -129,6 +146,7 @@ func Start(ctx context.Context, hf herdfile.Config, names []string, ps *Provider
 			h.Close()
 			return nil, err
 		}
+		cfg.Metrics = m
 		var seeds []string
 		for _, nb := range cfg.Neighbors {
 			if url, ok := started[nb]; ok {

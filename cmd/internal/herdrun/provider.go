@@ -3,6 +3,7 @@ package herdrun
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/herdhq/herd/deploy/herdfile"
 	"github.com/herdhq/herd/node/places"
@@ -50,7 +51,11 @@ func NewProviders(hf herdfile.Config, getenv func(string) string) (*Providers, e
 }
 
 // New makes one node's provider.
-func (ps *Providers) New() (places.Provider, error) {
+func (ps *Providers) New() (places.Provider, error) { return ps.NewObserved(nil) }
+
+// NewObserved makes one node's provider; a Google provider calls
+// onUpstream (when set) after every upstream attempt, for metrics.
+func (ps *Providers) NewObserved(onUpstream func(status string, latency time.Duration)) (places.Provider, error) {
 	if ps.ds != nil {
 		return offline.NewWithDataset(ps.ds), nil
 	}
@@ -75,6 +80,7 @@ func (ps *Providers) New() (places.Provider, error) {
 	rc.Timeout = ps.pc.Timeout
 	rc.MaxConcurrent = ps.pc.MaxConcurrent
 	rc.CacheTTL, rc.CacheSize = ps.pc.CacheTTL, ps.pc.CacheSize
+	rc.OnUpstream = onUpstream
 	r, err := resilient.New(up, rc)
 	if err != nil {
 		closeUp()

@@ -1,0 +1,287 @@
+// Package metrics is one node's Prometheus metrics: a registry of its own
+// (several nodes share a process, so nothing goes to the global default
+// registry) and the hooks the node's parts report through — the client
+// server's Observer, the flood bus's Observer, a Places wrapper counting
+// calls by status, the resilient layer's upstream hook and stats, and the
+// anti-entropy repair count.
+//
+// Hooks on the hot path are allocation-free: counters are created once and
+// picked by index (command and outcome, neighbor, status), never by
+// building label strings per call.
+package metrics
+
+import (
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/herdhq/herd/bus"
+	"github.com/herdhq/herd/node/server"
+)
+
+// Namespace prefixes every herd metric.
+const Namespace = "herd"
+
+// Config names the node and its neighbors (the flood metrics are labelled
+// by neighbor; any other sender counts as "other").
+type Config struct {
+	Node      string
+	Neighbors []string
+}
+
+// otherPeer labels flood traffic with a node that is not a configured
+// neighbor (anti-entropy peers, misconfigured senders). It keeps label
+// values bounded whatever arrives on the bus.
+const otherPeer = "other"
+
+// peer holds the flood counters of one neighbor.
+type peer struct {
+	name          string
+	pubMsgs       prometheus.Counter
+	pubRecs       prometheus.Counter
+	relayed       prometheus.Counter
+	stored, stale prometheus.Counter
+	invalid       prometheus.Counter
+}
+
+// Metrics is one node's metrics. Its methods are safe for concurrent use.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	commands    [server.NumCommands][server.NumOutcomes]prometheus.Counter
+	connsOpened prometheus.Counter
+	connsOpen   prometheus.Gauge
+
+	peers        []peer // configured neighbors, then "other" last
+	dropped      [numDropReasons]prometheus.Counter
+	floodLatency prometheus.Histogram
+	repaired     prometheus.Counter
+
+	placesCalls [numStatuses]prometheus.Counter
+	upstream    *prometheus.HistogramVec
+
+	// records and placesStats are set once the node's store and provider
+	// are known (after New); nil reports nothing.
+	records     atomic.Pointer[func() int]
+	placesStats atomic.Pointer[placesStatsFunc]
+}
+
+var (
+	_ server.Observer   = (*Metrics)(nil)
+	_ bus.Observer      = (*Metrics)(nil)
+	_ bus.RelayObserver = (*Metrics)(nil)
+)
+
+// New makes the metrics of one node on a registry of their own, with the
+// Go runtime and process collectors. It does no I/O.
+func New(cfg Config) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r := prometheus.WrapRegistererWith(prometheus.Labels{"node": cfg.Node}, m.reg)
+	f := factory{r}
+
+	commands := f.counterVec("client_commands_total",
+		"Client commands (TCP port and NATS service) by command and outcome.", "command", "outcome")
+	// Only the pairs that happen are exported; the others count into a
+	// counter nobody scrapes, so Command never meets a nil.
+	discard := prometheus.NewCounter(prometheus.CounterOpts{Name: "discard"})
+	for c := range server.NumCommands {
+		for o := range server.NumOutcomes {
+			m.commands[c][o] = discard
+		}
+	}
+	for _, p := range commandOutcomes {
+		m.commands[p.c][p.o] = commands.WithLabelValues(p.c.String(), p.o.String())
+	}
+	m.connsOpened = f.counter("client_connections_opened_total", "Client TCP connections accepted.")
+	m.connsOpen = f.gauge("client_connections", "Client TCP connections open now.")
+
+	pubMsgs := f.counterVec("flood_published_messages_total", "Flood messages published, by receiving neighbor.", "to")
+	pubRecs := f.counterVec("flood_published_records_total", "Records published in flood messages (own and relayed), by receiving neighbor.", "to")
+	relayed := f.counterVec("flood_relayed_records_total", "Records relayed for another origin, by receiving neighbor.", "to")
+	received := f.counterVec("flood_received_records_total", "Flood records received, by sender and result (stored: newer; stale: dropped).", "from", "result")
+	invalid := f.counterVec("flood_invalid_total", "Flood messages or lines that broke the bus protocol, by sender.", "from")
+	for _, name := range append(append([]string(nil), cfg.Neighbors...), otherPeer) {
+		m.peers = append(m.peers, peer{
+			name:    name,
+			pubMsgs: pubMsgs.WithLabelValues(name),
+			pubRecs: pubRecs.WithLabelValues(name),
+			relayed: relayed.WithLabelValues(name),
+			stored:  received.WithLabelValues(name, "stored"),
+			stale:   received.WithLabelValues(name, "stale"),
+			invalid: invalid.WithLabelValues(name),
+		})
+	}
+	dropped := f.counterVec("flood_dropped_records_total", "Records not published: publish queue full or publish error.", "reason")
+	for i, reason := range dropReasons {
+		m.dropped[i] = dropped.WithLabelValues(reason)
+	}
+	m.floodLatency = f.histogram("flood_latency_seconds",
+		"Time from the origin publishing a record to this node storing it (clocks of two nodes: skew shows here).",
+		prometheus.ExponentialBuckets(50e-6, 2, 18)) // 50µs .. 6.5s
+	m.repaired = f.counter("antientropy_repaired_records_total", "Records stored through anti-entropy rather than the flood.")
+
+	f.gaugeFunc("records", "Client records held.", func() float64 {
+		if fn := m.records.Load(); fn != nil {
+			return float64((*fn)())
+		}
+		return 0
+	})
+
+	calls := f.counterVec("places_calls_total", "Places searches answered to WHATSAT, by classic status (ERROR: no response).", "status")
+	// Upstream children appear on first use: an offline herd has none.
+	m.upstream = f.histogramVec("places_upstream_duration_seconds",
+		"Upstream Places attempts (Google providers), by classic status.", prometheus.DefBuckets, "status")
+	for i, s := range statusNames {
+		m.placesCalls[i] = calls.WithLabelValues(s)
+	}
+	r.MustRegister(placesCollector{m})
+	return m
+}
+
+// commandOutcomes are the outcomes each command can have.
+var commandOutcomes = []struct {
+	c server.Command
+	o server.Outcome
+}{
+	{server.CommandIAMAT, server.OutcomeStored}, {server.CommandIAMAT, server.OutcomeStale},
+	{server.CommandIAMAT, server.OutcomeInvalid},
+	{server.CommandWHATSAT, server.OutcomeAnswered}, {server.CommandWHATSAT, server.OutcomeUnknownClient},
+	{server.CommandWHATSAT, server.OutcomeInvalid},
+	{server.CommandInvalid, server.OutcomeInvalid},
+}
+
+// Registry is the node's registry, for more collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the registry in the Prometheus exposition formats.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// SetRecords sets the function behind the records gauge (the store's Len).
+func (m *Metrics) SetRecords(fn func() int) { m.records.Store(&fn) }
+
+// Command counts one client command (server.Observer).
+func (m *Metrics) Command(c server.Command, o server.Outcome) {
+	if c < server.NumCommands && o < server.NumOutcomes {
+		m.commands[c][o].Inc()
+	}
+}
+
+// Connection counts a client connection opened or closed (server.Observer).
+func (m *Metrics) Connection(open bool) {
+	if open {
+		m.connsOpened.Inc()
+		m.connsOpen.Inc()
+	} else {
+		m.connsOpen.Dec()
+	}
+}
+
+// peer finds a neighbor's counters: a linear scan of a handful of names,
+// cheaper than a map and free of allocation.
+func (m *Metrics) peer(name string) *peer {
+	last := len(m.peers) - 1
+	for i := range last {
+		if m.peers[i].name == name {
+			return &m.peers[i]
+		}
+	}
+	return &m.peers[last]
+}
+
+// Published counts a flood message of n records to a neighbor (bus.Observer).
+func (m *Metrics) Published(to string, n int) {
+	p := m.peer(to)
+	p.pubMsgs.Inc()
+	p.pubRecs.Add(float64(n))
+}
+
+// Relayed counts records relayed for another origin (bus.RelayObserver).
+func (m *Metrics) Relayed(to string, n int) { m.peer(to).relayed.Add(float64(n)) }
+
+// Received counts a flood record, stored or stale (bus.Observer).
+func (m *Metrics) Received(from string, newer bool) {
+	if p := m.peer(from); newer {
+		p.stored.Inc()
+	} else {
+		p.stale.Inc()
+	}
+}
+
+// Latency observes the time from the origin's stamp to storing (bus.Observer).
+func (m *Metrics) Latency(d time.Duration) { m.floodLatency.Observe(d.Seconds()) }
+
+const (
+	dropQueueFull = iota
+	dropPublishFailed
+	dropOther
+	numDropReasons
+)
+
+var dropReasons = [numDropReasons]string{"queue_full", "publish_failed", "other"}
+
+// Dropped counts records the bus did not publish (bus.Observer).
+func (m *Metrics) Dropped(n int, reason string) {
+	i := dropOther
+	switch reason {
+	case "queue full":
+		i = dropQueueFull
+	case "publish failed":
+		i = dropPublishFailed
+	}
+	m.dropped[i].Add(float64(n))
+}
+
+// Invalid counts a message or line that broke the bus protocol (bus.Observer).
+func (m *Metrics) Invalid(from string) { m.peer(from).invalid.Inc() }
+
+// Repaired counts n records anti-entropy stored (newer than what the node
+// held). Safe on a nil *Metrics, so a node without metrics can call it.
+func (m *Metrics) Repaired(n int) {
+	if m != nil && n > 0 {
+		m.repaired.Add(float64(n))
+	}
+}
+
+// factory registers metrics in the herd namespace on r.
+type factory struct{ r prometheus.Registerer }
+
+func (f factory) counter(name, help string) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: name, Help: help})
+	f.r.MustRegister(c)
+	return c
+}
+
+func (f factory) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: name, Help: help}, labels)
+	f.r.MustRegister(c)
+	return c
+}
+
+func (f factory) gauge(name, help string) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: name, Help: help})
+	f.r.MustRegister(g)
+	return g
+}
+
+func (f factory) gaugeFunc(name, help string, fn func() float64) {
+	f.r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Name: name, Help: help}, fn))
+}
+
+func (f factory) histogram(name, help string, buckets []float64) prometheus.Histogram {
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: name, Help: help, Buckets: buckets})
+	f.r.MustRegister(h)
+	return h
+}
+
+func (f factory) histogramVec(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: name, Help: help, Buckets: buckets}, labels)
+	f.r.MustRegister(h)
+	return h
+}

@@ -1,0 +1,338 @@
+package node
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/herdhq/herd/node/service"
+)
+
+// waitFor polls cond until it holds or 10 seconds pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func monitorOn(_ string, c *Config) { c.MonitorAddr = "127.0.0.1:0" }
+
+// get fetches path from a node's monitor port.
+func get(t *testing.T, n *Node, path string) (int, []byte) {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(n.MonitorURL() + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	return resp.StatusCode, body
+}
+
+// sample is one line of the Prometheus text format.
+type sample struct {
+	name   string
+	labels map[string]string
+	value  float64
+}
+
+// scrape reads /metrics in the text exposition format.
+func scrape(t *testing.T, n *Node) []sample {
+	t.Helper()
+	code, body := get(t, n, "/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d %s", code, body)
+	}
+	var out []sample
+	sc := bufio.NewScanner(strings.NewReader(string(body)))
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		sp := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[sp+1:], 64)
+		if err != nil {
+			t.Fatalf("metric line %q: %v", line, err)
+		}
+		s := sample{name: line[:sp], labels: map[string]string{}, value: v}
+		if i := strings.IndexByte(line[:sp], '{'); i >= 0 {
+			s.name = line[:i]
+			for _, kv := range strings.Split(strings.TrimSuffix(line[i+1:sp], "}"), ",") {
+				k, v, _ := strings.Cut(kv, "=")
+				s.labels[k] = strings.Trim(v, `"`)
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// value is the sum of the samples named name whose labels include want.
+func value(ss []sample, name string, want ...string) float64 {
+	var sum float64
+next:
+	for _, s := range ss {
+		if s.name != name {
+			continue
+		}
+		for i := 0; i+1 < len(want); i += 2 {
+			if s.labels[want[i]] != want[i+1] {
+				continue next
+			}
+		}
+		sum += s.value
+	}
+	return sum
+}
+
+var line3 = map[string][]string{"A": {"B"}, "B": {"A", "C"}, "C": {"B"}}
+
+// After known traffic at A, the counters of A, B and C say exactly what
+// happened: commands by outcome at A, the flood A→B→C, records held.
+func TestNode_Metrics(t *testing.T) {
+	h := startHerdWith(t, line3, monitorOn)
+	reply := h.send("A",
+		"IAMAT c1 +1+1 100",
+		"IAMAT c1 +1+1 100", // the same record again: stale
+		"IAMAT c2 +1+1 100",
+		"IAMAT c3 +1+1 99999999999999999999", // too far from the clock
+		"WHATSAT c1 10 5",
+		"WHATSAT nobody 10 5",
+		"HELLO",
+	)
+	if got := strings.Count(reply, "\n? "); got != 3 {
+		t.Fatalf("want 3 refusals, reply:\n%s", reply)
+	}
+	c2 := strings.Split(reply, "\n")[2]
+	h.waitRecord("c2", c2, "A", "B", "C")
+
+	a := scrape(t, h.nodes["A"])
+	for _, tt := range []struct {
+		command, outcome string
+		want             float64
+	}{
+		{"iamat", "stored", 2}, {"iamat", "stale", 1}, {"iamat", "invalid", 1},
+		{"whatsat", "answered", 1}, {"whatsat", "unknown_client", 1},
+		{"invalid", "invalid", 1}, {"whatsat", "invalid", 0},
+	} {
+		if got := value(a, "herd_client_commands_total", "command", tt.command, "outcome", tt.outcome, "node", "A"); got != tt.want {
+			t.Errorf("A commands %s/%s = %v, want %v", tt.command, tt.outcome, got, tt.want)
+		}
+	}
+	checks := []struct {
+		node, name string
+		labels     []string
+		want       float64
+	}{
+		{"A", "herd_client_connections_opened_total", nil, 1},
+		{"A", "herd_places_calls_total", []string{"status", "ZERO_RESULTS"}, 1},
+		{"A", "herd_flood_published_records_total", []string{"to", "B"}, 2},
+		{"A", "herd_flood_relayed_records_total", nil, 0},
+		{"A", "herd_records", nil, 2},
+		{"B", "herd_flood_received_records_total", []string{"from", "A", "result", "stored"}, 2},
+		{"B", "herd_flood_relayed_records_total", []string{"to", "C"}, 2},
+		{"B", "herd_flood_published_records_total", []string{"to", "A"}, 0}, // never back to the origin
+		{"B", "herd_flood_latency_seconds_count", nil, 2},
+		{"B", "herd_records", nil, 2},
+		{"C", "herd_flood_received_records_total", []string{"from", "B", "result", "stored"}, 2},
+		{"C", "herd_flood_published_records_total", nil, 0},
+		{"C", "herd_antientropy_repaired_records_total", nil, 0},
+	}
+	for _, c := range checks {
+		var got float64
+		// The flood's counters move just after its messages: poll.
+		waitFor(t, c.node+" "+c.name, func() bool {
+			got = value(scrape(t, h.nodes[c.node]), c.name, c.labels...)
+			return got == c.want
+		})
+	}
+	h.nodes["C"].Metrics().Repaired(3)
+	if got := value(scrape(t, h.nodes["C"]), "herd_antientropy_repaired_records_total", "node", "C"); got != 3 {
+		t.Errorf("repaired = %v, want 3", got)
+	}
+}
+
+// /routez and /varz are nats-server's own, served on the node's port.
+func TestNode_MonitorNATSEndpoints(t *testing.T) {
+	h := startHerdWith(t, line3, monitorOn)
+	code, body := get(t, h.nodes["B"], "/routez")
+	if code != http.StatusOK {
+		t.Fatalf("/routez: %d", code)
+	}
+	var rz struct {
+		Name   string `json:"server_name"`
+		Routes []struct {
+			RemoteName string `json:"remote_name"`
+		} `json:"routes"`
+	}
+	if err := json.Unmarshal(body, &rz); err != nil {
+		t.Fatal(err)
+	}
+	var remotes []string
+	for _, r := range rz.Routes {
+		if !slices.Contains(remotes, r.RemoteName) {
+			remotes = append(remotes, r.RemoteName)
+		}
+	}
+	slices.Sort(remotes)
+	if rz.Name != "B" || !slices.Equal(remotes, []string{"A", "C"}) {
+		t.Fatalf("routez of B: server %q, remotes %v", rz.Name, remotes)
+	}
+	for _, path := range []string{"/varz", "/connz", "/subsz", "/nats/routez", "/nats/healthz"} {
+		if code, body := get(t, h.nodes["A"], path); code != http.StatusOK || !json.Valid(body) {
+			t.Errorf("GET %s: %d %.100s", path, code, body)
+		}
+	}
+}
+
+// /healthz fails while a configured neighbor's route is down, naming it,
+// and recovers when the neighbor is back; NATS's own healthz stays ok.
+func TestNode_Healthz(t *testing.T) {
+	topo := map[string][]string{"A": {"B", "C"}, "B": {"A"}, "C": {"A"}}
+	h := startHerdWith(t, topo, monitorOn)
+	a := h.nodes["A"]
+	health := func() (int, Health) {
+		code, body := get(t, a, "/healthz")
+		var hz Health
+		if err := json.Unmarshal(body, &hz); err != nil {
+			t.Fatalf("/healthz body %q: %v", body, err)
+		}
+		return code, hz
+	}
+	if code, hz := health(); code != http.StatusOK || hz.Status != HealthOK {
+		t.Fatalf("formed herd: %d %+v", code, hz)
+	}
+	h.stop("C")
+	var hz Health
+	waitFor(t, "A unhealthy", func() bool {
+		var code int
+		code, hz = health()
+		return code == http.StatusServiceUnavailable
+	})
+	if hz.Status != HealthUnavailable || !slices.Equal(hz.Missing, []string{"C"}) {
+		t.Fatalf("with C down: %+v", hz)
+	}
+	if code, _ := get(t, a, "/nats/healthz"); code != http.StatusOK {
+		t.Fatalf("NATS healthz with C down: %d", code)
+	}
+	h.start("C")
+	waitFor(t, "A healthy again", func() bool {
+		code, _ := health()
+		return code == http.StatusOK
+	})
+}
+
+// With a log file, every client input and output and every connection
+// opened and closed is in it, while the console logger stays quiet.
+func TestNode_LogFile(t *testing.T) {
+	for _, format := range []string{"text", "json"} {
+		t.Run(format, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "A.log")
+			h := startHerdWith(t, map[string][]string{"A": nil}, func(_ string, c *Config) {
+				c.LogFile, c.LogFileFormat = path, format
+			})
+			reply := h.send("A", "IAMAT c +1+1 100", "WHATSAT c 10 5", "HELLO there")
+			at, _, _ := strings.Cut(reply, "\n")
+			nc, err := nats.Connect(h.nodes["A"].NATS().ClientURL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			if _, err := nc.Request(service.SubjectWHATSAT, []byte("WHATSAT c 1 1"), 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.nodes["A"].Close(); err != nil { // flushes the file
+				t.Fatal(err)
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var events []string // msg and its text, in file order
+			for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+				events = append(events, logEvent(t, format, l)...)
+			}
+			want := []string{
+				"connection opened",
+				"input IAMAT c +1+1 100", "output " + at,
+				"input WHATSAT c 10 5",
+				"input HELLO there", "output ? HELLO there",
+				"output " + at + "\n{", // the WHATSAT reply, when its lookup is done
+				"connection closed",
+				"service input", "service output", // the NATS door's traffic too
+			}
+			for _, w := range want {
+				if !slices.ContainsFunc(events, func(e string) bool { return strings.HasPrefix(e, w) }) {
+					t.Errorf("log file lacks %q; it has:\n%s", w, data)
+				}
+			}
+		})
+	}
+}
+
+// logEvent decodes a log line into "msg text" for client traffic
+// events, "msg" for the others.
+func logEvent(t *testing.T, format, line string) []string {
+	t.Helper()
+	var m map[string]any
+	if format == "json" {
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+	} else {
+		m = parseText(line)
+	}
+	msg, _ := m["msg"].(string)
+	if l, ok := m["line"].(string); ok {
+		return []string{msg + " " + l}
+	}
+	if l, ok := m["text"].(string); ok {
+		return []string{msg + " " + l}
+	}
+	return []string{msg}
+}
+
+// parseText reads key=value pairs of slog's text format, unquoting values.
+func parseText(line string) map[string]any {
+	m := map[string]any{}
+	for line != "" {
+		k, rest, ok := strings.Cut(line, "=")
+		if !ok {
+			break
+		}
+		var v string
+		if strings.HasPrefix(rest, `"`) {
+			q, err := strconv.QuotedPrefix(rest)
+			if err != nil {
+				break
+			}
+			v, _ = strconv.Unquote(q)
+			rest = rest[len(q):]
+		} else {
+			v, rest, _ = strings.Cut(rest, " ")
+		}
+		m[k] = v
+		line = strings.TrimLeft(rest, " ")
+	}
+	return m
+}
