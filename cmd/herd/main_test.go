@@ -48,28 +48,30 @@ var portRE = regexp.MustCompile(`127\.0\.0\.1:1\d{4}`)
 // other's route address in advance.
 func herdFile(t *testing.T, freePorts bool) string {
 	t.Helper()
+	// Hold every port until all are chosen, so the OS cannot hand out one
+	// twice; the processes bind them after they are released.
+	var held []net.Listener
+	defer func() {
+		for _, ln := range held {
+			ln.Close()
+		}
+	}()
 	data := portRE.ReplaceAllStringFunc(string(deploy.DefaultHerdFile()), func(string) string {
 		if !freePorts {
 			return "127.0.0.1:0"
 		}
-		return freeAddr(t)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, ln)
+		return ln.Addr().String()
 	})
 	path := filepath.Join(t.TempDir(), "herd.yaml")
 	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return path
-}
-
-// freeAddr asks the OS for a free loopback port and releases it.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // proc is a herd subprocess whose stdout is scanned line by line.
