@@ -71,11 +71,11 @@ func (s *Server) HasInterest(subject string) bool {
 	return err == nil && hasInterest(srv, subject)
 }
 
-// hasInterest looks in the account the herd's connections use; with no
-// accounts configured that is the global account.
+// hasInterest looks in Account, where the nodes and observers are and
+// whose interest routes propagate.
 func hasInterest(srv *server.Server, subject string) bool {
-	acc := srv.GlobalAccount()
-	return acc != nil && acc.SubscriptionInterest(subject)
+	acc, err := srv.LookupAccount(Account)
+	return err == nil && acc.SubscriptionInterest(subject)
 }
 
 // poll calls cond until it is true, the server stops or ctx ends.

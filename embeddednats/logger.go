@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 )
@@ -18,6 +19,7 @@ const LevelTrace = slog.LevelDebug - 4
 type slogLogger struct {
 	l       *slog.Logger
 	onFatal func(msg string)
+	limit   *lineLimiter // info and above
 }
 
 var _ server.Logger = (*slogLogger)(nil)
@@ -26,13 +28,22 @@ func newSlogLogger(l *slog.Logger, onFatal func(string)) *slogLogger {
 	if l == nil {
 		l = slog.New(slog.DiscardHandler)
 	}
-	return &slogLogger{l: l, onFatal: onFatal}
+	return &slogLogger{l: l, onFatal: onFatal, limit: newLineLimiter(time.Now)}
 }
 
 func (s *slogLogger) log(level slog.Level, format string, v []any) string {
 	ctx := context.Background()
 	if !s.l.Enabled(ctx, level) {
 		return ""
+	}
+	if level >= slog.LevelInfo {
+		ok, dropped := s.limit.allow()
+		if !ok {
+			return ""
+		}
+		if dropped > 0 {
+			s.l.LogAttrs(ctx, slog.LevelWarn, "nats-server log lines dropped by the rate limit", slog.Int("dropped", dropped))
+		}
 	}
 	msg := strings.TrimRight(fmt.Sprintf(format, v...), "\r\n")
 	s.l.Log(ctx, level, msg)

@@ -3,6 +3,7 @@ package embeddednats
 import (
 	"log/slog"
 	"testing"
+	"time"
 )
 
 func TestSlogLogger_levels(t *testing.T) {
@@ -100,5 +101,56 @@ func TestServer_debugTrace(t *testing.T) {
 				t.Errorf("%d trace records with Trace=%v", trace, tt.trace)
 			}
 		})
+	}
+}
+
+func TestLineLimiter_allow(t *testing.T) {
+	now := time.Unix(0, 0)
+	l := newLineLimiter(func() time.Time { return now })
+	for i := range logBurst {
+		if ok, _ := l.allow(); !ok {
+			t.Fatalf("line %d of the burst refused", i)
+		}
+	}
+	for range 5 {
+		if ok, _ := l.allow(); ok {
+			t.Fatal("line beyond the burst allowed")
+		}
+	}
+	now = now.Add(time.Second / logRate)
+	if ok, dropped := l.allow(); !ok || dropped != 5 {
+		t.Fatalf("after 1/rate: ok %v dropped %d, want true 5", ok, dropped)
+	}
+	if ok, _ := l.allow(); ok {
+		t.Fatal("second line after 1/rate allowed")
+	}
+	now = now.Add(time.Hour) // refills to the burst, no further
+	for range logBurst {
+		if ok, _ := l.allow(); !ok {
+			t.Fatal("refilled burst refused")
+		}
+	}
+	if ok, _ := l.allow(); ok {
+		t.Fatal("bucket grew past the burst")
+	}
+}
+
+// Debug and trace lines are not limited; fatal is never dropped.
+func TestSlogLogger_limit(t *testing.T) {
+	logs := newCapture(LevelTrace)
+	l := newSlogLogger(slog.New(logs), nil)
+	for range 3 * logBurst {
+		l.Errorf("refused")
+		l.Debugf("debug")
+	}
+	l.Fatalf("fatal")
+	if n := logs.count("refused"); n > logBurst+1 {
+		t.Errorf("%d error lines logged, want <= %d", n, logBurst+1)
+	}
+	if n := logs.count("debug"); n != 3*logBurst {
+		t.Errorf("%d debug lines, want all %d", n, 3*logBurst)
+	}
+	if logs.count("fatal") != 1 {
+		t.Error("fatal line dropped")
 	}
 }
