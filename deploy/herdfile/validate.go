@@ -30,6 +30,10 @@ var (
 	ErrBadLimit          = errors.New("limit out of range")
 	ErrBadLogLevel       = errors.New("unknown log level (want debug, info, warn or error)")
 	ErrBadLogFormat      = errors.New("unknown log format (want text or json)")
+	ErrBadUser           = errors.New("bad user name")
+	ErrBadSecretSource   = errors.New("bad secret source")
+	ErrMissingSecret     = errors.New("missing secret")
+	ErrMissingTLSFile    = errors.New("missing or bad TLS file")
 )
 
 // Bounds on limits. Counts that size buffers or semaphores are capped so
@@ -78,6 +82,8 @@ func (c Config) Validate() error {
 	c.Places.validate(&p)
 	c.Limits.validate(&p)
 	c.Log.validate(&p)
+	c.Auth.validate(&p)
+	c.TLS.validate(&p)
 	c.validateNodes(&p)
 	return errors.Join(p...)
 }
