@@ -1,6 +1,7 @@
 package embeddednats
 
 import (
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -152,5 +153,54 @@ func TestSlogLogger_limit(t *testing.T) {
 	}
 	if logs.count("fatal") != 1 {
 		t.Error("fatal line dropped")
+	}
+}
+
+func TestRepeatLimiter_allow(t *testing.T) {
+	now := time.Unix(0, 0)
+	l := newRepeatLimiter(func() time.Time { return now })
+	line := func(i int) string { return fmt.Sprintf("127.0.0.1:%d - rid:%d - authentication error", 40000+i, i) }
+	for i := range repeatBurst {
+		if ok, _ := l.allow(line(i)); !ok {
+			t.Fatalf("line %d of the burst left out", i)
+		}
+	}
+	for i := range 10 {
+		if ok, _ := l.allow(line(100 + i)); ok {
+			t.Fatal("repeat after the burst logged before repeatEvery")
+		}
+	}
+	if ok, _ := l.allow("a different line"); !ok {
+		t.Fatal("a different line was left out")
+	}
+	now = now.Add(repeatEvery)
+	if ok, n := l.allow(line(200)); !ok || n != 10 {
+		t.Fatalf("after repeatEvery: ok %v, left out %d; want true 10", ok, n)
+	}
+	if ok, _ := l.allow(line(201)); ok {
+		t.Fatal("second repeat in the same period logged")
+	}
+	for i := range maxRepeats + 1 { // the memory stays bounded
+		l.allow("line " + letters(i))
+	}
+	if len(l.seen) == 0 || len(l.seen) > maxRepeats {
+		t.Errorf("%d lines remembered, want <= %d", len(l.seen), maxRepeats)
+	}
+}
+
+func TestShape(t *testing.T) {
+	if got := shape("127.0.0.1:5 - rid:12 - x9y"); got != "#.#.#.#:# - rid:# - x#y" {
+		t.Errorf("shape = %q", got)
+	}
+}
+
+// letters spells i in base 26 with a..z: distinct lines without digits.
+func letters(i int) string {
+	s := ""
+	for {
+		s = string(rune('a'+i%26)) + s
+		if i /= 26; i == 0 {
+			return s
+		}
 	}
 }

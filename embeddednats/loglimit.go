@@ -47,3 +47,76 @@ func (l *lineLimiter) allow() (ok bool, dropped int) {
 	dropped, l.dropped = l.dropped, 0
 	return true, dropped
 }
+
+// A refused route is redialled about twice a second for as long as the
+// misconfiguration lasts, each attempt logging the same lines with only
+// numbers changed (ports, connection ids). Lines that repeat that way are
+// logged repeatBurst times, then once per repeatEvery with the count of
+// those left out.
+const (
+	repeatBurst = 5
+	repeatEvery = 30 * time.Second
+	maxRepeats  = 1024 // distinct lines remembered; then forget them all
+)
+
+// repeatLimiter thins out lines that differ only in their digits.
+type repeatLimiter struct {
+	now func() time.Time
+
+	mu   sync.Mutex // guards seen
+	seen map[string]*repeat
+}
+
+type repeat struct {
+	n          int       // times seen
+	next       time.Time // when the next one may be logged, after the burst
+	suppressed int       // left out since the last one logged
+}
+
+func newRepeatLimiter(now func() time.Time) *repeatLimiter {
+	return &repeatLimiter{now: now, seen: make(map[string]*repeat)}
+}
+
+// allow reports whether msg may be logged now and, if so, how many lines
+// like it were left out since the last one.
+func (l *repeatLimiter) allow(msg string) (ok bool, suppressed int) {
+	key := shape(msg)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := l.seen[key]
+	if r == nil {
+		if len(l.seen) >= maxRepeats {
+			clear(l.seen)
+		}
+		r = &repeat{}
+		l.seen[key] = r
+	}
+	r.n++
+	now := l.now()
+	switch {
+	case r.n <= repeatBurst:
+		r.next = now.Add(repeatEvery)
+		return true, 0
+	case now.Before(r.next):
+		r.suppressed++
+		return false, 0
+	}
+	r.next = now.Add(repeatEvery)
+	suppressed, r.suppressed = r.suppressed, 0
+	return true, suppressed
+}
+
+// shape is msg with every run of digits replaced by one '#'.
+func shape(msg string) string {
+	b := make([]byte, 0, len(msg))
+	for i := 0; i < len(msg); i++ {
+		if c := msg[i]; c >= '0' && c <= '9' {
+			if len(b) == 0 || b[len(b)-1] != '#' {
+				b = append(b, '#')
+			}
+			continue
+		}
+		b = append(b, msg[i])
+	}
+	return string(b)
+}

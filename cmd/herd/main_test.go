@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -78,24 +79,60 @@ type proc struct {
 	lines   chan string
 	exited  chan struct{} // closed when Wait returned; then waitErr is set
 	waitErr error
+	// stdout and stderr are all the output so far, complete once exited
+	// is closed.
+	stdout, stderr syncBuffer
+}
+
+// syncBuffer is a bytes.Buffer safe to read while the process writes.
+type syncBuffer struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) WriteString(str string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.WriteString(str)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func startProc(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startProcEnv(t, nil, args...)
+}
+
+// startProcEnv starts herd with env added to this process's environment.
+func startProcEnv(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(herdBin, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	p := &proc{cmd: cmd, lines: make(chan string, 1000), exited: make(chan struct{})}
+	cmd.Stderr = &p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, lines: make(chan string, 1000), exited: make(chan struct{})}
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
+			p.stdout.WriteString(sc.Text() + "\n")
 			select {
 			case p.lines <- sc.Text():
 			default: // nobody is reading any more
@@ -109,7 +146,7 @@ func startProc(t *testing.T, args ...string) *proc {
 		cmd.Process.Kill()
 		<-p.exited // stderr is complete only then
 		if t.Failed() {
-			t.Logf("herd %v stderr:\n%s", args, stderr.String())
+			t.Logf("herd %v stderr:\n%s", args, p.stderr.String())
 		}
 	})
 	return p
