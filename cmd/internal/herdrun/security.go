@@ -141,3 +141,9 @@ func warnOpenRoutes(sec *Security, log *slog.Logger) {
 	log.Warn("cluster routes are open: any NATS server that reaches a cluster port can join the herd; " +
 		"set auth.routes.user (password from HERD_ROUTE_PASSWORD) or tls.routes, see README Security")
 }
+
+// String is Summary, so that printing a Security never shows a secret.
+func (s Security) String() string { return s.Summary() }
+
+// GoString is Summary too, for %#v.
+func (s Security) GoString() string { return s.Summary() }
