@@ -12,18 +12,19 @@ import (
 // pollInterval is how often the Wait helpers look at the server's state.
 const pollInterval = 10 * time.Millisecond
 
-// NumPeers is the number of remote servers currently connected by route
-// (not route connections: nats-server pools several per remote).
+// NumPeers is the number of remote servers currently connected by an
+// accepted route (not route connections: nats-server pools several per
+// remote). See acceptedPeers.
 func (s *Server) NumPeers() int {
 	srv, err := s.running()
 	if err != nil {
 		return 0
 	}
-	return srv.NumRemotes()
+	return acceptedPeers(srv)
 }
 
 // Peers returns the sorted names of the remote servers currently connected
-// by route.
+// by an accepted route.
 func (s *Server) Peers() []string {
 	srv, err := s.running()
 	if err != nil {
@@ -35,7 +36,7 @@ func (s *Server) Peers() []string {
 	}
 	names := make([]string, 0, len(rz.Routes))
 	for _, r := range rz.Routes {
-		if r.RemoteName != "" {
+		if r.RemoteName != "" && r.NumSubs > 0 {
 			names = append(names, r.RemoteName)
 		}
 	}
@@ -44,13 +45,33 @@ func (s *Server) Peers() []string {
 }
 
 // WaitClusterFormed waits until exactly n remote servers are connected by
-// route, polling until ctx ends.
+// route and each has sent its subscription interest, polling until ctx
+// ends. The interest is the proof that the remote accepted the route: a
+// server that dials a remote is told the remote's identity (and counts it
+// in NumPeers) a moment before the remote refuses its credentials.
 func (s *Server) WaitClusterFormed(ctx context.Context, n int) error {
-	err := s.poll(ctx, func(srv *server.Server) bool { return srv.NumRemotes() == n })
+	err := s.poll(ctx, func(srv *server.Server) bool { return srv.NumRemotes() == n && acceptedPeers(srv) == n })
 	if err != nil {
 		return fmt.Errorf("wait for %d peers (have %v): %w", n, s.Peers(), err)
 	}
 	return nil
+}
+
+// acceptedPeers counts the remote servers that have sent interest over a
+// route. Every server has system account subscriptions, so a remote that
+// accepted the route always sends some.
+func acceptedPeers(srv *server.Server) int {
+	rz, err := srv.Routez(&server.RoutezOptions{})
+	if err != nil {
+		return 0
+	}
+	peers := map[string]bool{}
+	for _, r := range rz.Routes {
+		if r.RemoteName != "" && r.NumSubs > 0 {
+			peers[r.RemoteName] = true
+		}
+	}
+	return len(peers)
 }
 
 // WaitInterest waits until some subscription matching subject — local, or
@@ -71,11 +92,11 @@ func (s *Server) HasInterest(subject string) bool {
 	return err == nil && hasInterest(srv, subject)
 }
 
-// hasInterest looks in the account the herd's connections use; with no
-// accounts configured that is the global account.
+// hasInterest looks in Account, where the nodes and observers are and
+// whose interest routes propagate.
 func hasInterest(srv *server.Server, subject string) bool {
-	acc := srv.GlobalAccount()
-	return acc != nil && acc.SubscriptionInterest(subject)
+	acc, err := srv.LookupAccount(Account)
+	return err == nil && acc.SubscriptionInterest(subject)
 }
 
 // poll calls cond until it is true, the server stops or ctx ends.

@@ -1,6 +1,8 @@
 package embeddednats
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"strings"
 	"testing"
@@ -46,6 +48,23 @@ func TestConfig_Validate(t *testing.T) {
 		{"route no port", func(c *Config) { c.Routes = []string{"nats-route://127.0.0.1"} }, ErrRoute, "Routes[0]"},
 		{"monitor addr bad", func(c *Config) { c.MonitorAddr = "8222" }, ErrMonitorAddr, "MonitorAddr"},
 		{"negative retries", func(c *Config) { c.ConnectRetries = -1 }, ErrConnectRetries, "ConnectRetries"},
+		{"route auth", func(c *Config) { c.RouteUser, c.RoutePassword = "herd", "pw" }, nil, ""},
+		{"route user only", func(c *Config) { c.RouteUser = "herd" }, ErrRouteAuth, "RoutePassword"},
+		{"route password only", func(c *Config) { c.RoutePassword = "pw" }, ErrRouteAuth, "RouteUser"},
+		{"route user space", func(c *Config) { c.RouteUser, c.RoutePassword = "a b", "pw" }, ErrRouteAuth, "RouteUser"},
+		{"system user empty", func(c *Config) { c.SystemUser, c.SystemPassword = "", "pw" }, ErrSystemUser, "SystemUser"},
+		{"system user unused", func(c *Config) { c.SystemUser = "" }, nil, ""},
+		{"observer subject bad", func(c *Config) { c.ObserverPublish = []string{"herd..x"} }, ErrObserver, "ObserverPublish[0]"},
+		{"observer deny bad", func(c *Config) { c.ObserverDenyPublish = []string{"a", ">.x"} }, ErrObserver, "ObserverDenyPublish[1]"},
+		{"observer nothing", func(c *Config) { c.ObserverPublish, c.ObserverSubscribe = nil, nil }, nil, ""},
+		{"tls no cert", func(c *Config) { c.RouteTLS = &tls.Config{RootCAs: x509.NewCertPool()} }, ErrRouteTLS, "RouteTLS"},
+		{"tls no roots", func(c *Config) { c.RouteTLS = &tls.Config{Certificates: []tls.Certificate{{}}} }, ErrRouteTLS, "RouteTLS"},
+		{"tls verify no client CAs", func(c *Config) {
+			c.RouteTLS = &tls.Config{Certificates: []tls.Certificate{{}}, RootCAs: x509.NewCertPool(), ClientAuth: tls.RequireAndVerifyClientCert}
+		}, ErrRouteTLS, "RouteTLS"},
+		{"tls insecure", func(c *Config) {
+			c.RouteTLS = &tls.Config{Certificates: []tls.Certificate{{}}, RootCAs: x509.NewCertPool(), InsecureSkipVerify: true}
+		}, ErrRouteTLS, "RouteTLS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,7 +111,7 @@ func TestConfig_options(t *testing.T) {
 	cfg.MonitorAddr = "127.0.0.1:0"
 	var hooked bool
 	cfg.Options = func(o *server.Options) { hooked = o.ServerName == "Hands" }
-	o, err := cfg.options()
+	o, err := cfg.options(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +141,7 @@ func TestConfig_options(t *testing.T) {
 	}
 
 	cfg.MonitorAddr = ""
-	o, err = cfg.options()
+	o, err = cfg.options(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,25 @@
 // exit the process: it logs at error level, marks the Server failed (Failed,
 // Err) and shuts the embedded server down.
 //
+// Security. Every server has the account Account ("HERD") and the system
+// account ($SYS). The node's in-process connections authenticate with an
+// nkey that New generates and keeps only in memory, with full rights in
+// Account. A client connection without credentials is the observer
+// (no_auth_user) in Account: by default it may subscribe to herd.> and
+// _INBOX.> and publish only to the herd's service subjects (herd.iamat,
+// herd.whatsat, $SRV.>), never to the bus (herd.at.>, herd.sync.>); a
+// client with wrong credentials is refused. Routes carry Account's traffic
+// by name, so an observer on any node sees the whole herd's flood.
+// Optional: a system user (SystemUser/SystemPassword) for `nats server
+// list`; route credentials (RouteUser/RoutePassword), which every route
+// must present and which this server presents on explicit and
+// gossip-learned routes alike; route TLS with CA verification (RouteTLS,
+// built by RouteTLSConfig or LoadRouteTLS). A refused route is redialled
+// once a second, and nats-server's info-and-above log lines pass a token
+// bucket (logBurst, logRate), so neither a refused node nor an observer
+// sending forbidden publishes can flood the log. Passwords are Secret
+// values, which print as [REDACTED].
+//
 // Core NATS is at-most-once: a publish towards a server whose route is cut
 // returns no error and is simply not delivered.
 package embeddednats

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 )
@@ -18,6 +19,8 @@ const LevelTrace = slog.LevelDebug - 4
 type slogLogger struct {
 	l       *slog.Logger
 	onFatal func(msg string)
+	limit   *lineLimiter   // info and above
+	repeats *repeatLimiter // info and above
 }
 
 var _ server.Logger = (*slogLogger)(nil)
@@ -26,7 +29,7 @@ func newSlogLogger(l *slog.Logger, onFatal func(string)) *slogLogger {
 	if l == nil {
 		l = slog.New(slog.DiscardHandler)
 	}
-	return &slogLogger{l: l, onFatal: onFatal}
+	return &slogLogger{l: l, onFatal: onFatal, limit: newLineLimiter(time.Now), repeats: newRepeatLimiter(time.Now)}
 }
 
 func (s *slogLogger) log(level slog.Level, format string, v []any) string {
@@ -35,7 +38,26 @@ func (s *slogLogger) log(level slog.Level, format string, v []any) string {
 		return ""
 	}
 	msg := strings.TrimRight(fmt.Sprintf(format, v...), "\r\n")
-	s.l.Log(ctx, level, msg)
+	if level < slog.LevelInfo {
+		s.l.Log(ctx, level, msg)
+		return msg
+	}
+	ok, repeated := s.repeats.allow(msg)
+	if !ok {
+		return ""
+	}
+	ok, dropped := s.limit.allow()
+	if !ok {
+		return ""
+	}
+	if dropped > 0 {
+		s.l.LogAttrs(ctx, slog.LevelWarn, "nats-server log lines dropped by the rate limit", slog.Int("dropped", dropped))
+	}
+	if repeated > 0 {
+		s.l.Log(ctx, level, msg, slog.Int("similar_lines_left_out", repeated))
+	} else {
+		s.l.Log(ctx, level, msg)
+	}
 	return msg
 }
 

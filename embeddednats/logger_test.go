@@ -1,8 +1,10 @@
 package embeddednats
 
 import (
+	"fmt"
 	"log/slog"
 	"testing"
+	"time"
 )
 
 func TestSlogLogger_levels(t *testing.T) {
@@ -100,5 +102,105 @@ func TestServer_debugTrace(t *testing.T) {
 				t.Errorf("%d trace records with Trace=%v", trace, tt.trace)
 			}
 		})
+	}
+}
+
+func TestLineLimiter_allow(t *testing.T) {
+	now := time.Unix(0, 0)
+	l := newLineLimiter(func() time.Time { return now })
+	for i := range logBurst {
+		if ok, _ := l.allow(); !ok {
+			t.Fatalf("line %d of the burst refused", i)
+		}
+	}
+	for range 5 {
+		if ok, _ := l.allow(); ok {
+			t.Fatal("line beyond the burst allowed")
+		}
+	}
+	now = now.Add(time.Second / logRate)
+	if ok, dropped := l.allow(); !ok || dropped != 5 {
+		t.Fatalf("after 1/rate: ok %v dropped %d, want true 5", ok, dropped)
+	}
+	if ok, _ := l.allow(); ok {
+		t.Fatal("second line after 1/rate allowed")
+	}
+	now = now.Add(time.Hour) // refills to the burst, no further
+	for range logBurst {
+		if ok, _ := l.allow(); !ok {
+			t.Fatal("refilled burst refused")
+		}
+	}
+	if ok, _ := l.allow(); ok {
+		t.Fatal("bucket grew past the burst")
+	}
+}
+
+// Debug and trace lines are not limited; fatal is never dropped.
+func TestSlogLogger_limit(t *testing.T) {
+	logs := newCapture(LevelTrace)
+	l := newSlogLogger(slog.New(logs), nil)
+	for range 3 * logBurst {
+		l.Errorf("refused")
+		l.Debugf("debug")
+	}
+	l.Fatalf("fatal")
+	if n := logs.count("refused"); n > logBurst+1 {
+		t.Errorf("%d error lines logged, want <= %d", n, logBurst+1)
+	}
+	if n := logs.count("debug"); n != 3*logBurst {
+		t.Errorf("%d debug lines, want all %d", n, 3*logBurst)
+	}
+	if logs.count("fatal") != 1 {
+		t.Error("fatal line dropped")
+	}
+}
+
+func TestRepeatLimiter_allow(t *testing.T) {
+	now := time.Unix(0, 0)
+	l := newRepeatLimiter(func() time.Time { return now })
+	line := func(i int) string { return fmt.Sprintf("127.0.0.1:%d - rid:%d - authentication error", 40000+i, i) }
+	for i := range repeatBurst {
+		if ok, _ := l.allow(line(i)); !ok {
+			t.Fatalf("line %d of the burst left out", i)
+		}
+	}
+	for i := range 10 {
+		if ok, _ := l.allow(line(100 + i)); ok {
+			t.Fatal("repeat after the burst logged before repeatEvery")
+		}
+	}
+	if ok, _ := l.allow("a different line"); !ok {
+		t.Fatal("a different line was left out")
+	}
+	now = now.Add(repeatEvery)
+	if ok, n := l.allow(line(200)); !ok || n != 10 {
+		t.Fatalf("after repeatEvery: ok %v, left out %d; want true 10", ok, n)
+	}
+	if ok, _ := l.allow(line(201)); ok {
+		t.Fatal("second repeat in the same period logged")
+	}
+	for i := range maxRepeats + 1 { // the memory stays bounded
+		l.allow("line " + letters(i))
+	}
+	if len(l.seen) == 0 || len(l.seen) > maxRepeats {
+		t.Errorf("%d lines remembered, want <= %d", len(l.seen), maxRepeats)
+	}
+}
+
+func TestShape(t *testing.T) {
+	if got := shape("127.0.0.1:5 - rid:12 - x9y"); got != "#.#.#.#:# - rid:# - x#y" {
+		t.Errorf("shape = %q", got)
+	}
+}
+
+// letters spells i in base 26 with a..z: distinct lines without digits.
+func letters(i int) string {
+	s := ""
+	for {
+		s = string(rune('a'+i%26)) + s
+		if i /= 26; i == 0 {
+			return s
+		}
 	}
 }

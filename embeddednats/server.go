@@ -33,6 +33,7 @@ type Server struct {
 	cfg  Config
 	opts *server.Options
 	log  *slog.Logger
+	id   *nodeIdentity // the in-process connections' credential
 
 	failed    chan struct{} // closed on the first fatal error
 	closed    chan struct{} // closed when Close begins
@@ -49,9 +50,17 @@ type Server struct {
 	wg sync.WaitGroup
 }
 
-// New validates cfg and builds the server options. It does no I/O.
+// New validates cfg, generates the node's in-process credential and builds
+// the server options. It does no I/O.
 func New(cfg Config) (*Server, error) {
-	opts, err := cfg.options()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	id, err := newNodeIdentity()
+	if err != nil {
+		return nil, err
+	}
+	opts, err := cfg.options(id)
 	if err != nil {
 		return nil, err
 	}
@@ -62,6 +71,7 @@ func New(cfg Config) (*Server, error) {
 	return &Server{
 		cfg:    cfg,
 		opts:   opts,
+		id:     id,
 		log:    l.With(slog.String("component", "nats-server")),
 		failed: make(chan struct{}),
 		closed: make(chan struct{}),
@@ -204,7 +214,9 @@ func (s *Server) Close() error {
 }
 
 // Connect returns a nats.go connection to this server over an in-process
-// pipe, named after the node unless opts set another name. Close closes it.
+// pipe, named after the node unless opts set another name. It
+// authenticates as the node, with full rights in Account, whatever opts
+// say about credentials. Close closes it.
 func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
 	srv, err := s.running()
 	if err != nil {
@@ -221,6 +233,8 @@ func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
 		}
 	}
 	o.InProcessServer = srv
+	o.User, o.Password, o.Token, o.UserJWT, o.TokenHandler = "", "", "", nil, nil
+	o.Nkey, o.SignatureCB = s.id.pub, s.id.sign
 	userClosed := o.ClosedCB
 	o.ClosedCB = func(nc *nats.Conn) {
 		s.forget(nc)

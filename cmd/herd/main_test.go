@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -48,24 +49,15 @@ var portRE = regexp.MustCompile(`127\.0\.0\.1:1\d{4}`)
 // other's route address in advance.
 func herdFile(t *testing.T, freePorts bool) string {
 	t.Helper()
-	// Hold every port until all are chosen, so the OS cannot hand out one
-	// twice; the processes bind them after they are released.
-	var held []net.Listener
-	defer func() {
-		for _, ln := range held {
-			ln.Close()
-		}
-	}()
-	data := portRE.ReplaceAllStringFunc(string(deploy.DefaultHerdFile()), func(string) string {
+	src := string(deploy.DefaultHerdFile())
+	free := freeAddrs(t, len(portRE.FindAllString(src, -1)))
+	data := portRE.ReplaceAllStringFunc(src, func(string) string {
 		if !freePorts {
 			return "127.0.0.1:0"
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, ln)
-		return ln.Addr().String()
+		a := free[0]
+		free = free[1:]
+		return a
 	})
 	path := filepath.Join(t.TempDir(), "herd.yaml")
 	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
@@ -74,30 +66,83 @@ func herdFile(t *testing.T, freePorts bool) string {
 	return path
 }
 
+// freeAddrs returns n distinct free loopback addresses. Every port is held
+// until all are chosen, so the OS cannot hand out one twice; the processes
+// bind them after they are released.
+func freeAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	addrs := make([]string, n)
+	for i := range addrs {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		addrs[i] = ln.Addr().String()
+	}
+	return addrs
+}
+
 // proc is a herd subprocess whose stdout is scanned line by line.
 type proc struct {
 	cmd     *exec.Cmd
 	lines   chan string
 	exited  chan struct{} // closed when Wait returned; then waitErr is set
 	waitErr error
+	// stdout and stderr are all the output so far, complete once exited
+	// is closed.
+	stdout, stderr syncBuffer
+}
+
+// syncBuffer is a bytes.Buffer safe to read while the process writes.
+type syncBuffer struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) WriteString(str string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.WriteString(str)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func startProc(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startProcEnv(t, nil, args...)
+}
+
+// startProcEnv starts herd with env added to this process's environment.
+func startProcEnv(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(herdBin, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	p := &proc{cmd: cmd, lines: make(chan string, 1000), exited: make(chan struct{})}
+	cmd.Stderr = &p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, lines: make(chan string, 1000), exited: make(chan struct{})}
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
+			p.stdout.WriteString(sc.Text() + "\n")
 			select {
 			case p.lines <- sc.Text():
 			default: // nobody is reading any more
@@ -111,7 +156,7 @@ func startProc(t *testing.T, args ...string) *proc {
 		cmd.Process.Kill()
 		<-p.exited // stderr is complete only then
 		if t.Failed() {
-			t.Logf("herd %v stderr:\n%s", args, stderr.String())
+			t.Logf("herd %v stderr:\n%s", args, p.stderr.String())
 		}
 	})
 	return p

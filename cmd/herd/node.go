@@ -24,7 +24,11 @@ func (c *nodeCmd) Run(ctx context.Context, e env) error {
 		return err
 	}
 	defer ps.Close()
-	h, err := herdrun.Start(ctx, hf, []string{c.Name}, ps, log)
+	sec, err := herdrun.LoadSecurity(hf, e.getenv)
+	if err != nil {
+		return err
+	}
+	h, err := herdrun.Start(ctx, hf, []string{c.Name}, ps, log, herdrun.WithSecurity(sec))
 	if err != nil {
 		return err
 	}
@@ -32,6 +36,7 @@ func (c *nodeCmd) Run(ctx context.Context, e env) error {
 	n := h.Nodes[0]
 	fmt.Fprintf(e.stdout, "node %s up: client %s, nats %s, monitor %s, neighbors %v (started %s)\n",
 		n.Name(), n.ClientAddr(), n.NATS().ClientURL(), or(n.MonitorURL(), "-"), hf.Neighbors(n.Name()), time.Now().Format(time.RFC3339))
+	fmt.Fprintf(e.stdout, "node %s security: %s\n", n.Name(), sec.Summary())
 	// Tell the operator when the herd is whole: until then, records may
 	// miss the nodes not yet connected.
 	joined := make(chan struct{})

@@ -28,8 +28,15 @@ func (c *upCmd) Run(ctx context.Context, e env) error {
 		return err
 	}
 	defer ps.Close()
+	sec, err := herdrun.LoadSecurity(hf, e.getenv)
+	if err != nil {
+		return err
+	}
+	// Every node runs here, so a random route password keeps other
+	// servers out without any setup.
+	sec.GenerateRouteAuth()
 	started := time.Now()
-	h, err := herdrun.Start(ctx, hf, nil, ps, log)
+	h, err := herdrun.Start(ctx, hf, nil, ps, log, herdrun.WithSecurity(sec))
 	if err != nil {
 		return err
 	}
@@ -41,6 +48,7 @@ func (c *upCmd) Run(ctx context.Context, e env) error {
 		return fmt.Errorf("wait for the cluster to form: %w", err)
 	}
 	printHerd(e, hf, h, time.Since(started))
+	fmt.Fprintf(e.stdout, "Security: %s\n", sec.Summary())
 	<-ctx.Done()
 	fmt.Fprintln(e.stdout, "shutting down")
 	return h.Close()

@@ -24,10 +24,6 @@ import (
 )
 
 // Config is a whole herd file.
-//
-// Route authentication and TLS (sections `auth` and `tls`) are added here
-// later; until then the strict decoder rejects them as unknown fields, so a
-// file asking for them never silently runs without them.
 type Config struct {
 	// Herd is the cluster name shared by every node's NATS server. It must
 	// be a NATS token.
@@ -35,6 +31,9 @@ type Config struct {
 	Places PlacesConfig `yaml:"places"`
 	Limits Limits       `yaml:"limits"`
 	Log    LogConfig    `yaml:"log"`
+	// Auth and TLS secure the embedded NATS servers (security.go).
+	Auth AuthConfig `yaml:"auth"`
+	TLS  TLSConfig  `yaml:"tls"`
 	// Nodes in file order. The order is kept: it is the order `herd up`
 	// starts them and the order tools list them.
 	Nodes []Node `yaml:"nodes"`
@@ -160,6 +159,11 @@ func DefaultConfig() Config {
 			MaxOutstanding: 1024,
 		},
 		Log: LogConfig{Level: "info", Format: "text"},
+		Auth: AuthConfig{
+			System: Credential{User: "sys", PasswordEnv: "HERD_SYSTEM_PASSWORD"},
+			Routes: Credential{PasswordEnv: "HERD_ROUTE_PASSWORD"},
+		},
+		TLS: TLSConfig{Routes: RouteTLS{Verify: true}},
 	}
 }
 
@@ -185,7 +189,7 @@ func Parse(data []byte) (Config, error) {
 }
 
 // Load reads and parses the herd file at path. A relative places.key_file
-// is resolved against the file's directory, so a deploy directory can be
+// (and auth password_file, tls file) is resolved against the file's directory, so a deploy directory can be
 // moved as a whole.
 func Load(path string) (Config, error) {
 	data, err := os.ReadFile(path)
@@ -207,6 +211,7 @@ func Load(path string) (Config, error) {
 			c.Nodes[i].LogFile = filepath.Join(filepath.Dir(path), n.LogFile)
 		}
 	}
+	c.resolveSecurityPaths(filepath.Dir(path))
 	return c, nil
 }
 

@@ -102,7 +102,9 @@ func TestParse_errors(t *testing.T) {
 		want  []string // substrings of the error
 		isErr error    // if non-nil, errors.Is must hold
 	}{
-		{"unknown top-level field", "herd: h\nauth: {user: x}\n" + node, []string{"line 2", "field auth not found"}, nil},
+		{"unknown top-level field", "herd: h\nsecrets: {user: x}\n" + node, []string{"line 2", "field secrets not found"}, nil},
+		{"unknown auth field", "herd: h\nauth: {user: x}\n" + node, []string{"line 2", "field user not found"}, nil},
+		{"password in herd file", "auth:\n  routes: {user: herd, password: hunter2}\n" + node, []string{"line 2", "field password not found"}, nil},
 		{"unknown nested field", "places:\n  provider: offline\n  api_key: x\n" + node, []string{"line 3", "field api_key not found"}, nil},
 		{"unknown node field", "nodes:\n  - name: Solo\n    clinet: 127.0.0.1:0\n", []string{"line 3", "field clinet not found"}, nil},
 		{"duplicate key", "herd: a\nherd: b\n" + node, []string{"line 2", "herd"}, nil},

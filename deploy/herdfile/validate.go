@@ -32,6 +32,10 @@ var (
 	ErrBadLogFormat      = errors.New("unknown log format (want text or json)")
 	ErrBadLogFile        = errors.New("bad log file path")
 	ErrWebsocketNoTLS    = errors.New("websocket without TLS must listen on loopback")
+	ErrBadUser           = errors.New("bad user name")
+	ErrBadSecretSource   = errors.New("bad secret source")
+	ErrMissingSecret     = errors.New("missing secret")
+	ErrMissingTLSFile    = errors.New("missing or bad TLS file")
 )
 
 // Bounds on limits. Counts that size buffers or semaphores are capped so
@@ -80,6 +84,8 @@ func (c Config) Validate() error {
 	c.Places.validate(&p)
 	c.Limits.validate(&p)
 	c.Log.validate(&p)
+	c.Auth.validate(&p)
+	c.TLS.validate(&p)
 	c.validateNodes(&p)
 	return errors.Join(p...)
 }

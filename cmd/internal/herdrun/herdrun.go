@@ -119,7 +119,19 @@ type Herd struct {
 // in one process does not log a failed dial to every neighbor not yet up.
 // A node with no neighbor started before it waits for later ones to dial
 // it, or, when none of its neighbors is started here, keeps all its routes.
-func Start(ctx context.Context, hf herdfile.Config, names []string, ps *Providers, log *slog.Logger) (*Herd, error) {
+//
+// Route credentials, route TLS and the system user come from
+// WithSecurity; a herd file that asks for route auth or TLS without it is
+// refused with ErrNoSecurity.
+func Start(ctx context.Context, hf herdfile.Config, names []string, ps *Providers, log *slog.Logger, opts ...Option) (*Herd, error) {
+	var o startOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.sec == nil && needsSecurity(hf) {
+		return nil, ErrNoSecurity
+	}
+	warnOpenRoutes(o.sec, log)
 	if len(names) == 0 {
 		names = hf.Names()
 	}
@@ -147,6 +159,12 @@ func Start(ctx context.Context, hf herdfile.Config, names []string, ps *Provider
 			return nil, err
 		}
 		cfg.Metrics = m
+		if o.sec != nil {
+			if err := o.sec.apply(&cfg, name); err != nil {
+				h.Close()
+				return nil, err
+			}
+		}
 		var seeds []string
 		for _, nb := range cfg.Neighbors {
 			if url, ok := started[nb]; ok {
