@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -82,6 +83,13 @@ func NodeConfig(hf herdfile.Config, name string, p places.Provider, log *slog.Lo
 	cfg.NATS.ClusterName = hf.Herd
 	cfg.NATS.ClientAddr = n.NATS
 	cfg.NATS.ClusterAddr = n.Cluster
+	if host, _, err := net.SplitHostPort(n.Cluster); err == nil && host != "" && net.ParseIP(host) == nil {
+		// A cluster address given by host name is what the other nodes
+		// should dial, also for routes they learn by gossip: NATS would
+		// otherwise gossip the IP it listens on, which route certificates
+		// naming the host do not match.
+		cfg.NATS.ClusterAdvertise = n.Cluster
+	}
 	cfg.NATS.MonitorAddr = ""
 	for _, nb := range cfg.Neighbors {
 		peer, _ := hf.Node(nb) // Validate checked every neighbor exists
