@@ -47,11 +47,11 @@ func (p countingPlaces) Nearby(context.Context, places.Query) (places.Response, 
 
 type floodObserver struct{ c *counters }
 
-func (o floodObserver) Published(_ string, n int)  { o.c.floodOut.Add(uint64(n)) }
-func (o floodObserver) Received(string, bool)      { o.c.floodIn.Add(1) }
-func (o floodObserver) Latency(time.Duration)      {}
-func (o floodObserver) Dropped(int, string)        {}
-func (o floodObserver) Invalid(string)             {}
+func (o floodObserver) Published(_ string, n int) { o.c.floodOut.Add(uint64(n)) }
+func (o floodObserver) Received(string, bool)     { o.c.floodIn.Add(1) }
+func (o floodObserver) Latency(time.Duration)     {}
+func (o floodObserver) Dropped(int, string)       {}
+func (o floodObserver) Invalid(string)            {}
 
 var _ bus.Observer = floodObserver{}
 

@@ -22,7 +22,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type fakeRoutes struct{}
 
-func (fakeRoutes) Peers() []string          { return nil }
+func (fakeRoutes) Peers() []string         { return nil }
 func (fakeRoutes) HasInterest(string) bool { return false }
 
 func TestConfig_Validate(t *testing.T) {
@@ -342,4 +342,3 @@ func TestLive_Close(t *testing.T) {
 		t.Errorf("Start after Close = %v, want ErrStarted", err)
 	}
 }
-
