@@ -40,11 +40,10 @@ function onHello(h) {
 function onFrame(f) {
   if (!graph) return;
   graph.update(f);
-  let newest = 0;
-  for (const c of f.clients) {
+  f.clients.forEach((c, i) => {
     const [x, y, color] = map.add(c);
-    map.ping(c, x, y, color, newest++ < 1 && f.clients.length <= 3);
-  }
+    if (i < 4) map.ping(c, x, y, color, i === 0 && f.clients.length <= 3);
+  });
   for (const ev of f.events) {
     switch (ev.kind) {
       case 'down': log('down', `● ${ev.node} is down`); break;

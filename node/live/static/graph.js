@@ -2,8 +2,9 @@
 // route state, and flood hops animated along them.
 
 const NS = 'http://www.w3.org/2000/svg';
-const W = 640, H = 600, CX = W / 2, CY = H / 2 + 6;
-const HOP_MS = 750;
+const W = 760, H = 600, CX = W / 2, CY = H / 2 + 4;
+const HOP_MS = 650;
+const LABEL_GAP_MS = 450; // at most one count label per direction this often
 const MAX_HOPS = 240;
 
 function el(name, attrs, parent) {
@@ -36,7 +37,7 @@ export class HerdGraph {
     el('feMergeNode', { in: 'b' }, m); el('feMergeNode', { in: 'SourceGraphic' }, m);
 
     const n = hello.nodes.length;
-    const R = n <= 1 ? 0 : Math.min(190, 60 + 28 * n);
+    const R = n <= 1 ? 0 : Math.min(205, 70 + 27 * n);
     hello.nodes.forEach((name, i) => {
       const a = -Math.PI / 2 + (2 * Math.PI * i) / Math.max(n, 1);
       this.nodes.set(name, { name, x: CX + R * Math.cos(a), y: CY + R * Math.sin(a), a });
@@ -48,8 +49,13 @@ export class HerdGraph {
       const A = this.nodes.get(a), B = this.nodes.get(b);
       const g = el('g', { class: 'edge', 'data-a': a, 'data-b': b, 'data-state': 'unknown', 'data-hops': 0 }, gEdges);
       el('line', { x1: A.x, y1: A.y, x2: B.x, y2: B.y }, g);
-      const label = el('text', { x: (A.x + B.x) / 2, y: (A.y + B.y) / 2 - 7 }, g);
-      this.edges.set(key(a, b), { g, label, hops: 0, recent: 0 });
+      // The rate label sits beside the edge's middle, on the outer side.
+      const mx = (A.x + B.x) / 2, my = (A.y + B.y) / 2;
+      let nx = -(B.y - A.y), ny = B.x - A.x;
+      const nl = Math.hypot(nx, ny) || 1;
+      if (nx * (mx - CX) + ny * (my - CY) < 0) { nx = -nx; ny = -ny; }
+      const label = el('text', { x: mx + nx / nl * 14, y: my + ny / nl * 14 + 4 }, g);
+      this.edges.set(key(a, b), { g, label, hops: 0, recent: 0, lastLabel: {} });
     }
     for (const node of this.nodes.values()) this.drawNode(node, gNodes, hello.self);
   }
@@ -57,18 +63,22 @@ export class HerdGraph {
   drawNode(node, parent, self) {
     const color = this.colorOf(node.name);
     const g = el('g', { class: 'node', 'data-name': node.name, 'data-state': 'unknown', transform: `translate(${node.x},${node.y})` }, parent);
-    if (node.name === self) g.setAttribute('data-self', '');
     el('circle', { class: 'halo', r: 44 }, g);
+    if (node.name === self) {
+      g.setAttribute('data-self', '');
+      el('circle', { class: 'self-ring', r: 40 }, g);
+    }
     el('circle', { class: 'disc', r: 33, stroke: color }, g);
     const name = el('text', { class: 'name', y: -3 }, g); name.textContent = node.name;
     node.records = el('text', { class: 'records', y: 14 }, g);
-    // The stats card sits outward from the centre.
-    const cw = 150, ch = 62;
+    // The stats card sits outward from the centre, inside the drawing.
+    const cw = 168, ch = 62;
     const ox = Math.cos(node.a), oy = Math.sin(node.a);
-    let cx = ox * 52 + (ox >= 0.2 ? 0 : ox <= -0.2 ? -cw : -cw / 2);
-    let cy = oy * 48 + (oy >= 0.2 ? 0 : oy <= -0.2 ? -ch : -ch / 2);
-    if (Math.abs(ox) < 0.2) cy = oy < 0 ? -44 - ch : 44;
-    if (Math.abs(ox) < 0.2) cx = 48;
+    let cx = ox * 50 + (ox > 0.3 ? 0 : ox < -0.3 ? -cw : -cw / 2);
+    let cy = oy * 46 + (oy > 0.3 ? 0 : oy < -0.3 ? -ch : -ch / 2);
+    if (Math.abs(ox) <= 0.3) cy = oy < 0 ? -48 - ch : 48;
+    cx = Math.max(4 - node.x, Math.min(W - 4 - cw - node.x, cx));
+    cy = Math.max(4 - node.y, Math.min(H - 4 - ch - node.y, cy));
     const card = el('g', { class: 'card', transform: `translate(${cx},${cy})` }, g);
     el('rect', { width: cw, height: ch, rx: 6 }, card);
     node.lines = [0, 1, 2].map((i) => el('text', { x: 9, y: 18 + i * 17 }, card));
@@ -102,7 +112,19 @@ export class HerdGraph {
       if (e) e.g.dataset.state = ev.state;
     }
     for (const e of this.edges.values()) e.recent *= 0.9;
-    for (const h of frame.hops) this.hop(h);
+    // One packet per direction per frame: the biggest origins' dots, the
+    // total as the count.
+    const byDir = new Map();
+    for (const h of frame.hops) {
+      const k = h.from + '>' + h.to;
+      if (!byDir.has(k)) byDir.set(k, []);
+      byDir.get(k).push(h);
+    }
+    for (const hs of byDir.values()) {
+      hs.sort((a, b) => b.records - a.records);
+      const total = hs.reduce((s, h) => s + h.records, 0);
+      hs.slice(0, 3).forEach((h, i) => this.hop(h, i, i === 0 ? total : 0));
+    }
     for (const e of this.edges.values()) {
       e.label.textContent = e.recent >= 0.5 ? fmtRate(e.recent * 0.1 * 1000 / this.tick) + ' rec/s' : '';
     }
@@ -117,7 +139,7 @@ export class HerdGraph {
 
   // hop animates one aggregated hop: a dot from sender to receiver, sized
   // and labelled by how many records it stands for.
-  hop(h) {
+  hop(h, rank, total) {
     const A = this.nodes.get(h.from), B = this.nodes.get(h.to);
     const e = this.edges.get(key(h.from, h.to));
     if (!A || !B) return;
@@ -128,24 +150,27 @@ export class HerdGraph {
     if (this.gHops.childElementCount >= MAX_HOPS) return;
     const color = this.colorOf(h.origin);
     const g = el('g', { class: 'hop', 'data-from': h.from, 'data-to': h.to, 'data-origin': h.origin, 'data-count': h.records }, this.gHops);
-    el('circle', { r: Math.min(9, 3.5 + Math.log2(h.records)), fill: color }, g);
-    if (h.records > 1) {
-      const t = el('text', { x: 8, y: -7 }, g);
-      t.textContent = '×' + fmtRate(h.records);
+    el('circle', { r: Math.min(8, 3 + Math.log2(h.records) * 0.8), fill: color }, g);
+    const now = performance.now();
+    if (e && total > 1 && !(now - (e.lastLabel[h.from] || 0) < LABEL_GAP_MS)) {
+      e.lastLabel[h.from] = now;
+      const t = el('text', { x: 8, y: -6 }, g);
+      t.textContent = '×' + fmtRate(total);
     }
-    // Offset each origin a little so parallel hops stay apart.
+    // Lanes: each direction on its own side, origins a little apart.
     const dx = B.x - A.x, dy = B.y - A.y, len = Math.hypot(dx, dy) || 1;
-    const off = ((hash(h.origin) % 5) - 2) * 3;
+    const off = 5 + rank * 4;
     const px = -dy / len * off, py = dx / len * off;
-    const start = performance.now();
-    const step = (now) => {
-      const t = Math.min(1, (now - start) / HOP_MS);
+    const start = now;
+    const step = (t1) => {
+      const t = Math.min(1, (t1 - start) / HOP_MS);
       const s = t * t * (3 - 2 * t);
-      g.setAttribute('transform', `translate(${A.x + dx * s + px},${A.y + dy * s + py})`);
+      const fade = Math.min(1, Math.min(s, 1 - s) * 8); // taper at both ends
+      g.setAttribute('transform', `translate(${A.x + dx * s + px * fade},${A.y + dy * s + py * fade})`);
       g.style.opacity = t > 0.85 ? (1 - t) / 0.15 : 1;
       if (t < 1) requestAnimationFrame(step); else g.remove();
     };
-    g.setAttribute('transform', `translate(${A.x + px},${A.y + py})`);
+    g.setAttribute('transform', `translate(${A.x},${A.y})`);
     requestAnimationFrame(step);
   }
 }
@@ -162,4 +187,3 @@ function setLine(t, k1, v1, k2, v2) {
 
 function key(a, b) { return a < b ? a + '\u0000' + b : b + '\u0000' + a; }
 
-function hash(s) { let h = 0; for (const c of s) h = (h * 31 + c.charCodeAt(0)) >>> 0; return h; }

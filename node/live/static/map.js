@@ -102,7 +102,7 @@ export class WorldMap {
 
   // ping draws an expanding ring and a caption for a few new clients.
   ping(c, x, y, color, caption) {
-    if (this.fx.childElementCount > 60) return;
+    if (this.fx.childElementCount > 24) return;
     const ring = el('circle', { class: 'ping', cx: x, cy: y, r: 3, stroke: color }, this.fx);
     setTimeout(() => ring.remove(), 1700);
     if (caption) {
