@@ -17,39 +17,45 @@ import (
 	"time"
 )
 
-// browserEnv finds node, playwright-core and chromium. Missing ones skip
-// the test on a laptop; with HERD_REQUIRE_BROWSER=1 (set by .ci/run) they
-// fail it, so CI cannot pass by skipping.
-func browserEnv(t *testing.T) (nodeBin, chromium string) {
-	t.Helper()
-	missing := func(format string, args ...any) {
-		t.Helper()
-		msg := fmt.Sprintf(format, args...) +
-			" (install: apt-get install -y chromium nodejs npm; cd node/live/browsertest && npm ci)"
-		if os.Getenv("HERD_REQUIRE_BROWSER") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+// findBrowser finds node, playwright-core and chromium ($HERD_CHROMIUM or
+// /usr/bin/chromium), or says what is missing.
+func findBrowser() (nodeBin, chromium, missing string) {
 	nodeBin, err := exec.LookPath("node")
 	if err != nil {
-		missing("no node on PATH")
+		return "", "", "no node on PATH"
 	}
 	if _, err := os.Stat("browsertest/node_modules/playwright-core/package.json"); err != nil {
-		missing("playwright-core is not installed")
+		return "", "", "playwright-core is not installed"
 	}
 	chromium = os.Getenv("HERD_CHROMIUM")
 	if chromium == "" {
 		chromium = "/usr/bin/chromium"
 	}
 	if _, err := os.Stat(chromium); err != nil {
-		missing("no chromium at %s", chromium)
+		return "", "", "no chromium at " + chromium
 	}
-	return nodeBin, chromium
+	return nodeBin, chromium, ""
+}
+
+// browserEnv skips the test on a laptop without the browser tools; with
+// HERD_REQUIRE_BROWSER=1 (set by .ci/run) it fails it instead, so CI cannot
+// pass by skipping.
+func browserEnv(t testing.TB) (nodeBin, chromium string) {
+	t.Helper()
+	nodeBin, chromium, missing := findBrowser()
+	if missing == "" {
+		return nodeBin, chromium
+	}
+	msg := missing + " (install: apt-get install -y chromium nodejs npm; cd node/live/browsertest && npm ci)"
+	if os.Getenv("HERD_REQUIRE_BROWSER") == "1" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return "", ""
 }
 
 // artifactsDir is $HERD_ARTIFACTS (kept) or a temporary directory.
-func artifactsDir(t *testing.T) string {
+func artifactsDir(t testing.TB) string {
 	t.Helper()
 	dir := os.Getenv("HERD_ARTIFACTS")
 	if dir == "" {
@@ -67,8 +73,9 @@ func artifactsDir(t *testing.T) string {
 
 // driver is the browser script, spoken to in JSON lines.
 type driver struct {
-	t      *testing.T
-	stdin  io.Writer
+	t      testing.TB
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
 	steps  chan map[string]any
 	stderr *bytes.Buffer
 }
@@ -94,6 +101,53 @@ func (d *driver) step(name string) map[string]any {
 		return m
 	case <-time.After(60 * time.Second):
 		d.t.Fatalf("no step %q from the browser script within a minute:\n%s", name, d.stderr)
+	}
+	return nil
+}
+
+// startDriver runs the browser script on page; extra arguments follow.
+func startDriver(t testing.TB, nodeBin, chromium, page, out string, extra ...string) *driver {
+	t.Helper()
+	cmd := exec.Command(nodeBin, append([]string{"browsertest/live.mjs", page, out}, extra...)...)
+	cmd.Env = append(os.Environ(), "HERD_CHROMIUM="+chromium)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &driver{t: t, cmd: cmd, stdin: stdin, steps: make(chan map[string]any, 8), stderr: &bytes.Buffer{}}
+	cmd.Stderr = d.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		cmd.Process.Kill() // no-op once it exited
+		cmd.Wait()
+	})
+	go func() {
+		defer close(d.steps)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) != nil {
+				t.Logf("browser script: %s", sc.Text())
+				continue
+			}
+			d.steps <- m
+		}
+	}()
+	return d
+}
+
+// wait closes the script's stdin (its cue to finish) and waits for it.
+func (d *driver) wait() error {
+	d.stdin.Close()
+	if err := d.cmd.Wait(); err != nil {
+		return fmt.Errorf("%w\n%s", err, d.stderr)
 	}
 	return nil
 }
@@ -157,39 +211,7 @@ func TestLive_Browser(t *testing.T) {
 	h := startHerd(t, defaultTopology, nil)
 	page := h.members["Goloman"].web.URL + "/"
 
-	cmd := exec.Command(nodeBin, "browsertest/live.mjs", page, out)
-	cmd.Env = append(os.Environ(), "HERD_CHROMIUM="+chromium)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &driver{t: t, stdin: stdin, steps: make(chan map[string]any, 8), stderr: &bytes.Buffer{}}
-	cmd.Stderr = d.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		cmd.Process.Kill() // no-op once it exited
-		cmd.Wait()
-	})
-	go func() {
-		defer close(d.steps)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) != nil {
-				t.Logf("browser script: %s", sc.Text())
-				continue
-			}
-			d.steps <- m
-		}
-	}()
-
+	d := startDriver(t, nodeBin, chromium, page, out)
 	d.send(map[string]any{"cmd": "expect", "nodes": len(h.names), "edges": len(h.edges)})
 	if m := d.step("ready"); m["self"] != "Goloman" {
 		t.Errorf("page says it is viewed from %v, want Goloman", m["self"])
@@ -226,7 +248,7 @@ func TestLive_Browser(t *testing.T) {
 	shot := d.step("screenshot")
 	close(stop)
 	wg.Wait()
-	t.Logf("screenshot during a flood (%v client dots): %s", shot["clients"], shot["path"])
+	t.Logf("screenshot during a flood (%v client dots, %v hops in flight, labels %v): %s", shot["clients"], shot["hops"], shot["labels"], shot["path"])
 
 	h.stop("Welsh")
 	d.send(map[string]any{"cmd": "stopped", "node": "Welsh"})
@@ -238,9 +260,8 @@ func TestLive_Browser(t *testing.T) {
 		t.Errorf("page problems: %v", p)
 	}
 	t.Logf("Welsh drawn down %vms after it stopped; screenshot: %s", down["ms"], down["path"])
-	stdin.Close()
-	if err := cmd.Wait(); err != nil {
-		t.Errorf("browser script: %v\n%s", err, d.stderr)
+	if err := d.wait(); err != nil {
+		t.Errorf("browser script: %v", err)
 	}
 }
 
@@ -253,4 +274,3 @@ func containsHop(hops []any, from, to, origin string) bool {
 	}
 	return false
 }
-

@@ -66,7 +66,7 @@ type member struct {
 // testHerd is a whole herd in this process on port 0, each node with its
 // live view, as node/node.go will wire it.
 type testHerd struct {
-	t       *testing.T
+	t       testing.TB
 	topo    map[string][]string
 	names   []string
 	edges   [][2]string
@@ -75,7 +75,7 @@ type testHerd struct {
 	tune    func(*live.Config)
 }
 
-func startHerd(t *testing.T, topo map[string][]string, tune func(*live.Config)) *testHerd {
+func startHerd(t testing.TB, topo map[string][]string, tune func(*live.Config)) *testHerd {
 	t.Helper()
 	h := &testHerd{t: t, topo: topo, members: map[string]*member{}, cluster: map[string]string{}, tune: tune}
 	for n, nbrs := range topo {

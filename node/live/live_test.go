@@ -76,12 +76,12 @@ func TestConfig_Validate(t *testing.T) {
 
 // stream is a server-sent events client.
 type stream struct {
-	t    *testing.T
+	t    testing.TB
 	resp *http.Response
 	rd   *bufio.Reader
 }
 
-func openStream(t *testing.T, url string) *stream {
+func openStream(t testing.TB, url string) *stream {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), "GET", url+"/live/events", nil)
 	if err != nil {
@@ -247,10 +247,10 @@ func TestLive_Handler(t *testing.T) {
 	})
 }
 
-// TestLive_silentNode: a node whose heartbeat stops without a goodbye (its
-// process died) is drawn down after DownAfter; its routes go down too.
+// TestLive_silentNode: a node that dies without a goodbye is drawn down
+// within a second: the others' heartbeats stop listing a route to it.
 func TestLive_silentNode(t *testing.T) {
-	h := startHerd(t, map[string][]string{"A": {"B"}, "B": {"A"}}, nil)
+	h := startHerd(t, map[string][]string{"A": {"B"}, "B": {"A", "C"}, "C": {"B"}}, nil)
 	s := openStream(t, h.members["A"].web.URL)
 	s.frameUntil("every node and route up", 5*time.Second, allUp)
 	b := h.members["B"]
@@ -258,14 +258,32 @@ func TestLive_silentNode(t *testing.T) {
 	if err := b.node.Close(); err != nil { // NATS goes, the live view is left running
 		t.Fatal(err)
 	}
-	f := s.frameUntil("edge down", 5*time.Second, func(f live.Frame) bool { return edgeState(f, "A", "B") == live.StateDown })
-	t.Logf("route A–B drawn down %v after B died", time.Since(stopped).Round(time.Millisecond))
-	if nodeState(f, "B").State == live.StateDown && time.Since(stopped) < live.DefaultConfig().DownAfter {
-		t.Error("B drawn down before DownAfter without a goodbye")
+	f := s.frameUntil("B down", 5*time.Second, func(f live.Frame) bool { return nodeState(f, "B").State == live.StateDown })
+	if d := time.Since(stopped); d >= time.Second {
+		t.Errorf("B drawn down %v after it died, want within a second", d)
 	}
-	s.frameUntil("B down", 5*time.Second, func(f live.Frame) bool { return nodeState(f, "B").State == live.StateDown })
-	if d := time.Since(stopped); d < live.DefaultConfig().DownAfter {
-		t.Errorf("B drawn down after %v, before DownAfter", d)
+	t.Logf("B drawn down %v after it died", time.Since(stopped).Round(time.Millisecond))
+	for _, e := range [][2]string{{"A", "B"}, {"B", "C"}} {
+		if got := edgeState(f, e[0], e[1]); got == live.StateUp {
+			t.Errorf("edge %v is %s with B dead", e, got)
+		}
+	}
+	if nodeState(f, "A").State != live.StateUp || nodeState(f, "C").State != live.StateUp {
+		t.Errorf("A or C not up: %+v", f.Nodes)
+	}
+}
+
+// TestLive_loneNode: a herd of one has no route to witness it; its
+// heartbeat alone keeps it up.
+func TestLive_loneNode(t *testing.T) {
+	h := startHerd(t, map[string][]string{"A": {}}, nil)
+	s := openStream(t, h.members["A"].web.URL)
+	s.frameUntil("A up", 5*time.Second, allUp)
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if f := s.frameUntil("a frame", time.Second, func(live.Frame) bool { return true }); !allUp(f) {
+			t.Fatalf("lone node drawn %+v", f.Nodes)
+		}
 	}
 }
 

@@ -226,14 +226,29 @@ func (v *view) frame(now time.Time) (f Frame, ok bool) {
 	f = Frame{Time: now.UnixMilli(), Nodes: make([]NodeView, 0, len(v.cfg.Nodes)),
 		Edges: make([]EdgeView, 0, len(v.edges)), Hops: make([]Hop, 0, len(v.hops)),
 		Clients: v.clients, Events: v.events}
+	// A node a beat or two late is still up if a node that beat on time
+	// has a route to it; once none has (a dead server's routes close at
+	// once, and NATS meshes every pair) it is down without waiting for
+	// DownAfter. A lone node has no such witness.
+	onTime := map[string]bool{}
+	listed := map[string]bool{}
+	for name, seen := range v.nodes {
+		if !seen.beat.Bye && now.Sub(seen.at) <= 2*v.cfg.Beat {
+			onTime[name] = true
+			for _, p := range seen.beat.Peers {
+				listed[p] = true
+			}
+		}
+	}
 	peers := map[string][]string{}
 	for _, name := range v.cfg.Nodes {
 		nv := NodeView{Name: name, State: StateUnknown, Age: -1, Peers: []string{}}
 		seen, ok := v.nodes[name]
+		witnessed := onTime[name] || listed[name] || len(onTime) == 0
 		switch {
 		case ok && seen.beat.Bye:
 			nv.State = StateDown
-		case ok && now.Sub(seen.at) <= v.cfg.DownAfter:
+		case ok && now.Sub(seen.at) <= v.cfg.DownAfter && witnessed:
 			nv.State = StateUp
 			nv.Peers = seen.beat.Peers
 			peers[name] = seen.beat.Peers

@@ -1,5 +1,5 @@
 // Drives herd's live view in Debian's chromium for node/live/browser_test.go.
-// Usage: node live.mjs <page url> <artifacts dir>
+// Usage: node live.mjs <page url> <artifacts dir> [watch]
 // It talks to the Go test in JSON lines: it prints {"step": ...} and reads
 // {"cmd": ...} on stdin, so the test can act on the herd between steps.
 import { chromium } from 'playwright-core';
@@ -39,6 +39,16 @@ try {
 
   await page.goto(url);
   const hello = await expect('expect');
+  if (process.argv[4] === 'watch') {
+    // Just keep the page open until stdin closes (for the benchmark).
+    await page.waitForFunction((n) => document.querySelectorAll('.node[data-state="up"]').length === n, hello.nodes);
+    say({ step: 'ready' });
+    while (!(await lines.next()).done);
+    const frames = await page.evaluate(() => Number(document.body.dataset.frames || 0));
+    say({ step: 'done', frames, problems });
+    await browser.close();
+    process.exit(0);
+  }
   await page.waitForSelector('svg#map[data-loaded="true"]');
   await page.waitForFunction(({ n, e }) =>
     document.querySelectorAll('.node[data-state="up"]').length === n &&
@@ -73,7 +83,7 @@ try {
   await page.waitForTimeout(1200); // let a few ticks of hops be in flight
   const flood = path.join(outDir, 'live-flood.png');
   await page.screenshot({ path: flood });
-  say({ step: 'screenshot', path: flood, clients: await page.$$eval('circle.client', (c) => c.length) });
+  say({ step: 'screenshot', path: flood, clients: await page.$$eval('circle.client', (c) => c.length), hops: await page.$$eval('.hop', (h) => h.length), labels: await page.$$eval('.hop text', (h) => h.map((t) => t.textContent)) });
 
   // A node stops: it is drawn down, and so are its routes.
   const stopped = await expect('stopped');

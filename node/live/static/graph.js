@@ -155,7 +155,7 @@ export class HerdGraph {
     if (e && total > 1 && !(now - (e.lastLabel[h.from] || 0) < LABEL_GAP_MS)) {
       e.lastLabel[h.from] = now;
       const t = el('text', { x: 8, y: -6 }, g);
-      t.textContent = '×' + fmtRate(total);
+      t.textContent = '×' + (total < 1000 ? String(total) : fmtRate(total));
     }
     // Lanes: each direction on its own side, origins a little apart.
     const dx = B.x - A.x, dy = B.y - A.y, len = Math.hypot(dx, dy) || 1;
