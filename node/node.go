@@ -64,6 +64,9 @@ type Config struct {
 	// WebsocketAddr, if set, is host:port of a NATS WebSocket listener
 	// (for browsers). Without TLS it must be on loopback.
 	WebsocketAddr string
+	// Herd is the whole herd's topology, drawn by the live view at / of
+	// the monitor port (liveview.go).
+	Herd Topology
 }
 
 // DefaultConfig returns a node on loopback and free ports. Name and Places

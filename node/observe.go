@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/herdhq/herd/node/live"
 	"log/slog"
 	"net"
 	"net/http"
@@ -30,6 +31,7 @@ type observability struct {
 	svc     *service.Service
 	monitor *monitor.Server
 	places  places.Provider // Config.Places, counted when metrics are on
+	live    *live.Live
 }
 
 func (c Config) validateObservability() error {
@@ -202,6 +204,9 @@ func (n *Node) startObservability(ctx context.Context) error {
 	if err = n.mount(n.obs.monitor, n.nats); err != nil {
 		return err
 	}
+	if err = n.startLive(ctx); err != nil {
+		return err
+	}
 	if err = n.obs.monitor.Start(ctx); err != nil {
 		return fmt.Errorf("start monitor: %w", err)
 	}
@@ -210,6 +215,11 @@ func (n *Node) startObservability(ctx context.Context) error {
 
 func (n *Node) closeObservability() []error {
 	var errs []error
+	// The live view first: its event streams would hold up the monitor's
+	// graceful shutdown, and it still publishes on the node's connection.
+	if n.obs.live != nil {
+		errs = append(errs, n.obs.live.Close())
+	}
 	if n.obs.monitor != nil {
 		errs = append(errs, n.obs.monitor.Close())
 	}

@@ -74,6 +74,9 @@ func printHerd(e env, hf herdfile.Config, h *herdrun.Herd, took time.Duration) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n.Name(), n.ClientAddr(), n.NATS().ClientURL(), or(n.MonitorURL(), "-"), strings.Join(hf.Neighbors(n.Name()), ", "))
 	}
 	tw.Flush()
+	if u := h.Nodes[0].MonitorURL(); u != "" {
+		fmt.Fprintf(e.stdout, "\nLive view of the herd: %s/ (every node's monitor URL serves it)\n", u)
+	}
 	fmt.Fprintf(e.stdout, "\nPlaces provider: %s. Try: herd client %s   (Ctrl-C stops the herd)\n", hf.Places.Provider, h.Nodes[0].ClientAddr())
 }
 

@@ -64,6 +64,10 @@ type Metrics struct {
 	placesCalls [numStatuses]prometheus.Counter
 	upstream    *prometheus.HistogramVec
 
+	// totals are plain sums for in-process readers (the live view), which
+	// should not have to gather the Prometheus registry to get them.
+	totals struct{ iamat, whatsat, floodIn, floodOut, repaired atomic.Uint64 }
+
 	// records and placesStats are set once the node's store and provider
 	// are known (after New); nil reports nothing.
 	records     atomic.Pointer[func() int]
@@ -171,6 +175,31 @@ func (m *Metrics) Command(c server.Command, o server.Outcome) {
 	if c < server.NumCommands && o < server.NumOutcomes {
 		m.commands[c][o].Inc()
 	}
+	switch c {
+	case server.CommandIAMAT:
+		m.totals.iamat.Add(1)
+	case server.CommandWHATSAT:
+		m.totals.whatsat.Add(1)
+	}
+}
+
+// Totals are cumulative counts of a node's traffic.
+type Totals struct {
+	IAMAT, WHATSAT    uint64 // client commands of each kind, any outcome
+	FloodIn, FloodOut uint64 // flood records received and published
+	Repaired          uint64 // records anti-entropy stored
+}
+
+// Totals returns the counts so far. Safe on a nil *Metrics (all zero).
+func (m *Metrics) Totals() Totals {
+	if m == nil {
+		return Totals{}
+	}
+	return Totals{
+		IAMAT: m.totals.iamat.Load(), WHATSAT: m.totals.whatsat.Load(),
+		FloodIn: m.totals.floodIn.Load(), FloodOut: m.totals.floodOut.Load(),
+		Repaired: m.totals.repaired.Load(),
+	}
 }
 
 // Connection counts a client connection opened or closed (server.Observer).
@@ -200,6 +229,7 @@ func (m *Metrics) Published(to string, n int) {
 	p := m.peer(to)
 	p.pubMsgs.Inc()
 	p.pubRecs.Add(float64(n))
+	m.totals.floodOut.Add(uint64(n))
 }
 
 // Relayed counts records relayed for another origin (bus.RelayObserver).
@@ -207,6 +237,7 @@ func (m *Metrics) Relayed(to string, n int) { m.peer(to).relayed.Add(float64(n))
 
 // Received counts a flood record, stored or stale (bus.Observer).
 func (m *Metrics) Received(from string, newer bool) {
+	m.totals.floodIn.Add(1)
 	if p := m.peer(from); newer {
 		p.stored.Inc()
 	} else {
@@ -246,6 +277,7 @@ func (m *Metrics) Invalid(from string) { m.peer(from).invalid.Inc() }
 func (m *Metrics) Repaired(n int) {
 	if m != nil && n > 0 {
 		m.repaired.Add(float64(n))
+		m.totals.repaired.Add(uint64(n))
 	}
 }
 

@@ -76,6 +76,7 @@ func NodeConfig(hf herdfile.Config, name string, p places.Provider, log *slog.Lo
 	cfg := node.DefaultConfig()
 	cfg.Name = n.Name
 	cfg.Neighbors = hf.Neighbors(n.Name)
+	cfg.Herd = node.Topology{Nodes: hf.Names(), Edges: hf.Edges()}
 	cfg.Places = p
 	cfg.Logger = log // the node adds its name to every line
 
