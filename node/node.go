@@ -111,6 +111,7 @@ type Node struct {
 	conn    *nats.Conn
 	bus     *bus.Bus
 	client  *server.Server
+	peers   *peerWatch // tells the bus when a neighbor's route comes up
 }
 
 // New validates cfg. It does no I/O.
@@ -158,6 +159,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err = n.bus.Start(ctx); err != nil {
 		return fmt.Errorf("start bus: %w", err)
 	}
+	n.peers = watchPeers(n.cfg.Neighbors, n.nats.Peers, n.bus.NeighborUp)
 	if n.client, err = server.New(n.cfg.clientConfig(n.store, n.bus.Publish)); err != nil {
 		return fmt.Errorf("configure client server: %w", err)
 	}
@@ -184,6 +186,7 @@ func (n *Node) closeLocked() error {
 	if n.client != nil {
 		errs = append(errs, n.client.Close())
 	}
+	n.peers.stop()
 	if n.bus != nil {
 		errs = append(errs, n.bus.Close())
 	}
