@@ -40,7 +40,7 @@ func (zeroPlaces) Nearby(context.Context, places.Query) (places.Response, error)
 // herd is a whole herd in this process, on port 0, each node behind its
 // chaos route proxy.
 type herd struct {
-	t    *testing.T
+	t    testing.TB
 	topo map[string][]string
 	net  *chaos.Net
 	adv  map[string]string // node → its proxy's address
@@ -50,7 +50,7 @@ type herd struct {
 	nodes map[string]*node.Node
 }
 
-func startHerd(t *testing.T, topo map[string][]string, mod func(*node.Config)) *herd {
+func startHerd(t testing.TB, topo map[string][]string, mod func(*node.Config)) *herd {
 	t.Helper()
 	h := &herd{t: t, topo: topo, net: chaos.New(), adv: map[string]string{}, nodes: map[string]*node.Node{}, mod: mod}
 	t.Cleanup(func() {
@@ -221,7 +221,7 @@ func (h *herd) waitConverged(want map[string]string, within time.Duration, names
 }
 
 // newest folds AT lines into the newest record per client.
-func newest(t *testing.T, into map[string]string, ls ...string) {
+func newest(t testing.TB, into map[string]string, ls ...string) {
 	t.Helper()
 	for _, l := range ls {
 		r, err := record.Parse([]byte(l))
