@@ -20,6 +20,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/herdhq/herd/bus/digest"
 	"github.com/herdhq/herd/bus/record"
 )
 
@@ -48,6 +49,13 @@ type Store interface {
 	// Put stores r if it is newer than the client's record and reports
 	// whether it did.
 	Put(r record.Record) bool
+	// GroupSums returns the anti-entropy digest of every group (package
+	// digest: the XOR of digest.Hash over the group's records).
+	GroupSums() [digest.Groups]uint64
+	// BucketSums returns the digests of group g's buckets.
+	BucketSums(g int) [digest.GroupSize]uint64
+	// AppendBucket appends the records of bucket b to dst.
+	AppendBucket(dst []record.Record, b int) []record.Record
 }
 
 // Config of one node's bus.
@@ -65,8 +73,19 @@ type Config struct {
 	MaxPayload int
 	// Now is the clock for stamps; time.Now when nil.
 	Now func() time.Time
-	// Observe, when set, is told of every flood event (for metrics).
+	// Observe, when set, is told of every flood event (for metrics), and
+	// of anti-entropy events if it implements SyncObserver.
 	Observe Observer
+
+	// SyncInterval is the mean time between anti-entropy exchanges with
+	// each neighbor; 0 turns periodic exchanges off (they still run at
+	// start and on NeighborUp).
+	SyncInterval time.Duration
+	// SyncJitter spreads periodic exchanges by ± this fraction of
+	// SyncInterval, so that nodes started together do not sync in step.
+	SyncJitter float64
+	// SyncTimeout bounds the wait for each reply of an exchange.
+	SyncTimeout time.Duration
 }
 
 // Observer is told of flood events. Methods must be quick and safe for
@@ -87,7 +106,14 @@ type Observer interface {
 // DefaultConfig returns sizes fit for tens of thousands of records a
 // second. Name, Neighbors, Conn and Store must be set.
 func DefaultConfig() Config {
-	return Config{QueueLen: 1 << 16, MaxPayload: 64 << 10, Logger: slog.New(slog.DiscardHandler)}
+	return Config{
+		QueueLen:     1 << 16,
+		MaxPayload:   64 << 10,
+		Logger:       slog.New(slog.DiscardHandler),
+		SyncInterval: 5 * time.Second,
+		SyncJitter:   0.2,
+		SyncTimeout:  2 * time.Second,
+	}
 }
 
 // Validate checks c and names the first bad field.
@@ -105,6 +131,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: QueueLen must be at least 1", ErrInvalidConfig)
 	case c.MaxPayload < 1024:
 		return fmt.Errorf("%w: MaxPayload must be at least 1024", ErrInvalidConfig)
+	case c.SyncInterval < 0:
+		return fmt.Errorf("%w: SyncInterval must not be negative", ErrInvalidConfig)
+	case !(c.SyncJitter >= 0 && c.SyncJitter < 1):
+		return fmt.Errorf("%w: SyncJitter must be in [0, 1)", ErrInvalidConfig)
+	case c.SyncTimeout <= 0:
+		return fmt.Errorf("%w: SyncTimeout must be positive", ErrInvalidConfig)
 	}
 	for i, n := range c.Neighbors {
 		switch {
@@ -128,13 +160,21 @@ type Bus struct {
 	cfg   Config
 	queue chan outbound
 
+	syncObs SyncObserver
+	warnLog rateLog // rate-limits warnings a peer's requests can cause
+
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // the publisher goroutine
+	wg     sync.WaitGroup // the publisher and sync goroutines
 
-	mu     sync.Mutex // guards sub, closed, started
-	sub    *nats.Subscription
-	closed bool
+	mu      sync.Mutex // guards sub, syncSub, closed
+	sub     *nats.Subscription
+	syncSub *nats.Subscription
+	closed  bool
+
+	kick   chan struct{}   // wakes the sync loop after NeighborUp
+	kickMu sync.Mutex      // guards kicked
+	kicked map[string]bool // neighbors to sync with now
 }
 
 // outbound is a record to publish to the neighbors but origin and sender.
@@ -158,11 +198,19 @@ func New(cfg Config) (*Bus, error) {
 	}
 	cfg.Neighbors = slices.Clone(cfg.Neighbors)
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Bus{cfg: cfg, queue: make(chan outbound, cfg.QueueLen), ctx: ctx, cancel: cancel}, nil
+	so, ok := cfg.Observe.(SyncObserver)
+	if !ok {
+		so = nopObserver{}
+	}
+	return &Bus{
+		cfg: cfg, queue: make(chan outbound, cfg.QueueLen), syncObs: so,
+		ctx: ctx, cancel: cancel,
+		kick: make(chan struct{}, 1), kicked: make(map[string]bool),
+	}, nil
 }
 
-// Start subscribes to this node's subject and returns once the server has
-// the subscription.
+// Start subscribes to this node's flood and sync subjects, returns once the
+// server has the subscriptions, and starts syncing with the neighbors.
 func (b *Bus) Start(ctx context.Context) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -179,16 +227,23 @@ func (b *Bus) Start(ctx context.Context) error {
 		sub.Unsubscribe()
 		return fmt.Errorf("set pending limits: %w", err)
 	}
+	syncSub, err := b.cfg.Conn.Subscribe(SyncSubject(b.cfg.Name), b.serveSync)
+	if err != nil {
+		sub.Unsubscribe()
+		return fmt.Errorf("subscribe %s: %w", SyncSubject(b.cfg.Name), err)
+	}
 	// nats.go needs a deadline to flush; bound it even if ctx has none.
 	fctx, cancel := context.WithTimeout(ctx, flushTimeout)
 	defer cancel()
 	if err := b.cfg.Conn.FlushWithContext(fctx); err != nil {
 		sub.Unsubscribe()
+		syncSub.Unsubscribe()
 		return fmt.Errorf("flush subscription: %w", err)
 	}
-	b.sub = sub
-	b.wg.Add(1)
+	b.sub, b.syncSub = sub, syncSub
+	b.wg.Add(2)
 	go b.publishLoop()
+	go b.syncLoop()
 	return nil
 }
 
@@ -201,11 +256,14 @@ func (b *Bus) Close() error {
 		return nil
 	}
 	b.closed = true
-	sub := b.sub
+	subs := []*nats.Subscription{b.sub, b.syncSub}
 	b.mu.Unlock()
 	var err error
-	if sub != nil {
-		if uerr := sub.Unsubscribe(); uerr != nil && !errors.Is(uerr, nats.ErrConnectionClosed) {
+	for _, sub := range subs {
+		if sub == nil {
+			continue
+		}
+		if uerr := sub.Unsubscribe(); uerr != nil && !errors.Is(uerr, nats.ErrConnectionClosed) && err == nil {
 			err = fmt.Errorf("unsubscribe: %w", uerr)
 		}
 	}
@@ -291,4 +349,10 @@ func (nopObserver) Latency(time.Duration) {}
 func (nopObserver) Dropped(int, string)   {}
 func (nopObserver) Invalid(string)        {}
 
-var _ Observer = nopObserver{}
+func (nopObserver) Synced(string, bool, int, error) {}
+func (nopObserver) Repaired(string, int)            {}
+
+var (
+	_ Observer     = nopObserver{}
+	_ SyncObserver = nopObserver{}
+)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,33 +13,28 @@ import (
 
 	"github.com/herdhq/herd/bus/record"
 	"github.com/herdhq/herd/embeddednats"
+	"github.com/herdhq/herd/node/store"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// mapStore is the smallest Store: newest record per client.
-type mapStore struct {
-	mu sync.Mutex // guards m
-	m  map[string]record.Record
-}
+// mapStore is the node's real store, with helpers for tests.
+type mapStore struct{ *store.Store }
 
-func (s *mapStore) Put(r record.Record) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m == nil {
-		s.m = map[string]record.Record{}
-	}
-	if !record.Newer(r, s.m[r.Client()]) {
-		return false
-	}
-	s.m[r.Client()] = r
-	return true
-}
+func newMapStore() *mapStore { return &mapStore{store.New()} }
 
 func (s *mapStore) get(c string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.m[c].Line
+	r, _ := s.Get(c)
+	return r.Line
+}
+
+func (s *mapStore) lines() map[string]string {
+	out := map[string]string{}
+	s.Range(func(r record.Record) bool {
+		out[r.Client()] = r.Line
+		return true
+	})
+	return out
 }
 
 // counts is an Observer for tests.
@@ -83,7 +77,7 @@ func startBus(t *testing.T, ns *embeddednats.Server, name string, neighbors []st
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	st, obs := &mapStore{}, &counts{}
+	st, obs := newMapStore(), &counts{}
 	cfg := DefaultConfig()
 	cfg.Name, cfg.Neighbors, cfg.Conn, cfg.Store, cfg.Observe = name, neighbors, nc, st, obs
 	if mod != nil {
@@ -213,7 +207,7 @@ func TestBus_PublishNeverBlocks(t *testing.T) {
 	defer nc.Close()
 	obs := &counts{}
 	cfg := DefaultConfig()
-	cfg.Name, cfg.Neighbors, cfg.Conn, cfg.Store, cfg.Observe, cfg.QueueLen = "A", []string{"B"}, nc, &mapStore{}, obs, 4
+	cfg.Name, cfg.Neighbors, cfg.Conn, cfg.Store, cfg.Observe, cfg.QueueLen = "A", []string{"B"}, nc, newMapStore(), obs, 4
 	b, err := New(cfg) // not started: nothing drains the queue
 	if err != nil {
 		t.Fatal(err)
@@ -259,7 +253,7 @@ func TestConfig_Validate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		cfg := DefaultConfig()
-		cfg.Name, cfg.Neighbors, cfg.Conn, cfg.Store = "A", []string{"B"}, nc, &mapStore{}
+		cfg.Name, cfg.Neighbors, cfg.Conn, cfg.Store = "A", []string{"B"}, nc, newMapStore()
 		if err := cfg.Validate(); err != nil {
 			t.Fatal(err)
 		}

@@ -139,6 +139,7 @@ type Node struct {
 	bus     *bus.Bus
 	client  *server.Server
 	obs     observability
+	peers   *peerWatch // tells the bus when a neighbor's route comes up
 }
 
 // New validates cfg. It does no I/O.
@@ -197,6 +198,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err = n.bus.Start(ctx); err != nil {
 		return fmt.Errorf("start bus: %w", err)
 	}
+	n.peers = watchPeers(n.cfg.Neighbors, n.nats.Peers, n.bus.NeighborUp)
 	if n.client, err = server.New(n.clientConfig()); err != nil {
 		return fmt.Errorf("configure client server: %w", err)
 	}
@@ -224,6 +226,7 @@ func (n *Node) closeLocked() error {
 	if n.client != nil {
 		errs = append(errs, n.client.Close())
 	}
+	n.peers.stop()
 	if n.bus != nil {
 		errs = append(errs, n.bus.Close())
 	}

@@ -177,3 +177,8 @@ func AppendDiff(dst []byte, d int64) []byte {
 	}
 	return append(dst, buf[:]...)
 }
+
+// CanonicalTime returns a valid client time's integer digits without
+// leading zeros and its fraction digits without trailing zeros: two times
+// are equal under CompareTime exactly when their canonical parts are.
+func CanonicalTime(t string) (intPart, frac string) { return splitTime(t) }

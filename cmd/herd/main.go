@@ -19,6 +19,7 @@ type cli struct {
 	Up      upCmd      `cmd:"" help:"Run every node of a herd file in this process (the built-in five-node herd by default)."`
 	Node    nodeCmd    `cmd:"" help:"Run one node of a herd file."`
 	Client  clientCmd  `cmd:"" help:"Send lines to a node's client port and print the replies (a friendlier nc)."`
+	Chaos   chaosCmd   `cmd:"" help:"Cut and heal routes, partition the herd, stop and start nodes of a running 'herd up --chaos'."`
 	Version versionCmd `cmd:"" help:"Print the herd version."`
 }
 

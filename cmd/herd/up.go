@@ -15,6 +15,8 @@ import (
 type upCmd struct {
 	Config      string        `short:"c" type:"existingfile" help:"Herd file (YAML). Default: the built-in five-node herd (deploy/herd.yaml)."`
 	FormTimeout time.Duration `default:"30s" help:"How long to wait for the NATS cluster to form."`
+	Chaos       bool          `help:"Put every node behind a route proxy and serve 'herd chaos' commands (cut, heal, partition, stop, start) on --chaos-admin."`
+	ChaosAdmin  string        `default:"127.0.0.1:12099" help:"Loopback address of the chaos admin endpoint (with --chaos)."`
 }
 
 func (c *upCmd) Run(ctx context.Context, e env) error {
@@ -36,6 +38,9 @@ func (c *upCmd) Run(ctx context.Context, e env) error {
 	// servers out without any setup.
 	sec.GenerateRouteAuth()
 	started := time.Now()
+	if c.Chaos {
+		return c.runChaos(ctx, e, hf, ps, started)
+	}
 	h, err := herdrun.Start(ctx, hf, nil, ps, log, herdrun.WithSecurity(sec))
 	if err != nil {
 		return err

@@ -28,15 +28,24 @@ type reply struct {
 // up in memory.
 const batchFlushBytes = 32 << 10
 
+// writeBufBytes is the write loop's buffer, taken from a pool only while
+// replies are being written.
+const writeBufBytes = 16 << 10
+
 // conn serves one client connection with two goroutines: the read loop
 // parses lines and runs commands in arrival order, the write loop writes
 // replies in that same order and flushes whenever no further reply is ready.
+//
+// An idle connection is kept cheap, since thousands may be open: until its
+// first byte arrives it has no read buffer, the write loop starts with the
+// first reply, and the write buffer goes back to the server's pool after
+// every flush.
 type conn struct {
 	s      *Server
 	nc     net.Conn
 	ctx    context.Context // cancelled when the connection ends or the server closes
 	cancel context.CancelFunc
-	out    chan *reply // replies in command order; closed by the read loop
+	q      *replyQueue // replies in command order; closed by the read loop
 	lookup sync.WaitGroup
 
 	// debug is whether the logger records client input and output, asked
@@ -44,11 +53,16 @@ type conn struct {
 	// branch per line; remote is the peer's address, built only then.
 	debug  bool
 	remote string
+
+	// Owned by the read loop.
+	writer chan struct{} // closed when the write loop ends; nil until it starts
+	paused bool          // the outstanding limit paused reading (logged once)
+	first  primedReader  // hands the first byte to the pooled reader
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(s.ctx)
-	return &conn{s: s, nc: nc, ctx: ctx, cancel: cancel, out: make(chan *reply, s.cfg.MaxOutstanding)}
+	return &conn{s: s, nc: nc, ctx: ctx, cancel: cancel, q: newReplyQueue(s.cfg.MaxOutstanding)}
 }
 
 func (c *conn) serve() {
@@ -59,21 +73,25 @@ func (c *conn) serve() {
 		c.remote = c.nc.RemoteAddr().String()
 		log.LogAttrs(c.ctx, slog.LevelDebug, "connection opened", slog.String("remote", c.remote))
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c.writeLoop()
-	}()
 	reason := c.readLoop()
-	<-done
+	if c.writer != nil {
+		<-c.writer
+	}
 	c.lookup.Wait()
 	c.cancel()
 	c.nc.Close()
+	if reason == reasonIdle {
+		c.s.limits.Log(slog.LevelInfo, "connection closed: idle timeout",
+			"remote", c.nc.RemoteAddr().String(), "idle_timeout", c.s.cfg.IdleTimeout)
+		return
+	}
 	if c.debug {
 		log.LogAttrs(context.Background(), slog.LevelDebug, "connection closed",
 			slog.String("remote", c.remote), slog.String("reason", reason))
 	}
 }
+
+const reasonIdle = "idle timeout"
 
 // logInput and logOutput record client traffic at debug level, what the
 // classic herd wrote to its log file. Callers check c.debug first.
@@ -90,19 +108,54 @@ func (c *conn) logOutput(out []byte) {
 		slog.String("remote", c.remote), slog.String("text", string(bytes.TrimSuffix(out, []byte("\n")))))
 }
 
+// primedReader yields one byte already read, then reads from r.
+type primedReader struct {
+	b   byte
+	has bool
+	r   io.Reader
+}
+
+func (p *primedReader) Read(buf []byte) (int, error) {
+	if p.has && len(buf) > 0 {
+		buf[0], p.has = p.b, false
+		return 1, nil
+	}
+	return p.r.Read(buf)
+}
+
 // readLoop reads lines until EOF, an error or the idle timeout, and closes
-// c.out so that the write loop finishes the replies and ends. It returns why
+// c.q so that the write loop finishes the replies and ends. It returns why
 // it stopped.
 func (c *conn) readLoop() (reason string) {
-	defer close(c.out)
+	defer c.q.close()
 	max := c.s.cfg.MaxLineBytes
+	// Wait for the first byte without a buffer: a connection that never
+	// sends anything costs no more than its goroutine.
+	c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
+	var one [1]byte
+	if n, err := c.nc.Read(one[:]); n == 0 {
+		if err == nil {
+			err = io.ErrNoProgress
+		}
+		return readEnd(err)
+	}
+	c.first = primedReader{b: one[0], has: true, r: c.nc}
 	// Room for the longest allowed line plus CR LF: a line that does not
 	// fit is too long, and memory stays bounded whatever the client sends.
-	br := bufio.NewReaderSize(c.nc, max+2)
+	br := c.s.readers.Get().(*bufio.Reader)
+	br.Reset(&c.first)
+	defer func() {
+		br.Reset(nil)
+		c.s.readers.Put(br)
+	}()
 	var batch []byte
 	for {
-		if br.Buffered() == 0 {
-			// About to block on the socket: hand over what is ready.
+		if !lineBuffered(br) {
+			// About to read the socket, which may block: hand over what
+			// is ready, and restart the idle clock. (Checking only for an
+			// empty buffer would hold replies back behind a partial line,
+			// and let a client that streams for longer than IdleTimeout
+			// time out when no read happens to end on a line boundary.)
 			if !c.send(&batch) {
 				return "closed"
 			}
@@ -112,7 +165,7 @@ func (c *conn) readLoop() (reason string) {
 		switch {
 		case errors.Is(err, bufio.ErrBufferFull):
 			// Too long: answer from its first bytes, drop the rest of it.
-			c.s.cfg.Observe.Command(CommandInvalid, OutcomeInvalid)
+			c.tooLong()
 			start := len(batch)
 			batch = appendInvalid(batch, line[:max])
 			if c.debug {
@@ -132,7 +185,7 @@ func (c *conn) readLoop() (reason string) {
 			}
 			var wait *reply // a WHATSAT's pending reply
 			if len(line) > max {
-				c.s.cfg.Observe.Command(CommandInvalid, OutcomeInvalid)
+				c.tooLong()
 				batch = appendInvalid(batch, line[:max])
 			} else {
 				wait = c.handle(&batch, line)
@@ -154,12 +207,30 @@ func (c *conn) readLoop() (reason string) {
 	}
 }
 
+// lineBuffered reports whether br holds a whole line, which ReadSlice
+// returns without reading the socket.
+func lineBuffered(br *bufio.Reader) bool {
+	n := br.Buffered()
+	if n == 0 {
+		return false
+	}
+	b, _ := br.Peek(n)
+	return bytes.IndexByte(b, '\n') >= 0
+}
+
+// tooLong counts and logs (rate-limited) a line over the limit.
+func (c *conn) tooLong() {
+	c.s.cfg.Observe.Command(CommandInvalid, OutcomeInvalid)
+	c.s.limits.Log(slog.LevelInfo, "line too long: answered ? and discarded the rest",
+		"remote", c.nc.RemoteAddr().String(), "max_line_bytes", c.s.cfg.MaxLineBytes)
+}
+
 func readEnd(err error) string {
 	switch {
 	case errors.Is(err, io.EOF):
 		return "eof"
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return "idle timeout"
+		return reasonIdle
 	}
 	return err.Error()
 }
@@ -198,28 +269,53 @@ func (c *conn) send(batch *[]byte) bool {
 }
 
 func (c *conn) push(r *reply) bool {
-	select {
-	case c.out <- r:
-		return true
-	case <-c.ctx.Done():
-		return false
+	if c.writer == nil {
+		c.writer = make(chan struct{})
+		go func() {
+			defer close(c.writer)
+			c.writeLoop()
+		}()
 	}
+	ok, full := c.q.push(c.ctx, r)
+	if full {
+		// The pause was the server's, not the client's silence: restart
+		// the idle clock for a partial line still to be read.
+		c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
+	}
+	if full && !c.paused {
+		c.paused = true
+		c.s.limits.Log(slog.LevelInfo, "client at its outstanding replies limit: reading paused until it reads",
+			"remote", c.nc.RemoteAddr().String(), "max_outstanding", c.s.cfg.MaxOutstanding)
+	}
+	return ok
 }
 
 // writeLoop writes replies in order. It flushes when no further reply is
 // ready, so a pipelined batch costs one write. After a write error it keeps
-// draining c.out so the read loop never blocks on it.
+// draining the queue so the read loop never blocks on it.
 func (c *conn) writeLoop() {
-	bw := bufio.NewWriterSize(c.nc, 16<<10)
+	var bw *bufio.Writer
+	release := func() {
+		if bw != nil {
+			bw.Reset(nil)
+			c.s.writers.Put(bw)
+			bw = nil
+		}
+	}
+	defer release()
 	failed := false
 	fail := func(err error) {
 		failed = true
-		c.s.cfg.Logger.Info("write failed, closing connection",
-			"remote", c.nc.RemoteAddr().String(), "err", err)
+		c.s.limits.Log(slog.LevelInfo, "write failed or timed out: closing connection",
+			"remote", c.nc.RemoteAddr().String(), "write_timeout", c.s.cfg.WriteTimeout, "err", err)
 		c.cancel()
 		c.nc.Close() // unblocks the read loop
 	}
-	for r := range c.out {
+	for {
+		r, ok := c.q.pop()
+		if !ok {
+			return
+		}
 		if r.done != nil {
 			select {
 			case <-r.done:
@@ -230,21 +326,21 @@ func (c *conn) writeLoop() {
 		if failed {
 			continue
 		}
+		if bw == nil {
+			bw = c.s.writers.Get().(*bufio.Writer)
+			bw.Reset(c.nc)
+		}
 		c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
 		if _, err := bw.Write(r.buf); err != nil {
 			fail(err)
 			continue
 		}
-		if len(c.out) == 0 {
+		if c.q.len() == 0 {
 			if err := bw.Flush(); err != nil {
 				fail(err)
+				continue
 			}
-		}
-	}
-	if !failed {
-		c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
-		if err := bw.Flush(); err != nil {
-			fail(err)
+			release()
 		}
 	}
 }

@@ -1,9 +1,11 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 )
@@ -11,6 +13,11 @@ import (
 // Server serves the client protocol on one TCP listener.
 type Server struct {
 	cfg Config
+
+	// readers and writers are the connections' buffers, held only while a
+	// connection is sending or being answered.
+	readers, writers sync.Pool
+	limits           *rateLog // limit hits, which clients can cause in floods
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -31,7 +38,10 @@ func New(cfg Config) (*Server, error) {
 		cfg.Observe = nopObserver{}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, ctx: ctx, cancel: cancel, conns: make(map[net.Conn]struct{})}, nil
+	s := &Server{cfg: cfg, ctx: ctx, cancel: cancel, conns: make(map[net.Conn]struct{}), limits: newRateLog(cfg.Logger)}
+	s.readers.New = func() any { return bufio.NewReaderSize(nil, cfg.MaxLineBytes+2) }
+	s.writers.New = func() any { return bufio.NewWriterSize(nil, writeBufBytes) }
+	return s, nil
 }
 
 // Start listens and returns once the listener is up; connections are
@@ -138,7 +148,7 @@ func (s *Server) track(nc net.Conn) bool {
 		return false
 	}
 	if len(s.conns) >= s.cfg.MaxConns {
-		s.cfg.Logger.Warn("connection refused: limit reached",
+		s.limits.Log(slog.LevelWarn, "connection refused: connection limit reached",
 			"remote", nc.RemoteAddr().String(), "max_connections", s.cfg.MaxConns)
 		nc.Close()
 		return false
