@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -175,6 +176,35 @@ type Bus struct {
 	kick   chan struct{}   // wakes the sync loop after NeighborUp
 	kickMu sync.Mutex      // guards kicked
 	kicked map[string]bool // neighbors to sync with now
+
+	// nbrs is the current neighbor list (Config.Neighbors, then whatever
+	// SetNeighbors set): read on every publish batch and sync request, so
+	// it is swapped whole rather than locked.
+	nbrs atomic.Pointer[[]string]
+}
+
+// neighbors returns the current neighbors. The slice is never modified.
+func (b *Bus) neighbors() []string { return *b.nbrs.Load() }
+
+// SetNeighbors changes the flood topology of a running bus: records go to,
+// and sync requests are accepted from, the new neighbors from now on, and
+// the bus syncs with each added neighbor at once (a node added to the herd
+// gets every record by anti-entropy).
+func (b *Bus) SetNeighbors(names []string) error {
+	c := b.cfg
+	c.Neighbors = names
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	old := b.neighbors()
+	names = slices.Clone(names)
+	b.nbrs.Store(&names)
+	for _, n := range names {
+		if !slices.Contains(old, n) {
+			b.NeighborUp(n)
+		}
+	}
+	return nil
 }
 
 // outbound is a record to publish to the neighbors but origin and sender.
@@ -196,17 +226,20 @@ func New(cfg Config) (*Bus, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg.Neighbors = slices.Clone(cfg.Neighbors)
+	nbrs := slices.Clone(cfg.Neighbors)
+	cfg.Neighbors = nil // b.nbrs holds them
 	ctx, cancel := context.WithCancel(context.Background())
 	so, ok := cfg.Observe.(SyncObserver)
 	if !ok {
 		so = nopObserver{}
 	}
-	return &Bus{
+	b := &Bus{
 		cfg: cfg, queue: make(chan outbound, cfg.QueueLen), syncObs: so,
 		ctx: ctx, cancel: cancel,
 		kick: make(chan struct{}, 1), kicked: make(map[string]bool),
-	}, nil
+	}
+	b.nbrs.Store(&nbrs)
+	return b, nil
 }
 
 // Start subscribes to this node's flood and sync subjects, returns once the

@@ -48,9 +48,10 @@ type group struct {
 }
 
 func (b *Bus) publishBatch(batch []outbound, groups map[groupKey]*group) {
+	nbrs := b.neighbors()
 	var order []groupKey // publish in first-seen order for fairness
 	for _, o := range batch {
-		for _, to := range b.cfg.Neighbors {
+		for _, to := range nbrs {
 			if to == o.origin || to == o.sender {
 				continue
 			}

@@ -57,7 +57,7 @@ const (
 // that it syncs with it now. Names that are not neighbors are ignored. It
 // never blocks.
 func (b *Bus) NeighborUp(name string) {
-	if !slices.Contains(b.cfg.Neighbors, name) {
+	if !slices.Contains(b.neighbors(), name) {
 		return
 	}
 	b.kickMu.Lock()
@@ -83,23 +83,33 @@ func (b *Bus) takeKicked() []string {
 // syncLoop runs the exchanges this node starts, one at a time.
 func (b *Bus) syncLoop() {
 	defer b.wg.Done()
-	if len(b.cfg.Neighbors) == 0 {
-		return
-	}
-	now := time.Now()
-	due := make(map[string]time.Time, len(b.cfg.Neighbors))
-	retry := make(map[string]time.Duration, len(b.cfg.Neighbors))
-	for _, n := range b.cfg.Neighbors {
-		due[n] = now // at start
-	}
+	due := make(map[string]time.Time) // every neighbor is due at start
+	retry := make(map[string]time.Duration)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
+		// Neighbors may change (SetNeighbors): forget removed ones; a new
+		// one is due at once.
+		nbrs := b.neighbors()
+		for n := range due {
+			if !slices.Contains(nbrs, n) {
+				delete(due, n)
+				delete(retry, n)
+			}
+		}
+		for _, n := range nbrs {
+			if _, ok := due[n]; !ok {
+				due[n] = time.Now()
+			}
+		}
 		next := time.Time{}
 		for _, t := range due {
 			if next.IsZero() || t.Before(next) {
 				next = t
 			}
+		}
+		if next.IsZero() {
+			next = time.Now().Add(time.Hour) // no neighbors: wait for a kick
 		}
 		timer.Reset(time.Until(next))
 		select {
@@ -112,7 +122,7 @@ func (b *Bus) syncLoop() {
 			continue
 		case <-timer.C:
 		}
-		for _, n := range b.cfg.Neighbors {
+		for _, n := range nbrs {
 			if time.Now().Before(due[n]) {
 				continue
 			}

@@ -18,7 +18,7 @@ func (b *Bus) serveSync(m *nats.Msg) {
 		b.cfg.Observe.Invalid(peer)
 		return
 	}
-	if !slices.Contains(b.cfg.Neighbors, peer) {
+	if !slices.Contains(b.neighbors(), peer) {
 		b.cfg.Observe.Invalid(peer)
 		b.syncWarn("sync request from a node that is not a neighbor", "sender", peer)
 		b.reply(m, opRefused, nil)

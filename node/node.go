@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 
@@ -140,6 +142,10 @@ type Node struct {
 	client  *server.Server
 	obs     observability
 	peers   *peerWatch // tells the bus when a neighbor's route comes up
+
+	// nbrs is the current neighbor list: cfg.Neighbors until SetNeighbors
+	// swaps it (reload of the herd file).
+	nbrs atomic.Pointer[[]string]
 }
 
 // New validates cfg. It does no I/O.
@@ -148,6 +154,8 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, store: store.New(), metrics: cfg.Metrics, log: cfg.logger()}
+	nbrs := slices.Clone(cfg.Neighbors)
+	n.nbrs.Store(&nbrs)
 	if n.metrics == nil && cfg.MonitorAddr != "" {
 		n.metrics = metrics.New(metrics.Config{Node: cfg.Name, Neighbors: cfg.Neighbors})
 	}
@@ -198,7 +206,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err = n.bus.Start(ctx); err != nil {
 		return fmt.Errorf("start bus: %w", err)
 	}
-	n.peers = watchPeers(n.cfg.Neighbors, n.nats.Peers, n.bus.NeighborUp)
+	n.peers = watchPeers(n.neighbors, n.nats.Peers, n.bus.NeighborUp)
 	if n.client, err = server.New(n.clientConfig()); err != nil {
 		return fmt.Errorf("configure client server: %w", err)
 	}

@@ -331,8 +331,6 @@ func (n *Node) Health() Health {
 	return n.health(ns)
 }
 
-func (n *Node) neighbors() []string { return append([]string{}, n.cfg.Neighbors...) }
-
 func (n *Node) health(ns *embeddednats.Server) Health {
 	h := Health{Status: HealthOK, Neighbors: n.neighbors()}
 	srv := ns.NATS()
@@ -347,7 +345,7 @@ func (n *Node) health(ns *embeddednats.Server) Health {
 			up[r.RemoteName] = true
 		}
 	}
-	for _, nb := range n.cfg.Neighbors {
+	for _, nb := range h.Neighbors {
 		if !up[nb] {
 			h.Missing = append(h.Missing, nb)
 		}

@@ -21,7 +21,7 @@ type peerWatch struct {
 // watchPeers starts polling peers and calling up for each neighbor that
 // appears among them (at the first poll too: a neighbor already up at
 // start).
-func watchPeers(neighbors []string, peers func() []string, up func(string)) *peerWatch {
+func watchPeers(neighbors func() []string, peers func() []string, up func(string)) *peerWatch {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &peerWatch{cancel: cancel, done: make(chan struct{})}
 	go func() {
@@ -31,7 +31,7 @@ func watchPeers(neighbors []string, peers func() []string, up func(string)) *pee
 		var prev []string
 		for {
 			cur := peers()
-			for _, n := range neighbors {
+			for _, n := range neighbors() {
 				if slices.Contains(cur, n) && !slices.Contains(prev, n) {
 					up(n)
 				}

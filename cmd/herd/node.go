@@ -3,13 +3,21 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/herdhq/herd/cmd/internal/herdrun"
+	"github.com/herdhq/herd/deploy/herdfile"
+	"github.com/herdhq/herd/node"
 )
 
 type nodeCmd struct {
-	Config string `short:"c" required:"" type:"existingfile" help:"Herd file (YAML) describing every node."`
+	Config string `short:"c" required:"" type:"existingfile" help:"Herd file (YAML) describing every node. SIGHUP reloads it: the node takes its new neighbors (adding or removing nodes needs no restart)."`
 	Name   string `short:"n" required:"" help:"Which node of the herd file to run."`
 }
 
@@ -34,6 +42,8 @@ func (c *nodeCmd) Run(ctx context.Context, e env) error {
 	}
 	defer h.Close()
 	n := h.Nodes[0]
+	// The joined notice and reloads print from two goroutines.
+	e.stdout = &lockedWriter{w: e.stdout}
 	fmt.Fprintf(e.stdout, "node %s up: client %s, nats %s, monitor %s, neighbors %v (started %s)\n",
 		n.Name(), n.ClientAddr(), n.NATS().ClientURL(), or(n.MonitorURL(), "-"), hf.Neighbors(n.Name()), time.Now().Format(time.RFC3339))
 	fmt.Fprintf(e.stdout, "node %s security: %s\n", n.Name(), sec.Summary())
@@ -47,8 +57,55 @@ func (c *nodeCmd) Run(ctx context.Context, e env) error {
 			fmt.Fprintf(e.stdout, "node %s joined the herd: %d peers\n", n.Name(), peers)
 		}
 	}()
-	<-ctx.Done()
-	<-joined // ends with ctx: one writer to stdout at a time
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-hup:
+			c.reload(e, log, hf, n)
+		}
+	}
+	<-joined
 	fmt.Fprintln(e.stdout, "shutting down")
 	return h.Close()
+}
+
+// reload reads the herd file again and gives the node its new neighbors.
+// Everything else in the file (addresses, limits, security, Places) takes
+// a restart; a change there is reported, not applied.
+func (c *nodeCmd) reload(e env, log *slog.Logger, old herdfile.Config, n *node.Node) {
+	hf, err := loadHerdFile(c.Config)
+	if err != nil {
+		log.Error("reload herd file: keeping the running configuration", "err", err)
+		return
+	}
+	self, ok := hf.Node(c.Name)
+	if !ok {
+		log.Error("reload herd file: this node is no longer in it; stop it when its neighbors have reloaded", "node", c.Name)
+		return
+	}
+	if prev, _ := old.Node(c.Name); prev.Client != self.Client || prev.NATS != self.NATS ||
+		prev.Cluster != self.Cluster || prev.Monitor != self.Monitor {
+		log.Warn("reload herd file: this node's addresses changed; they take a restart", "node", c.Name)
+	}
+	if err := n.SetNeighbors(hf.Neighbors(c.Name)); err != nil {
+		log.Error("reload herd file: neighbors not changed", "err", err)
+		return
+	}
+	fmt.Fprintf(e.stdout, "node %s reloaded the herd file: neighbors %v\n", c.Name, hf.Neighbors(c.Name))
+}
+
+// lockedWriter serializes writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex // guards w
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
