@@ -24,9 +24,15 @@ function el(name, attrs, parent) {
 
 function pathOf(points) {
   let d = '';
+  let prev = null;
   points.forEach(([lon, lat], i) => {
     const [x, y] = project(lon, lat);
-    d += (i ? 'L' : 'M') + x.toFixed(1) + ',' + y.toFixed(1);
+    // A ring that crosses the antimeridian (Chukotka, Fiji) jumps from one
+    // edge of the map to the other: start a new subpath there instead of
+    // drawing a line across the whole world.
+    const jump = prev !== null && Math.abs(lon - prev) > 180;
+    d += (i && !jump ? 'L' : 'M') + x.toFixed(1) + ',' + y.toFixed(1);
+    prev = lon;
   });
   return d;
 }
