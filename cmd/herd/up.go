@@ -15,10 +15,16 @@ import (
 type upCmd struct {
 	Config      string        `short:"c" type:"existingfile" help:"Herd file (YAML). Default: the built-in five-node herd (deploy/herd.yaml)."`
 	FormTimeout time.Duration `default:"30s" help:"How long to wait for the NATS cluster to form."`
+	Profile     profileFlags  `embed:""`
 }
 
 func (c *upCmd) Run(ctx context.Context, e env) error {
 	hf, err := loadHerdFile(c.Config)
+	if err != nil {
+		return err
+	}
+	stopProfile, err := c.Profile.start(e)
+	defer stopProfile()
 	if err != nil {
 		return err
 	}
