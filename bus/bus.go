@@ -50,6 +50,15 @@ type Store interface {
 	Put(r record.Record) bool
 }
 
+// ViewStore is a Store that also takes records whose Line aliases a
+// message buffer (record.ParseView) and copies one only when it stores
+// it, so a duplicate record costs no allocation. The bus uses PutView when
+// its Store has it; node/store.Store does.
+type ViewStore interface {
+	Store
+	PutView(r record.Record) (stored record.Record, newer bool)
+}
+
 // Config of one node's bus.
 type Config struct {
 	Name      string   // this node
@@ -241,14 +250,22 @@ func (b *Bus) receive(m *nats.Msg) {
 	}
 	stamp, _ := strconv.ParseInt(m.Header.Get(HeaderStamp), 10, 64)
 	now := b.cfg.Now()
+	vs, _ := b.cfg.Store.(ViewStore)
 	for line := range splitLines(m.Data) {
-		r, err := record.Parse(line)
+		// r aliases m.Data until the store copies it (or it is cloned).
+		r, err := record.ParseView(line)
 		if err != nil || r.Origin() != origin {
 			b.cfg.Observe.Invalid(sender)
 			b.cfg.Logger.Warn("invalid flood record", "sender", sender, "err", err)
 			continue
 		}
-		newer := b.cfg.Store.Put(r)
+		var newer bool
+		if vs != nil {
+			r, newer = vs.PutView(r)
+		} else {
+			r = r.Clone()
+			newer = b.cfg.Store.Put(r)
+		}
 		b.cfg.Observe.Received(sender, newer)
 		if !newer {
 			continue

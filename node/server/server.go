@@ -16,6 +16,10 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // accept loop, connection loops, WHATSAT lookups
 
+	// batches recycles written reply batches across connections (see
+	// conn.send); it holds *reply with an empty buffer.
+	batches sync.Pool
+
 	mu     sync.Mutex // guards ln, conns, closed
 	ln     net.Listener
 	conns  map[net.Conn]struct{}
@@ -28,7 +32,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, ctx: ctx, cancel: cancel, conns: make(map[net.Conn]struct{})}, nil
+	s := &Server{cfg: cfg, ctx: ctx, cancel: cancel, conns: make(map[net.Conn]struct{})}
+	s.batches.New = func() any { return &reply{buf: make([]byte, 0, 4096)} }
+	return s, nil
 }
 
 // Start listens and returns once the listener is up; connections are

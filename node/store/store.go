@@ -57,6 +57,25 @@ func (s *Store) Put(r record.Record) bool {
 	return true
 }
 
+// PutView is Put for a record whose Line may alias a buffer the caller
+// reuses (record.ParseView): it copies the record only when it is newer
+// and stored, and returns that copy. A duplicate costs no allocation.
+func (s *Store) PutView(r record.Record) (record.Record, bool) {
+	client := r.Client()
+	sh := s.shard(client)
+	sh.mu.Lock()
+	old, ok := sh.m[client]
+	if ok && !record.Newer(r, old) {
+		sh.mu.Unlock()
+		return record.Record{}, false
+	}
+	r = r.Clone()
+	// The key must alias the copy, never the caller's buffer.
+	sh.m[r.Client()] = r
+	sh.mu.Unlock()
+	return r, true
+}
+
 // Get returns the newest record of client.
 func (s *Store) Get(client string) (record.Record, bool) {
 	sh := s.shard(client)
