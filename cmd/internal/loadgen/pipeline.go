@@ -24,6 +24,11 @@ type pending struct {
 	kind   uint8
 }
 
+// paceTick is the shortest pause of a rate-limited connection: it sends
+// what is due at most once per tick, as a pipelining client that writes
+// what it has gathered would, instead of one syscall per command.
+const paceTick = time.Millisecond
+
 // whatsatArgs are the radius (km) and limit of the mix's WHATSATs.
 const whatsatArgs = " 10 5\n"
 
@@ -86,6 +91,7 @@ func (r *runner) writeCommands(ctx context.Context, nc net.Conn, k int, slots ch
 				break more
 			}
 		}
+		taken := n
 		if rate > 0 {
 			// Send only what is due by now; sleep until the next one.
 			for {
@@ -100,12 +106,14 @@ func (r *runner) writeCommands(ctx context.Context, nc net.Conn, k int, slots ch
 					return
 				case <-dead:
 					return
-				case <-time.After(max(wait, 50*time.Microsecond)):
+				case <-time.After(max(wait, paceTick)):
 				}
 			}
 		}
 		got := r.reserve(n)
-		for range n - got {
+		// Hand back the slots taken but not used (past the rate or the
+		// Count): each slot is one command the window allows.
+		for range taken - got {
 			slots <- struct{}{}
 		}
 		if got == 0 {
