@@ -46,6 +46,7 @@ func (r *runner) oneShot(ctx context.Context, k int, st *workerStats) {
 		line = append(line, ' ')
 		line = appendTime(line, tval)
 		line = append(line, '\n')
+		d.LocalAddr = r.sourceAddr(addr, k, i)
 		ok, err := r.oneRequest(ctx, &d, addr, line, reply)
 		lat := time.Since(now)
 		if err != nil {
@@ -110,4 +111,24 @@ func (r *runner) oneRequest(ctx context.Context, d *net.Dialer, addr string, lin
 		tc.SetLinger(0)
 	}
 	return bytes.HasPrefix(buf[:n], []byte("AT ")) && bytes.Count(buf[:n], []byte("\n")) == 1, nil
+}
+
+// sourceAddr spreads worker k's i-th connection over SourceIPs loopback
+// source addresses when addr is a loopback address, or returns nil (the
+// OS's choice). The client closes first in the graders' style, so each
+// connection leaves a TIME_WAIT on the client side for a minute; with one
+// source address a few thousand connections a second run out of fresh
+// (source port, destination) pairs and the kernel's reuse of TIME_WAIT
+// ports stalls some connects for seconds.
+func (r *runner) sourceAddr(addr string, k, i int) *net.TCPAddr {
+	n := r.cfg.SourceIPs
+	if n <= 0 {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || ip.To4() == nil || !ip.IsLoopback() {
+		return nil
+	}
+	j := (k + i*r.cfg.Conns) % n
+	return &net.TCPAddr{IP: net.IPv4(127, byte(1+j/250), byte(j%250), byte(2+j%200))}
 }
