@@ -31,6 +31,7 @@ type benchCmd struct {
 	ProbeInterval time.Duration `default:"2ms" help:"Pause between probes."`
 	ProbeTimeout  time.Duration `default:"5s" help:"Give up on a probe after this long."`
 	ProbeVia      string        `default:"whatsat" enum:"whatsat,nats" help:"How the probe sees the record arrive: whatsat = poll every other node; nats = watch herd.at.> on --nats."`
+	ProbePoll     time.Duration `default:"0s" help:"Pause between two WHATSAT polls of one node (each costs the node a Places lookup; 0 polls back to back, the finest resolution)."`
 	NATS          string        `help:"NATS URL for --probe-via nats. Default: the first node's NATS port of the herd file."`
 
 	Verify       string        `default:"sample" enum:"none,sample,all" help:"After the load, check on every node that each accepted client's newest record is there (all, or a random sample)."`
@@ -52,7 +53,7 @@ func (c *benchCmd) Run(ctx context.Context, e env) error {
 	cfg.Duration, cfg.Count, cfg.Rate = c.Duration, c.Count, c.Rate
 	cfg.WhatsatFraction, cfg.Close, cfg.SourceIPs = c.Whatsat, loadgen.CloseMode(c.Close), c.SourceIPs
 	cfg.Probes, cfg.ProbeInterval, cfg.ProbeTimeout = c.Probes, c.ProbeInterval, c.ProbeTimeout
-	cfg.ProbeVia = loadgen.ProbeVia(c.ProbeVia)
+	cfg.ProbeVia, cfg.ProbePoll = loadgen.ProbeVia(c.ProbeVia), c.ProbePoll
 	cfg.Verify, cfg.VerifySample, cfg.Settle = loadgen.VerifyMode(c.Verify), c.VerifySample, c.Settle
 	cfg.Prefix = c.Prefix
 	res, runErr := loadgen.Run(ctx, cfg)

@@ -106,6 +106,8 @@ type Config struct {
 	ProbeInterval time.Duration
 	ProbeTimeout  time.Duration
 	ProbeVia      ProbeVia
+	// ProbePoll is the pause between two WHATSAT polls of one node.
+	ProbePoll time.Duration
 	// NATSURL is a node's NATS client port, for ProbeNATS.
 	NATSURL string
 
@@ -138,6 +140,7 @@ func DefaultConfig() Config {
 		ProbeInterval: 2 * time.Millisecond,
 		ProbeTimeout:  5 * time.Second,
 		ProbeVia:      ProbeWhatsat,
+		ProbePoll:     0,
 		Verify:        VerifySample,
 		VerifySample:  10_000,
 		Settle:        10 * time.Second,
@@ -178,6 +181,8 @@ func (c Config) Validate() error {
 		return bad("Probes must be at least 1")
 	case c.Mode == ModeProbe && c.ProbeTimeout <= 0:
 		return bad("ProbeTimeout must be positive")
+	case c.ProbePoll < 0:
+		return bad("ProbePoll must not be negative")
 	case c.ProbeVia != ProbeWhatsat && c.ProbeVia != ProbeNATS:
 		return bad("ProbeVia %q is not whatsat or nats", c.ProbeVia)
 	case c.Mode == ModeProbe && c.ProbeVia == ProbeNATS && c.NATSURL == "":

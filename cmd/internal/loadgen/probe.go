@@ -91,7 +91,8 @@ func (p *probeIAMAT) reply() error {
 
 // probeWhatsat polls WHATSAT on every other node until it answers with
 // the probe's record. The figure is an upper bound: it includes one
-// WHATSAT round trip (and its Places lookup) after the record arrived.
+// WHATSAT round trip (and its Places lookup) after the record arrived,
+// and up to ProbePoll more.
 func (r *runner) probeWhatsat(ctx context.Context) (Histogram, int, error) {
 	var h Histogram
 	nc, br, err := r.dialProbe(ctx, r.cfg.Addrs[0])
@@ -152,6 +153,11 @@ func (r *runner) probeWhatsat(ctx context.Context) (Histogram, int, error) {
 							found[i] = time.Since(start)
 							return
 						}
+					}
+					// Each poll costs the node a Places lookup: pause so
+					// the probe does not load the herd it measures.
+					if r.cfg.ProbePoll > 0 {
+						time.Sleep(r.cfg.ProbePoll)
 					}
 				}
 			}()
