@@ -25,8 +25,6 @@ type benchCmd struct {
 	Whatsat  float64       `help:"Fraction of pipelined commands that are WHATSATs (0..1)."`
 	Close    string        `default:"half" enum:"half,reset" help:"oneshot: half = send, half-close, read to EOF (the graders' way); reset = read the reply, then abort with SO_LINGER 0."`
 
-	SourceIPs int `name:"source-ips" help:"oneshot: spread connections to loopback nodes over this many 127.x.y.z source addresses (0: one, as a single grader host). The client closes first, so its TIME_WAITs pile up per source address."`
-
 	Probes        int           `default:"1000" help:"Convergence probes (probe mode)."`
 	ProbeInterval time.Duration `default:"2ms" help:"Pause between probes."`
 	ProbeTimeout  time.Duration `default:"5s" help:"Give up on a probe after this long."`
@@ -51,7 +49,7 @@ func (c *benchCmd) Run(ctx context.Context, e env) error {
 	cfg.Mode = loadgen.Mode(c.Mode)
 	cfg.Conns, cfg.Window, cfg.Clients = c.Conns, c.Window, c.Clients
 	cfg.Duration, cfg.Count, cfg.Rate = c.Duration, c.Count, c.Rate
-	cfg.WhatsatFraction, cfg.Close, cfg.SourceIPs = c.Whatsat, loadgen.CloseMode(c.Close), c.SourceIPs
+	cfg.WhatsatFraction, cfg.Close = c.Whatsat, loadgen.CloseMode(c.Close)
 	cfg.Probes, cfg.ProbeInterval, cfg.ProbeTimeout = c.Probes, c.ProbeInterval, c.ProbeTimeout
 	cfg.ProbeVia, cfg.ProbePoll = loadgen.ProbeVia(c.ProbeVia), c.ProbePoll
 	cfg.Verify, cfg.VerifySample, cfg.Settle = loadgen.VerifyMode(c.Verify), c.VerifySample, c.Settle

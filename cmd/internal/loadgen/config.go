@@ -96,9 +96,6 @@ type Config struct {
 	// connection already reported, in [0, 1].
 	WhatsatFraction float64
 	Close           CloseMode
-	// SourceIPs spreads one-shot connections to loopback nodes over this
-	// many 127.x.y.z source addresses; 0 leaves the source to the OS.
-	SourceIPs int
 
 	// Probes is the number of convergence probes (ModeProbe), taken every
 	// ProbeInterval; each waits at most ProbeTimeout.
@@ -171,8 +168,6 @@ func (c Config) Validate() error {
 		return bad("Rate must not be negative")
 	case c.WhatsatFraction < 0 || c.WhatsatFraction > 1:
 		return bad("WhatsatFraction %v is not in [0, 1]", c.WhatsatFraction)
-	case c.SourceIPs < 0 || c.SourceIPs > 60000:
-		return bad("SourceIPs %d is not in [0, 60000]", c.SourceIPs)
 	case c.Close != CloseHalf && c.Close != CloseReset:
 		return bad("Close %q is not half or reset", c.Close)
 	case c.Mode == ModeProbe && len(c.Addrs) < 2:

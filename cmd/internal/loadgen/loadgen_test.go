@@ -107,13 +107,6 @@ func TestRun_Modes(t *testing.T) {
 				t.Errorf("requests %d, want 300", res.Requests)
 			}
 		}},
-		{"oneshot from spread source addresses", func(c *Config) {
-			c.Mode, c.Count, c.SourceIPs = ModeOneShot, 300, 50
-		}, func(t *testing.T, res Result) {
-			if res.Requests != 300 {
-				t.Errorf("requests %d, want 300", res.Requests)
-			}
-		}},
 		{"oneshot reset", func(c *Config) {
 			c.Mode, c.Count, c.Close = ModeOneShot, 300, CloseReset
 		}, func(t *testing.T, res Result) {
@@ -208,7 +201,6 @@ func TestConfig_Validate(t *testing.T) {
 		{"negative rate", func(c *Config) { c.Rate = -1 }},
 		{"whatsat fraction above 1", func(c *Config) { c.WhatsatFraction = 1.5 }},
 		{"bad close", func(c *Config) { c.Close = "slam" }},
-		{"negative source ips", func(c *Config) { c.SourceIPs = -1 }},
 		{"probe with one node", func(c *Config) { c.Mode, c.Addrs = ModeProbe, c.Addrs[:1] }},
 		{"probe via nats without url", func(c *Config) { c.Mode, c.ProbeVia = ModeProbe, ProbeNATS }},
 		{"bad verify", func(c *Config) { c.Verify = "some" }},
