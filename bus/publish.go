@@ -2,6 +2,7 @@ package bus
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 )
@@ -14,16 +15,33 @@ const maxBatch = 4096
 // together are coalesced per neighbor and origin into one message (the
 // protocol allows several lines per message when they share the origin),
 // so a busy node pays the per-message cost once per batch, not per record.
+//
+// A busy node also waits: when the previous round was published less than
+// Config.Linger ago, the loop gathers records until Linger has passed
+// since it. Each flood message costs about the same to route whatever it
+// carries, so under load this bounds messages per neighbor and origin to
+// one per Linger; an idle node still publishes a record at once.
 func (b *Bus) publishLoop() {
 	defer b.wg.Done()
 	batch := make([]outbound, 0, maxBatch)
 	groups := make(map[groupKey]*group)
+	linger := time.NewTimer(0)
+	defer linger.Stop()
+	var last time.Time // when the previous round was published
 	for {
 		select {
 		case <-b.ctx.Done():
 			return
 		case o := <-b.queue:
 			batch = append(batch[:0], o)
+		}
+		if wait := b.cfg.Linger - time.Since(last); wait > 0 {
+			linger.Reset(wait)
+			select {
+			case <-b.ctx.Done():
+				return
+			case <-linger.C:
+			}
 		}
 	fill:
 		for len(batch) < maxBatch {
@@ -35,6 +53,7 @@ func (b *Bus) publishLoop() {
 			}
 		}
 		b.publishBatch(batch, groups)
+		last = time.Now()
 		clear(batch) // drop record references
 	}
 }

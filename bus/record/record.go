@@ -9,6 +9,7 @@ import (
 	"cmp"
 	"errors"
 	"strings"
+	"unsafe"
 )
 
 // Errors of Parse, in one block.
@@ -81,6 +82,19 @@ func Newer(a, b Record) bool {
 // spaces, no line ending) and returns it as a Record. It is the bus's
 // defence against malformed payloads; it copies line into one string.
 func Parse(line []byte) (Record, error) {
+	r, err := ParseView(line)
+	if err != nil {
+		return Record{}, err
+	}
+	return r.Clone(), nil
+}
+
+// ParseView is Parse without the copy: the Record's Line aliases line, so
+// it is valid only while line's bytes stay unchanged, and must be Cloned
+// before it is kept. The flood uses it to compare a received record with
+// the stored one before paying for a copy: in the default herd half the
+// records a node receives are duplicates that came by a second path.
+func ParseView(line []byte) (Record, error) {
 	if !bytes.HasPrefix(line, []byte("AT ")) {
 		return Record{}, ErrNotAT
 	}
@@ -113,7 +127,7 @@ func Parse(line []byte) (Record, error) {
 		return Record{}, ErrBadName
 	case !validDiff(diff):
 		return Record{}, ErrBadTime
-	case len(client) > MaxClientLen || bytes.ContainsAny(client, "\t\r\f\v\n"):
+	case len(client) > MaxClientLen || hasSpace(client):
 		return Record{}, ErrClientLong
 	case !ValidLocation(loc):
 		return Record{}, ErrBadLocation
@@ -121,12 +135,30 @@ func Parse(line []byte) (Record, error) {
 		return Record{}, ErrBadTime
 	}
 	return Record{
-		Line:        string(line),
+		Line:        unsafe.String(unsafe.SliceData(line), len(line)), // len ≥ 3: "AT "
 		originEnd:   uint32(sp[1]),
 		clientStart: uint32(sp[2] + 1),
 		clientEnd:   uint32(sp[3]),
 		locEnd:      uint32(sp[4]),
 	}, nil
+}
+
+// hasSpace reports whether b holds a tab, CR, FF, VT or LF (spaces were
+// split on already). A plain loop: bytes.ContainsAny builds its byte set on
+// every call, and Parse runs for every flood record.
+func hasSpace(b []byte) bool {
+	for _, c := range b {
+		if c == '\t' || c == '\r' || c == '\f' || c == '\v' || c == '\n' {
+			return true
+		}
+	}
+	return false
+}
+
+// Clone returns r with a Line of its own (one allocation).
+func (r Record) Clone() Record {
+	r.Line = strings.Clone(r.Line)
+	return r
 }
 
 // ValidName reports whether s is a node name: a NATS subject token made of

@@ -20,6 +20,7 @@ type cli struct {
 	Node    nodeCmd    `cmd:"" help:"Run one node of a herd file."`
 	Client  clientCmd  `cmd:"" help:"Send lines to a node's client port and print the replies (a friendlier nc)."`
 	Chaos   chaosCmd   `cmd:"" help:"Cut and heal routes, partition the herd, stop and start nodes of a running 'herd up --chaos'."`
+	Bench   benchCmd   `cmd:"" help:"Load-test a herd through its client ports: throughput, latency, flood convergence, and a check that every record reached every node."`
 	Version versionCmd `cmd:"" help:"Print the herd version."`
 }
 

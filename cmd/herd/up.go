@@ -17,10 +17,16 @@ type upCmd struct {
 	FormTimeout time.Duration `default:"30s" help:"How long to wait for the NATS cluster to form."`
 	Chaos       bool          `help:"Put every node behind a route proxy and serve 'herd chaos' commands (cut, heal, partition, stop, start) on --chaos-admin."`
 	ChaosAdmin  string        `default:"127.0.0.1:12099" help:"Loopback address of the chaos admin endpoint (with --chaos)."`
+	Profile     profileFlags  `embed:""`
 }
 
 func (c *upCmd) Run(ctx context.Context, e env) error {
 	hf, err := loadHerdFile(c.Config)
+	if err != nil {
+		return err
+	}
+	stopProfile, err := c.Profile.start(e)
+	defer stopProfile()
 	if err != nil {
 		return err
 	}

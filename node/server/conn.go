@@ -256,16 +256,34 @@ func trimEOL(line []byte) []byte {
 	return line
 }
 
-// send hands a non-empty batch to the writer and starts a new one. It
-// blocks while MaxOutstanding replies are queued (backpressure: the server
-// stops reading a client that does not read its replies).
+// send hands a non-empty batch to the writer and starts a new one.
+//
+// The batch leaves in a recycled reply whose old buffer becomes the next
+// batch, so a busy pipeline reuses the same few buffers and the IAMAT path
+// allocates nothing but the stored record. It blocks while MaxOutstanding
+// replies are queued (backpressure: the server stops reading a client that
+// does not read its replies).
 func (c *conn) send(batch *[]byte) bool {
 	if len(*batch) == 0 {
 		return true
 	}
-	ok := c.push(&reply{buf: *batch})
-	*batch = nil
-	return ok
+	r := c.s.batches.Get().(*reply)
+	r.buf, *batch = *batch, r.buf[:0]
+	return c.push(r)
+}
+
+// maxRecycledBatch keeps buffers that grew past a normal batch (a long
+// pipeline of WHATSAT-sized lines, say) out of the pool.
+const maxRecycledBatch = 2 * batchFlushBytes
+
+// recycle returns a written batch to the server's pool. The pool, unlike
+// a per-connection free list, holds nothing for idle connections.
+func (c *conn) recycle(r *reply) {
+	if r.done != nil || cap(r.buf) > maxRecycledBatch {
+		return // WHATSAT replies are built per command
+	}
+	r.buf = r.buf[:0]
+	c.s.batches.Put(r)
 }
 
 func (c *conn) push(r *reply) bool {
@@ -335,6 +353,7 @@ func (c *conn) writeLoop() {
 			fail(err)
 			continue
 		}
+		c.recycle(r) // written: bw copied it or sent it
 		if c.q.len() == 0 {
 			if err := bw.Flush(); err != nil {
 				fail(err)

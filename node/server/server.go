@@ -23,6 +23,10 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // accept loop, connection loops, WHATSAT lookups
 
+	// batches recycles written reply batches across connections (see
+	// conn.send); it holds *reply with an empty buffer.
+	batches sync.Pool
+
 	mu     sync.Mutex // guards ln, conns, closed
 	ln     net.Listener
 	conns  map[net.Conn]struct{}
@@ -41,6 +45,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, ctx: ctx, cancel: cancel, conns: make(map[net.Conn]struct{}), limits: newRateLog(cfg.Logger)}
 	s.readers.New = func() any { return bufio.NewReaderSize(nil, cfg.MaxLineBytes+2) }
 	s.writers.New = func() any { return bufio.NewWriterSize(nil, writeBufBytes) }
+	s.batches.New = func() any { return &reply{buf: make([]byte, 0, 4096)} }
 	return s, nil
 }
 

@@ -53,20 +53,38 @@ func (s *Store) locate(client string) (*shard, *bucket) {
 // Put stores r if it is newer than the client's current record and reports
 // whether it did. The flood relays a record only when Put returns true.
 func (s *Store) Put(r record.Record) bool {
+	_, newer := s.put(r, false)
+	return newer
+}
+
+// PutView is Put for a record whose Line may alias a buffer the caller
+// reuses (record.ParseView): it copies the record only when it is newer
+// and stored, and returns that copy. A duplicate costs no allocation.
+func (s *Store) PutView(r record.Record) (record.Record, bool) {
+	return s.put(r, true)
+}
+
+// put stores r if newer, cloning it first when it is a view, and keeps
+// the bucket and group digests up to date.
+func (s *Store) put(r record.Record, view bool) (record.Record, bool) {
 	client := r.Client()
 	sh, bk := s.locate(client)
 	sh.mu.Lock()
 	old, ok := bk.m[client]
 	if ok && !record.Newer(r, old.rec) {
 		sh.mu.Unlock()
-		return false
+		return record.Record{}, false
+	}
+	if view {
+		r = r.Clone()
 	}
 	h := digest.Hash(r)
 	if bk.m == nil {
 		bk.m = make(map[string]entry)
 	}
-	// The key aliases r.Line, so a record costs one allocation.
-	bk.m[client] = entry{rec: r, hash: h}
+	// The key aliases r.Line (never a caller's buffer: a view was cloned),
+	// so a record costs one allocation.
+	bk.m[r.Client()] = entry{rec: r, hash: h}
 	delta := h
 	if ok {
 		delta ^= old.hash
@@ -74,7 +92,7 @@ func (s *Store) Put(r record.Record) bool {
 	bk.sum ^= delta
 	sh.sum ^= delta
 	sh.mu.Unlock()
-	return true
+	return r, true
 }
 
 // Get returns the newest record of client.

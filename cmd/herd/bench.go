@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/herdhq/herd/cmd/internal/loadgen"
+)
+
+type benchCmd struct {
+	Addr   []string `help:"Client port of a node (host:port, or a node name of the herd file); repeat for each. Default: every node of the herd file." placeholder:"ADDR"`
+	Config string   `short:"c" type:"existingfile" help:"Herd file for node names. Default: the built-in herd."`
+
+	Mode     string        `default:"pipeline" enum:"pipeline,oneshot,probe" help:"pipeline: Window commands outstanding per connection; oneshot: one connection per IAMAT; probe: flood convergence (IAMAT at the first node, time until every other node has it)."`
+	Conns    int           `default:"16" help:"Connections (pipeline, probe background load) or concurrent workers (oneshot)."`
+	Window   int           `default:"64" help:"Commands outstanding per connection (pipeline)."`
+	Clients  int           `default:"100000" help:"Distinct client names."`
+	Duration time.Duration `short:"d" default:"10s" help:"How long to send."`
+	Count    int           `short:"n" help:"Stop after this many requests (0: by duration only)."`
+	Rate     float64       `help:"Cap on the aggregate request rate per second (0: as fast as possible). In probe mode: a pipelined background load at this rate."`
+	Whatsat  float64       `help:"Fraction of pipelined commands that are WHATSATs (0..1)."`
+	Close    string        `default:"half" enum:"half,reset" help:"oneshot: half = send, half-close, read to EOF (the graders' way); reset = read the reply, then abort with SO_LINGER 0."`
+
+	Probes        int           `default:"1000" help:"Convergence probes (probe mode)."`
+	ProbeInterval time.Duration `default:"2ms" help:"Pause between probes."`
+	ProbeTimeout  time.Duration `default:"5s" help:"Give up on a probe after this long."`
+	ProbeVia      string        `default:"whatsat" enum:"whatsat,nats" help:"How the probe sees the record arrive: whatsat = poll every other node; nats = watch herd.at.> on --nats."`
+	ProbePoll     time.Duration `default:"0s" help:"Pause between two WHATSAT polls of one node (each costs the node a Places lookup; 0 polls back to back, the finest resolution)."`
+	NATS          string        `help:"NATS URL for --probe-via nats. Default: the first node's NATS port of the herd file."`
+
+	Verify       string        `default:"sample" enum:"none,sample,all" help:"After the load, check on every node that each accepted client's newest record is there (all, or a random sample)."`
+	VerifySample int           `default:"10000" help:"Clients checked with --verify sample."`
+	Settle       time.Duration `default:"10s" help:"How long verification waits for records still in flight."`
+	Prefix       string        `help:"Client name prefix (default: bench-<random>-)."`
+	JSON         bool          `help:"Print the result as JSON."`
+}
+
+func (c *benchCmd) Run(ctx context.Context, e env) error {
+	cfg := loadgen.DefaultConfig()
+	addrs, natsURL, err := c.resolve()
+	if err != nil {
+		return err
+	}
+	cfg.Addrs, cfg.NATSURL = addrs, natsURL
+	cfg.Mode = loadgen.Mode(c.Mode)
+	cfg.Conns, cfg.Window, cfg.Clients = c.Conns, c.Window, c.Clients
+	cfg.Duration, cfg.Count, cfg.Rate = c.Duration, c.Count, c.Rate
+	cfg.WhatsatFraction, cfg.Close = c.Whatsat, loadgen.CloseMode(c.Close)
+	cfg.Probes, cfg.ProbeInterval, cfg.ProbeTimeout = c.Probes, c.ProbeInterval, c.ProbeTimeout
+	cfg.ProbeVia, cfg.ProbePoll = loadgen.ProbeVia(c.ProbeVia), c.ProbePoll
+	cfg.Verify, cfg.VerifySample, cfg.Settle = loadgen.VerifyMode(c.Verify), c.VerifySample, c.Settle
+	cfg.Prefix = c.Prefix
+	res, runErr := loadgen.Run(ctx, cfg)
+	if runErr != nil && !errors.Is(runErr, loadgen.ErrVerifyFailed) && res.Mode == "" {
+		return runErr // nothing was measured
+	}
+	if c.JSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			return fmt.Errorf("write result: %w", err)
+		}
+	} else {
+		loadgen.WriteText(e.stdout, res)
+	}
+	return runErr
+}
+
+// resolve turns --addr values (or every node of the herd file) into client
+// addresses, and finds the NATS URL for the probe.
+func (c *benchCmd) resolve() (addrs []string, natsURL string, err error) {
+	natsURL = c.NATS
+	needFile := len(c.Addr) == 0 || natsURL == ""
+	for _, a := range c.Addr {
+		if !strings.Contains(a, ":") {
+			needFile = true
+		}
+	}
+	if !needFile {
+		return c.Addr, natsURL, nil
+	}
+	hf, err := loadHerdFile(c.Config)
+	if err != nil {
+		return nil, "", err
+	}
+	if natsURL == "" && len(hf.Nodes) > 0 {
+		natsURL = "nats://" + hf.Nodes[0].NATS
+	}
+	if len(c.Addr) == 0 {
+		for _, n := range hf.Nodes {
+			addrs = append(addrs, n.Client)
+		}
+		return addrs, natsURL, nil
+	}
+	for _, a := range c.Addr {
+		if strings.Contains(a, ":") {
+			addrs = append(addrs, a)
+			continue
+		}
+		n, ok := hf.Node(a)
+		if !ok {
+			return nil, "", fmt.Errorf("--addr %q is neither host:port nor a node of the herd file (%s)", a, strings.Join(hf.Names(), ", "))
+		}
+		addrs = append(addrs, n.Client)
+	}
+	return addrs, natsURL, nil
+}
