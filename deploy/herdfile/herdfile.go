@@ -31,6 +31,8 @@ type Config struct {
 	Places PlacesConfig `yaml:"places"`
 	Limits Limits       `yaml:"limits"`
 	Log    LogConfig    `yaml:"log"`
+	// AntiEntropy tunes the periodic reconciliation between neighbors.
+	AntiEntropy AntiEntropy `yaml:"antientropy"`
 	// Auth and TLS secure the embedded NATS servers (security.go).
 	Auth AuthConfig `yaml:"auth"`
 	TLS  TLSConfig  `yaml:"tls"`
@@ -158,7 +160,8 @@ func DefaultConfig() Config {
 			MaxConnections: 10000,
 			MaxOutstanding: 1024,
 		},
-		Log: LogConfig{Level: "info", Format: "text"},
+		Log:         LogConfig{Level: "info", Format: "text"},
+		AntiEntropy: DefaultAntiEntropy(),
 		Auth: AuthConfig{
 			System: Credential{User: "sys", PasswordEnv: "HERD_SYSTEM_PASSWORD"},
 			Routes: Credential{PasswordEnv: "HERD_ROUTE_PASSWORD"},

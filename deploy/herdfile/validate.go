@@ -84,6 +84,7 @@ func (c Config) Validate() error {
 	c.Places.validate(&p)
 	c.Limits.validate(&p)
 	c.Log.validate(&p)
+	c.AntiEntropy.validate(&p)
 	c.Auth.validate(&p)
 	c.TLS.validate(&p)
 	c.validateNodes(&p)

@@ -1,6 +1,8 @@
 package herdfile_test
 
 import (
+	"time"
+
 	"errors"
 	"strings"
 	"testing"
@@ -90,6 +92,9 @@ func TestConfig_Validate(t *testing.T) {
 		{"max_outstanding negative", func(c *herdfile.Config) { c.Limits.MaxOutstanding = -5 }, herdfile.ErrBadLimit, "limits.max_outstanding"},
 		{"bad log level", func(c *herdfile.Config) { c.Log.Level = "verbose" }, herdfile.ErrBadLogLevel, "log.level"},
 		{"bad log format", func(c *herdfile.Config) { c.Log.Format = "xml" }, herdfile.ErrBadLogFormat, "log.format"},
+		{"negative sync interval", func(c *herdfile.Config) { c.AntiEntropy.Interval = -time.Second }, herdfile.ErrBadLimit, "antientropy.interval"},
+		{"sync jitter of 1", func(c *herdfile.Config) { c.AntiEntropy.Jitter = 1 }, herdfile.ErrBadLimit, "antientropy.jitter"},
+		{"zero sync timeout", func(c *herdfile.Config) { c.AntiEntropy.Timeout = 0 }, herdfile.ErrBadLimit, "antientropy.timeout"},
 		{"websocket on loopback", func(c *herdfile.Config) { c.Nodes[0].Websocket = "127.0.0.1:20005" }, nil, ""},
 		{"websocket on localhost", func(c *herdfile.Config) { c.Nodes[2].Websocket = "localhost:0" }, nil, ""},
 		{"websocket not loopback", func(c *herdfile.Config) { c.Nodes[0].Websocket = "0.0.0.0:20005" }, herdfile.ErrWebsocketNoTLS, "nodes[0].websocket"},

@@ -97,6 +97,10 @@ func NodeConfig(hf herdfile.Config, name string, p places.Provider, log *slog.Lo
 		cfg.NATS.Routes = append(cfg.NATS.Routes, "nats-route://"+peer.Cluster)
 	}
 
+	cfg.Bus.SyncInterval = hf.AntiEntropy.Interval
+	cfg.Bus.SyncJitter = hf.AntiEntropy.Jitter
+	cfg.Bus.SyncTimeout = hf.AntiEntropy.Timeout
+
 	cfg.Client.Addr = n.Client
 	cfg.Client.MaxLineBytes = hf.Limits.MaxLineBytes
 	cfg.Client.IdleTimeout = hf.Limits.IdleTimeout

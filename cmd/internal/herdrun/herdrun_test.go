@@ -42,6 +42,8 @@ func TestNodeConfig(t *testing.T) {
 		t.Errorf("routes %v, want %s", cfg.NATS.Routes, wantRoutes)
 	case cfg.NATS.ClusterName != "herd":
 		t.Errorf("cluster name %s", cfg.NATS.ClusterName)
+	case cfg.Bus.SyncInterval != 5*time.Second || cfg.Bus.SyncJitter != 0.2 || cfg.Bus.SyncTimeout != 2*time.Second:
+		t.Errorf("anti-entropy %v %v %v", cfg.Bus.SyncInterval, cfg.Bus.SyncJitter, cfg.Bus.SyncTimeout)
 	case cfg.Client.MaxLineBytes != 4096 || cfg.Client.IdleTimeout != 5*time.Minute || cfg.Client.MaxConns != 10000 || cfg.Client.MaxOutstanding != 1024:
 		t.Errorf("limits %+v", cfg.Client)
 	}
