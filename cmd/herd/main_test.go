@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -68,17 +69,22 @@ func herdFile(t *testing.T, freePorts bool) string {
 
 // freeAddrs returns n distinct free loopback addresses. Every port is held
 // until all are chosen, so the OS cannot hand out one twice; the processes
-// bind them after they are released.
+// bind them after they are released. The ports are below Linux's ephemeral
+// range (32768 and up), so no outgoing connection takes one as its source
+// port while a node restarts on it (herd chaos stop/start).
 func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	addrs := make([]string, n)
-	for i := range addrs {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addrs := make([]string, 0, n)
+	for tries := 0; len(addrs) < n; tries++ {
+		if tries > 1000 {
+			t.Fatalf("no free ports below 32768 after %d tries", tries)
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000)))
 		if err != nil {
-			t.Fatal(err)
+			continue // taken
 		}
 		defer ln.Close()
-		addrs[i] = ln.Addr().String()
+		addrs = append(addrs, ln.Addr().String())
 	}
 	return addrs
 }

@@ -217,6 +217,12 @@ func TestLive_Browser(t *testing.T) {
 		t.Errorf("page says it is viewed from %v, want Goloman", m["self"])
 	}
 
+	// Every node counts its flood once it sees the page's interest; the
+	// hop below must not go out before Holiday's tap is on.
+	for name, m := range h.members {
+		waitFor(t, name+" tapping its flood", 10*time.Second, m.live.Tapping)
+	}
+
 	// An IAMAT from Los Angeles at Welsh: the hop Welsh→Holiday reaches the
 	// page through Holiday's tap, the location through the flood.
 	const client = "kiwi.cs.ucla.edu"

@@ -261,3 +261,7 @@ func (l *Live) Close() error {
 
 // Viewers is the number of browsers connected to this node's page now.
 func (l *Live) Viewers() int { return l.view.viewerCount() }
+
+// Tapping reports whether this node is counting its flood for a viewer
+// somewhere in the herd (it does only while someone watches).
+func (l *Live) Tapping() bool { return l.tap.running() }

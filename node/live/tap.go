@@ -63,7 +63,9 @@ func newTap(cfg Config) *tap {
 		hops: map[hopKey]*Hop{}, seen: map[string]bool{}}
 }
 
-// start subscribes unless already subscribed.
+// start subscribes unless already subscribed, and waits until the server
+// has the subscription, so that hops are counted from the moment the tap
+// reports itself running.
 func (t *tap) start(nc *nats.Conn) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -78,8 +80,19 @@ func (t *tap) start(nc *nats.Conn) error {
 		sub.Unsubscribe()
 		return fmt.Errorf("set pending limits: %w", err)
 	}
+	if err := nc.FlushTimeout(time.Second); err != nil {
+		sub.Unsubscribe()
+		return fmt.Errorf("flush tap subscription: %w", err)
+	}
 	t.sub = sub
 	return nil
+}
+
+// running reports whether the tap is subscribed.
+func (t *tap) running() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.sub != nil
 }
 
 // stop unsubscribes and forgets what was counted.
