@@ -66,7 +66,9 @@ try {
 
   // An IAMAT: its hops are drawn, and its client lights up on the map.
   const iamat = await expect('iamat');
-  await page.waitForFunction((o) => window.__hops.some((h) => h.origin === o), iamat.origin);
+  // Wait for the origin's own hop: nodes publish their flood summaries on
+  // their own ticks, so relays may be drawn before it.
+  await page.waitForFunction((o) => window.__hops.some((h) => h.origin === o && h.from === o), iamat.origin);
   const dotSel = `circle.client[data-client="${iamat.client}"]`;
   await page.waitForSelector(dotSel);
   const dot = await page.$eval(dotSel, (c) => ({
