@@ -34,7 +34,9 @@ func TestHerdUp_Observability(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	hops, err := nc.SubscribeSync("herd.>")
+	// herd.> carries anti-entropy (herd.sync.>) and the live view
+	// (herd.live.>) too; the flood is herd.at.>.
+	hops, err := nc.SubscribeSync("herd.at.>")
 	if err != nil {
 		t.Fatal(err)
 	}
