@@ -189,7 +189,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("start nats: %w", err)
 	}
 	// A node's own connection must never give up on its server.
-	if n.conn, err = n.nats.Connect(nats.MaxReconnects(-1)); err != nil {
+	if n.conn, err = n.nats.Connect(nats.MaxReconnects(-1), n.natsErrorHandler()); err != nil {
 		return fmt.Errorf("connect to own nats: %w", err)
 	}
 	bc := n.cfg.Bus

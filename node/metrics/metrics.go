@@ -120,7 +120,7 @@ func New(cfg Config) *Metrics {
 			invalid: invalid.WithLabelValues(name),
 		})
 	}
-	dropped := f.counterVec("flood_dropped_records_total", "Records not published: publish queue full or publish error.", "reason")
+	dropped := f.counterVec("flood_dropped_records_total", "Records lost to the flood: publish queue full, publish error, or (slow_consumer: episodes, not records) a subscription that fell behind.", "reason")
 	for i, reason := range dropReasons {
 		m.dropped[i] = dropped.WithLabelValues(reason)
 	}
@@ -251,11 +251,12 @@ func (m *Metrics) Latency(d time.Duration) { m.floodLatency.Observe(d.Seconds())
 const (
 	dropQueueFull = iota
 	dropPublishFailed
+	dropSlowConsumer
 	dropOther
 	numDropReasons
 )
 
-var dropReasons = [numDropReasons]string{"queue_full", "publish_failed", "other"}
+var dropReasons = [numDropReasons]string{"queue_full", "publish_failed", "slow_consumer", "other"}
 
 // Dropped counts records the bus did not publish (bus.Observer).
 func (m *Metrics) Dropped(n int, reason string) {
@@ -265,6 +266,8 @@ func (m *Metrics) Dropped(n int, reason string) {
 		i = dropQueueFull
 	case "publish failed":
 		i = dropPublishFailed
+	case "slow consumer":
+		i = dropSlowConsumer
 	}
 	m.dropped[i].Add(float64(n))
 }

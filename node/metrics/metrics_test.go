@@ -99,6 +99,7 @@ func TestMetrics_Flood(t *testing.T) {
 	m.Invalid("evil.sender")
 	m.Dropped(4, "queue full")
 	m.Dropped(1, "publish failed")
+	m.Dropped(1, "slow consumer")
 	m.Latency(3 * time.Millisecond)
 	m.Repaired(2)
 	(*Metrics)(nil).Repaired(5) // a node without metrics may call it
@@ -123,6 +124,7 @@ func TestMetrics_Flood(t *testing.T) {
 		`herd_flood_invalid_total{from=other,node=A}`:                        1,
 		`herd_flood_dropped_records_total{node=A,reason=queue_full}`:         4,
 		`herd_flood_dropped_records_total{node=A,reason=publish_failed}`:     1,
+		`herd_flood_dropped_records_total{node=A,reason=slow_consumer}`:      1,
 		`herd_flood_dropped_records_total{node=A,reason=other}`:              0,
 		`herd_flood_latency_seconds_count{node=A}`:                           1,
 		`herd_flood_latency_seconds_sum{node=A}`:                             0.003,

@@ -1,0 +1,46 @@
+package node
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+type syncBuf struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// A burst of slow-consumer errors is counted every time and logged once.
+func TestNatsErrors_Handler(t *testing.T) {
+	var logs syncBuf
+	n := &Node{log: slog.New(slog.NewTextHandler(&logs, nil))}
+	drops := 0
+	e := &natsErrors{n: n, last: map[string]time.Time{}, held: map[string]int{}, dropped: func() { drops++ }}
+	for range 5 {
+		e.handler(nil, nil, nats.ErrSlowConsumer)
+	}
+	e.handler(nil, nil, errors.New("something else"))
+	if drops != 5 {
+		t.Errorf("counted %d slow-consumer drops, want 5", drops)
+	}
+	out := logs.b.String()
+	if got := strings.Count(out, "slow consumer"); got != 1 {
+		t.Errorf("slow consumer logged %d times, want 1:\n%s", got, out)
+	}
+	if !strings.Contains(out, "something else") {
+		t.Errorf("other error not logged:\n%s", out)
+	}
+}
