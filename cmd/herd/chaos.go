@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -20,8 +21,7 @@ import (
 
 // runChaos is `herd up --chaos`: the herd behind route proxies, with the
 // chaos admin endpoint on c.ChaosAdmin.
-func (c *upCmd) runChaos(ctx context.Context, e env, hf herdfile.Config, ps *herdrun.Providers, started time.Time) error {
-	log := herdrun.Logger(hf.Log, e.stderr)
+func (c *upCmd) runChaos(ctx context.Context, e env, hf herdfile.Config, log *slog.Logger, ps *herdrun.Providers, started time.Time) error {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", c.ChaosAdmin)
 	if err != nil {

@@ -22,20 +22,11 @@ type nodeCmd struct {
 }
 
 func (c *nodeCmd) Run(ctx context.Context, e env) error {
-	hf, err := loadHerdFile(c.Config)
-	if err != nil {
-		return err
-	}
-	log := herdrun.Logger(hf.Log, e.stderr)
-	ps, err := herdrun.NewProviders(hf, e.getenv)
+	hf, log, ps, sec, err := setup(c.Config, e)
 	if err != nil {
 		return err
 	}
 	defer ps.Close()
-	sec, err := herdrun.LoadSecurity(hf, e.getenv)
-	if err != nil {
-		return err
-	}
 	h, err := herdrun.Start(ctx, hf, []string{c.Name}, ps, log, herdrun.WithSecurity(sec))
 	if err != nil {
 		return err

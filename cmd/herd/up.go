@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -21,31 +22,22 @@ type upCmd struct {
 }
 
 func (c *upCmd) Run(ctx context.Context, e env) error {
-	hf, err := loadHerdFile(c.Config)
-	if err != nil {
-		return err
-	}
 	stopProfile, err := c.Profile.start(e)
 	defer stopProfile()
 	if err != nil {
 		return err
 	}
-	log := herdrun.Logger(hf.Log, e.stderr)
-	ps, err := herdrun.NewProviders(hf, e.getenv)
+	hf, log, ps, sec, err := setup(c.Config, e)
 	if err != nil {
 		return err
 	}
 	defer ps.Close()
-	sec, err := herdrun.LoadSecurity(hf, e.getenv)
-	if err != nil {
-		return err
-	}
 	// Every node runs here, so a random route password keeps other
 	// servers out without any setup.
 	sec.GenerateRouteAuth()
 	started := time.Now()
 	if c.Chaos {
-		return c.runChaos(ctx, e, hf, ps, started)
+		return c.runChaos(ctx, e, hf, log, ps, started)
 	}
 	h, err := herdrun.Start(ctx, hf, nil, ps, log, herdrun.WithSecurity(sec))
 	if err != nil {
@@ -63,6 +55,27 @@ func (c *upCmd) Run(ctx context.Context, e env) error {
 	<-ctx.Done()
 	fmt.Fprintln(e.stdout, "shutting down")
 	return h.Close()
+}
+
+// setup reads what herd up and herd node need before starting nodes: the
+// herd file (path, or the built-in herd when empty), the logger it asks
+// for, the Places providers and the security settings. The caller closes
+// the providers.
+func setup(path string, e env) (herdfile.Config, *slog.Logger, *herdrun.Providers, *herdrun.Security, error) {
+	hf, err := loadHerdFile(path)
+	if err != nil {
+		return hf, nil, nil, nil, err
+	}
+	log := herdrun.Logger(hf.Log, e.stderr)
+	sec, err := herdrun.LoadSecurity(hf, e.getenv)
+	if err != nil {
+		return hf, nil, nil, nil, err
+	}
+	ps, err := herdrun.NewProviders(hf, e.getenv)
+	if err != nil {
+		return hf, nil, nil, nil, err
+	}
+	return hf, log, ps, sec, nil
 }
 
 // loadHerdFile reads path, or the built-in herd when path is empty.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/herdhq/herd/deploy/herdfile"
 	"github.com/herdhq/herd/node"
+	"github.com/herdhq/herd/node/logfile"
 	"github.com/herdhq/herd/node/metrics"
 	"github.com/herdhq/herd/node/places"
 )
@@ -45,25 +46,7 @@ func natsLogger(log *slog.Logger) *slog.Logger {
 	if log.Enabled(context.Background(), slog.LevelDebug) {
 		return log
 	}
-	return slog.New(minLevel{log.Handler(), slog.LevelWarn})
-}
-
-// minLevel drops records below level.
-type minLevel struct {
-	slog.Handler
-	level slog.Level
-}
-
-func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.level && h.Handler.Enabled(ctx, l)
-}
-
-func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
-	return minLevel{h.Handler.WithAttrs(as), h.level}
-}
-
-func (h minLevel) WithGroup(name string) slog.Handler {
-	return minLevel{h.Handler.WithGroup(name), h.level}
+	return slog.New(logfile.MinLevel(log.Handler(), slog.LevelWarn))
 }
 
 // NodeConfig is the node.Config of node name in hf, answering WHATSAT
