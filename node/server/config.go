@@ -65,9 +65,9 @@ type Config struct {
 	Places places.Provider
 	Clock  Clock
 	Logger *slog.Logger
-	// Stored is called with each record an IAMAT made newer, before its
-	// reply is written. It must not block for long (the flood hands it to
-	// NATS asynchronously). Optional.
+	// Stored is called with each record an IAMAT made newer, after its
+	// reply is queued (see Server.Flood). It must not block for long (the
+	// bus only enqueues it). Optional.
 	Stored func(record.Record)
 	// Observe, if set, is told of every command and connection (metrics).
 	Observe Observer

@@ -38,20 +38,23 @@ func appendInvalid(dst, line []byte) []byte {
 }
 
 func (c *conn) iamat(batch *[]byte, line []byte, cmd proto.Command) {
-	r, _, err := c.s.Iamat(cmd)
+	r, stored, err := c.s.Iamat(cmd)
 	if err != nil {
 		*batch = appendInvalid(*batch, line)
 		return
 	}
 	*batch = append(*batch, r.Line...)
 	*batch = append(*batch, '\n')
+	if stored {
+		c.s.Flood(r) // the reply is queued first
+	}
 }
 
 // Iamat runs a parsed IAMAT for any door of the node (the TCP port, the
-// NATS service): it builds the AT line from the node's clock, stores it if
-// it is newer than the client's record and then hands it to Stored (the
-// flood). stored reports whether it was newer. The only error is
-// ErrTimeRange; the caller answers it as an invalid command.
+// NATS service): it builds the AT line from the node's clock and stores it
+// if it is newer than the client's record; stored reports whether it was.
+// The caller queues its reply, then hands a stored record to Flood. The
+// only error is ErrTimeRange; the caller answers it as an invalid command.
 func (s *Server) Iamat(cmd proto.Command) (r record.Record, stored bool, err error) {
 	cfg := &s.cfg
 	diff, ok := record.Diff(cfg.Clock.Now().UnixNano(), cmd.Time)
@@ -63,13 +66,18 @@ func (s *Server) Iamat(cmd proto.Command) (r record.Record, stored bool, err err
 	stored = cfg.Store.Put(r)
 	if stored {
 		cfg.Observe.Command(CommandIAMAT, OutcomeStored)
-		if cfg.Stored != nil {
-			cfg.Stored(r)
-		}
 	} else {
 		cfg.Observe.Command(CommandIAMAT, OutcomeStale)
 	}
 	return r, stored, nil
+}
+
+// Flood hands a record an IAMAT stored to Config.Stored (the bus), once
+// the IAMAT's reply is queued.
+func (s *Server) Flood(r record.Record) {
+	if s.cfg.Stored != nil {
+		s.cfg.Stored(r)
+	}
 }
 
 func (c *conn) whatsat(batch *[]byte, line []byte, cmd proto.Command) *reply {

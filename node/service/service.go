@@ -58,6 +58,7 @@ var (
 // Commands is the node's command logic shared by every door.
 type Commands interface {
 	Iamat(cmd proto.Command) (r record.Record, stored bool, err error)
+	Flood(r record.Record)
 	WhatsatQuery(cmd proto.Command) (record.Record, places.Query, error)
 	Places() places.Provider
 }
@@ -236,6 +237,9 @@ func (s *Service) iamat(req micro.Request) {
 		return
 	}
 	s.respond(req, IamatReply{AT: rec.Line, Stored: stored})
+	if stored {
+		s.cfg.Commands.Flood(rec)
+	}
 }
 
 func (s *Service) whatsat(req micro.Request) {
