@@ -115,15 +115,6 @@ func lockDir(dir string) (*os.File, error) {
 	return f, nil
 }
 
-// freeBytes is the space available to an unprivileged writer in dir.
-func freeBytes(dir string) (int64, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return 0, err
-	}
-	return int64(st.Bavail) * int64(st.Bsize), nil
-}
-
 // writeFileSync writes a whole file durably: to name.tmp, fsync, rename
 // over name, fsync the directory. Readers see the old file or the new one.
 func writeFileSync(dir, name string, write func(f *os.File) error) (err error) {

@@ -63,7 +63,9 @@ func (s *Storage) gap(seq uint64, n int, reason string) {
 	h.mu.Lock()
 	h.dropped = true
 	h.dropSeq = max(h.dropSeq, seq)
-	h.reason = reason
+	if h.diskErr == nil { // else the disk error says more
+		h.reason = reason
+	}
 	h.lost += uint64(n)
 	s.updateHealth()
 	h.mu.Unlock()
@@ -77,6 +79,17 @@ func (s *Storage) covered(seq uint64) {
 		h.dropped = false
 	}
 	s.updateHealth()
+	h.mu.Unlock()
+}
+
+// repairFailed records why a snapshot failed: while degraded, that is
+// why storage is still degraded.
+func (s *Storage) repairFailed(err error) {
+	h := &s.health
+	h.mu.Lock()
+	if h.degraded {
+		h.reason = err.Error()
+	}
 	h.mu.Unlock()
 }
 

@@ -140,10 +140,12 @@ func salvageFile(dir, name string, magic [8]byte, ctl byte, buf []byte) (*Salvag
 			bad = true // entries after a seal or end entry
 		}
 		if kind, n, ok := control(p); ok {
-			if kind != ctl || n != count {
-				bad = true
+			// Not copied: the rewrite ends with its own. A count that
+			// disagrees (records lost earlier) needs the rewrite.
+			if kind != ctl {
 				skip(off, int64(frameHead+len(p)))
 			}
+			bad = bad || kind != ctl || n != count
 			ended = true
 			continue
 		}

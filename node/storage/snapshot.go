@@ -14,6 +14,14 @@ import (
 // snapshotChunk is how many bytes of frames a snapshot writes at a time.
 const snapshotChunk = 256 << 10
 
+// snapshotSlack is the free space a snapshot leaves for the log: a
+// snapshot that would leave less is not attempted, as filling the disk
+// would make the log fail too.
+const snapshotSlack = 64 << 10
+
+// stRdonly is ST_RDONLY of statvfs(3): the file system is read-only.
+const stRdonly = 1
+
 // trigger asks the snapshot loop to consider a snapshot.
 func (s *Storage) trigger() {
 	select {
@@ -61,8 +69,8 @@ func (s *Storage) snapshotLoop() {
 		failedAt = time.Time{}
 		if s.wantSnapshot() {
 			// A drop after the rotation, or a log that grew past the new
-			// snapshot already: go again, paced.
-			retry.Reset(s.cfg.RetryInterval)
+			// snapshot already: go again.
+			s.trigger()
 		}
 	}
 }
@@ -72,6 +80,11 @@ func (s *Storage) snapshotLoop() {
 // it replaces. Records appended during the snapshot go to the new segment,
 // which survives it.
 func (s *Storage) snapshot(ctx context.Context) error {
+	start := time.Now()
+	if err := s.checkRoom(); err != nil {
+		s.snapshotFailed(start, err)
+		return err
+	}
 	reply := make(chan rotation, 1)
 	select {
 	case s.rotate <- reply:
@@ -85,16 +98,37 @@ func (s *Storage) snapshot(ctx context.Context) error {
 		return ctx.Err()
 	}
 	if rot.err != nil {
-		s.snapshotFailed(time.Now(), rot.err)
+		s.snapshotFailed(start, rot.err)
 		return rot.err
 	}
-	return s.writeSnapshot(ctx, rot.seq)
+	return s.writeSnapshot(ctx, rot.seq, start)
+}
+
+// checkRoom fails when the file system is read-only or lacks room for a
+// snapshot of the store and snapshotSlack; it runs before the writer
+// rotates, so failed attempts do not pile up empty segments.
+func (s *Storage) checkRoom() error {
+	size := int64(headerLen + frameHead + controlLen)
+	s.cfg.Store.Range(func(r record.Record) bool {
+		size += int64(frameHead + len(r.Line))
+		return true
+	})
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(s.cfg.Dir, &st); err != nil {
+		return nil // let the attempt find out
+	}
+	if st.Flags&stRdonly != 0 {
+		return fmt.Errorf("snapshot: %s: %w", s.cfg.Dir, syscall.EROFS)
+	}
+	if free := int64(st.Bavail) * int64(st.Bsize); free < size+snapshotSlack {
+		return fmt.Errorf("snapshot needs %d bytes and %d to spare, %d free: %w", size, snapshotSlack, free, syscall.ENOSPC)
+	}
+	return nil
 }
 
 // writeSnapshot writes the store's records as snapshot seq and removes the
 // snapshot and segments before seq.
-func (s *Storage) writeSnapshot(ctx context.Context, seq uint64) error {
-	start := time.Now()
+func (s *Storage) writeSnapshot(ctx context.Context, seq uint64, start time.Time) error {
 	// Copy the records out first: Range holds a store lock while it calls
 	// back, and writes must not hold up the store.
 	recs := make([]record.Record, 0, s.snapRecords)
@@ -102,16 +136,6 @@ func (s *Storage) writeSnapshot(ctx context.Context, seq uint64) error {
 		recs = append(recs, r)
 		return true
 	})
-	size := int64(headerLen + frameHead + controlLen)
-	for _, r := range recs {
-		size += int64(frameHead + len(r.Line))
-	}
-	// A snapshot that fills the disk would make the log fail too.
-	if free, err := freeBytes(s.cfg.Dir); err == nil && free < size+snapshotChunk {
-		err := fmt.Errorf("snapshot needs %d bytes, %d free: %w", size, free, syscall.ENOSPC)
-		s.snapshotFailed(start, err)
-		return err
-	}
 	name := snapshotName(seq)
 	var written int
 	err := writeFileSync(s.cfg.Dir, name, func(f *os.File) error {
@@ -124,6 +148,7 @@ func (s *Storage) writeSnapshot(ctx context.Context, seq uint64) error {
 		s.snapshotFailed(start, err)
 		return err
 	}
+	size := fileSize(s.cfg.Dir, name)
 	s.snapBytes.Store(size)
 	s.snapRecords = written
 	s.removeBefore(seq)
@@ -136,6 +161,7 @@ func (s *Storage) writeSnapshot(ctx context.Context, seq uint64) error {
 }
 
 func (s *Storage) snapshotFailed(start time.Time, err error) {
+	s.repairFailed(err)
 	s.cfg.Logger.Warn("snapshot failed; retrying", "dir", s.cfg.Dir, "err", err, "retry_in", s.cfg.RetryInterval)
 	s.cfg.Observe.Snapshotted(SnapshotStats{Time: s.cfg.Now(), Duration: time.Since(start), Err: err})
 }

@@ -185,8 +185,11 @@ func (s *Storage) Close() error {
 	if s.cfg.SnapshotOnClose {
 		// The writer is done: snapshot at a seq after every segment, so the
 		// next Start reads this snapshot alone.
-		seq := s.w.nextSeq
-		if serr := s.writeSnapshot(context.Background(), seq); serr != nil && err == nil {
+		serr := s.checkRoom()
+		if serr == nil {
+			serr = s.writeSnapshot(context.Background(), s.w.nextSeq, time.Now())
+		}
+		if serr != nil && err == nil {
 			err = serr
 		}
 	}
