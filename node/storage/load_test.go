@@ -19,7 +19,11 @@ import (
 // (clients c0..c<n-1>) and closes it; it returns the directory.
 func writeRecords(t *testing.T, n int, snapshotOnClose bool) string {
 	t.Helper()
-	dir := t.TempDir()
+	return writeRecordsIn(t, t.TempDir(), n, snapshotOnClose)
+}
+
+func writeRecordsIn(t testing.TB, dir string, n int, snapshotOnClose bool) string {
+	t.Helper()
 	st := store.New()
 	cfg := testConfig(t, dir, st)
 	cfg.SnapshotOnClose = snapshotOnClose
@@ -36,7 +40,7 @@ func writeRecords(t *testing.T, n int, snapshotOnClose bool) string {
 }
 
 // onlyFile returns the path and bytes of dir's one file named *ext.
-func onlyFile(t *testing.T, dir, ext string) (string, []byte) {
+func onlyFile(t testing.TB, dir, ext string) (string, []byte) {
 	t.Helper()
 	m, _ := filepath.Glob(filepath.Join(dir, "*"+ext))
 	if len(m) != 1 {
