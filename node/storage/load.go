@@ -127,9 +127,9 @@ func (l *loader) snapshot(path string) error {
 	}
 	before := l.replay.Records
 	count := 0
+	var d *damage // outside the loop: errors.As makes it escape
 	for {
 		p, off, err := fr.next()
-		var d *damage
 		switch {
 		case errors.Is(err, io.EOF):
 			return &CorruptError{File: path, Offset: off, Err: ErrTruncatedSnapshot,
@@ -192,9 +192,9 @@ func (l *loader) segment(path string, last bool) (int64, error) {
 	var count uint64
 	sealed := false
 	end := int64(headerLen)
+	var d *damage // outside the loop: errors.As makes it escape
 	for {
 		p, off, err := fr.next()
-		var d *damage
 		if errors.Is(err, io.EOF) {
 			break
 		}

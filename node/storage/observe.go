@@ -3,8 +3,9 @@ package storage
 import "time"
 
 // Observer is told of everything storage does, for metrics. Methods are
-// called from storage's goroutines (never from Append), must be quick, and
-// safe for concurrent use.
+// called from storage's goroutines (from Append only after Close, to count
+// the record as not persisted), must be quick, and safe for concurrent
+// use.
 type Observer interface {
 	// Replayed reports what Start loaded.
 	Replayed(r Replay)

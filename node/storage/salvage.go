@@ -115,12 +115,12 @@ func salvageFile(dir, name string, magic [8]byte, ctl byte, buf []byte) (*Salvag
 	case err != nil:
 		return nil, err
 	}
+	var d *damage // outside the loop: errors.As makes it escape
 	for {
 		p, off, err := fr.next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		var d *damage
 		if errors.As(err, &d) {
 			if d.Next >= 0 {
 				bad = true

@@ -144,6 +144,9 @@ func (s *Storage) writeSnapshot(ctx context.Context, seq uint64, start time.Time
 		return err
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			return err // Close: quiet; the log holds everything
+		}
 		err = fmt.Errorf("write snapshot %s: %w", name, err)
 		s.snapshotFailed(start, err)
 		return err
