@@ -122,7 +122,7 @@ func BenchmarkStorage_GroupCommit(b *testing.B) {
 // discardStore counts Puts: replay alone, without filling a store.
 type discardStore struct{ n int }
 
-func (d *discardStore) Put(record.Record) bool            { d.n++; return true }
+func (d *discardStore) Put(record.Record) bool         { d.n++; return true }
 func (d *discardStore) Range(func(record.Record) bool) {}
 
 // Restart with 1M records: replay of a snapshot of 1M clients, and of
