@@ -254,3 +254,39 @@ func TestStorage_SnapshotNeedsRoom(t *testing.T) {
 	got, _ := reload(t, dir)
 	sameContents(t, got, want)
 }
+
+// A node whose disk is read-only at start loads its records and starts
+// degraded, serving from memory; when the disk becomes writable, storage
+// persists again, with the records accepted meanwhile.
+func TestStorage_StartReadOnly(t *testing.T) {
+	mnt := tmpfs(t, 256<<10)
+	dir := filepath.Join(mnt, "n1")
+	writeRecordsIn(t, dir, 20, false)
+	remount(t, mnt, true)
+
+	st := store.New()
+	cfg := testConfig(t, dir, st)
+	s := open(t, cfg)
+	if rp := s.Replayed(); rp.Records != 20 {
+		t.Fatalf("replayed %d records from a read-only disk; want 20", rp.Records)
+	}
+	if h := s.Health(); !h.Degraded || !strings.Contains(h.Reason, "read-only file system") {
+		t.Fatalf("health on a read-only disk = %+v", h)
+	}
+	r := rec(t, "n1", "late", 1)
+	st.Put(r)
+	s.Append(r)
+	waitFor(t, "the late record counted as not persisted", func() bool { return s.Health().NotPersisted == 1 })
+
+	remount(t, mnt, false)
+	waitFor(t, "recovery", func() bool { return !s.Health().Degraded })
+	if !onDisk(t, dir, r.Line) {
+		t.Fatal("record accepted while read-only is not on disk after recovery")
+	}
+	want := contents(st)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := reload(t, dir)
+	sameContents(t, got, want)
+}
