@@ -170,7 +170,8 @@ type countObserver struct {
 	NopObserver
 	mu        sync.Mutex // guards the fields below
 	syncs     int
-	synced    int // records made durable by fsyncs
+	synced    int           // records made durable by fsyncs
+	syncTime  time.Duration // summed fsync latency
 	wrote     int
 	snapshots int
 	snapErrs  int
@@ -180,9 +181,10 @@ type countObserver struct {
 	snapBytes int64
 }
 
-func (o *countObserver) Synced(_ time.Duration, n int) {
+func (o *countObserver) Synced(d time.Duration, n int) {
 	o.mu.Lock()
 	o.syncs++
+	o.syncTime += d
 	o.synced += n
 	o.mu.Unlock()
 }
