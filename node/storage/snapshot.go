@@ -67,9 +67,13 @@ func (s *Storage) snapshotLoop() {
 			continue
 		}
 		failedAt = time.Time{}
-		if s.wantSnapshot() {
-			// A drop after the rotation, or a log that grew past the new
-			// snapshot already: go again.
+		switch {
+		case s.needsRepair():
+			// Records dropped after the rotation (an overloaded queue):
+			// repair again, paced, so overload does not snapshot nonstop.
+			retry.Reset(s.cfg.RetryInterval)
+		case s.wantSnapshot():
+			// The log outgrew the new snapshot while it was written.
 			s.trigger()
 		}
 	}

@@ -127,6 +127,9 @@ func (s *Storage) Start(ctx context.Context) error {
 		"took", s.replay.Duration.Round(time.Millisecond))
 
 	s.lock = lock
+	s.health.mu.Lock()
+	s.health.since = s.cfg.Now()
+	s.health.mu.Unlock()
 	s.w = &writer{s: s, nextSeq: next, seq: max(next, 1) - 1}
 	if _, err := s.w.rotate(); err != nil {
 		s.cfg.Logger.Warn("storage starts degraded: cannot create a log segment", "dir", s.cfg.Dir, "err", err)
