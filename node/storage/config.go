@@ -33,10 +33,12 @@ var (
 	ErrStarted = errors.New("storage already started")
 )
 
-// MaxRecordBytes bounds one record's AT line on disk. A longer record is
-// not persisted (counted, reason DropTooLarge); the bound keeps a damaged
-// length field from making the reader allocate without limit.
-const MaxRecordBytes = 1 << 20
+// MaxRecordBytes bounds one record's AT line on disk: the longest client
+// line a herd file allows (1 MiB) plus the AT line's origin and time
+// difference. A longer record is not persisted (counted, reason
+// DropTooLarge); the bound keeps a damaged length field from making the
+// reader allocate or hash without limit.
+const MaxRecordBytes = 1<<20 + 4<<10
 
 // Fsync is when the log is flushed to the disk, as Redis's appendfsync.
 type Fsync uint8

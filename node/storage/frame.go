@@ -43,7 +43,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // Frame decoding failures. errShort means b ends inside the frame.
 var (
 	errShort     = errors.New("short frame")
-	errBadLength = errors.New("bad frame length")
+	errBadLength = errors.New("bad frame length or kind")
 	errChecksum  = errors.New("checksum mismatch")
 	errHeader    = errors.New("bad file header")
 )
@@ -107,6 +107,17 @@ func decodeFrame(b []byte) (payload []byte, n int, err error) {
 		return nil, 0, errBadLength
 	}
 	n = frameHead + int(l)
+	// A payload is an AT line or a control entry: checking its first bytes
+	// rejects most non-frames without hashing up to MaxRecordBytes, which
+	// keeps scanning damaged bytes for the next frame fast.
+	switch p := b[frameHead:min(len(b), frameHead+3)]; {
+	case len(p) > 0 && p[0] == 0:
+		if l != controlLen {
+			return nil, 0, errBadLength
+		}
+	case len(p) == 3 && string(p) != "AT ", len(p) > 0 && p[0] != 'A', l < 3:
+		return nil, 0, errBadLength
+	}
 	if len(b) < n {
 		return nil, n, errShort
 	}
