@@ -16,6 +16,7 @@ import (
 
 	"github.com/herdhq/herd/deploy"
 	"github.com/herdhq/herd/deploy/herdfile"
+	"github.com/herdhq/herd/embeddednats"
 	"github.com/herdhq/herd/node/places/googlefake"
 )
 
@@ -46,6 +47,10 @@ func TestNodeConfig(t *testing.T) {
 		t.Errorf("anti-entropy %v %v %v", cfg.Bus.SyncInterval, cfg.Bus.SyncJitter, cfg.Bus.SyncTimeout)
 	case cfg.Client.MaxLineBytes != 4096 || cfg.Client.IdleTimeout != 5*time.Minute || cfg.Client.MaxConns != 10000 || cfg.Client.MaxOutstanding != 1024:
 		t.Errorf("limits %+v", cfg.Client)
+	case cfg.NATS.ObserverLimits != (embeddednats.ObserverLimits{Subscriptions: 1000, Connections: 32, PendingBytes: 8 << 20, Payload: 128 << 10}):
+		t.Errorf("observer limits %+v, want the herd file's", cfg.NATS.ObserverLimits)
+	case cfg.NATS.InsecureRoutes:
+		t.Error("InsecureRoutes set, the herd file says false")
 	}
 	if _, err := NodeConfig(hf, "Nobody", nil, Logger(hf.Log, io.Discard)); err == nil || !strings.Contains(err.Error(), "Goloman") {
 		t.Errorf("unknown node: %v", err)
