@@ -81,9 +81,15 @@ nodes:
 
 func startSolo(t *testing.T, hf herdfile.Config) (*Herd, *Providers) {
 	t.Helper()
+	return startSoloKey(t, hf, testKey)
+}
+
+// startSoloKey starts hf with key in TEST_PLACES_KEY.
+func startSoloKey(t *testing.T, hf herdfile.Config, key string) (*Herd, *Providers) {
+	t.Helper()
 	ps, err := NewProviders(hf, func(k string) string {
 		if k == "TEST_PLACES_KEY" {
-			return testKey
+			return key
 		}
 		return ""
 	})
