@@ -139,12 +139,7 @@ func closedReason(t *testing.T, s *Server, name string) string {
 // a wildcard over the bus still watches the flood but never sees a
 // request.
 func TestServer_observerServiceSubjects(t *testing.T) {
-	s := startServer(t, testConfig(t, "A"))
-	node, err := s.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer node.Close()
+	s, node := startWithNode(t, testConfig(t, "A"))
 	var answered atomic.Int64
 	if _, err := node.QueueSubscribe("herd.iamat", "herd", func(m *nats.Msg) {
 		answered.Add(1)
@@ -225,6 +220,19 @@ func TestServer_observerServiceSubjects(t *testing.T) {
 	}
 }
 
+// startWithNode starts a server and an in-process connection, as a node
+// holds; both close when the test ends.
+func startWithNode(t *testing.T, cfg Config) (*Server, *nats.Conn) {
+	t.Helper()
+	s := startServer(t, cfg)
+	node, err := s.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(node.Close)
+	return s, node
+}
+
 // limitedConfig is a server whose observers get the smallest limits.
 func limitedConfig(t *testing.T, name string) Config {
 	t.Helper()
@@ -276,12 +284,7 @@ func TestServer_observerSubscriptionLimit(t *testing.T) {
 // is refused with an error.
 func TestServer_observerConnectionLimit(t *testing.T) {
 	cfg := limitedConfig(t, "A")
-	s := startServer(t, cfg)
-	node, err := s.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer node.Close()
+	s, _ := startWithNode(t, cfg)
 	want := cfg.ObserverLimits.Connections + InProcessReserve - 1
 	for i := range want {
 		dialRaw(t, s.ClientURL(), fmt.Sprint("obs", i), 0)
@@ -302,12 +305,7 @@ func TestServer_observerConnectionLimit(t *testing.T) {
 // node's own messages up to MinObserverPayload still go through.
 func TestServer_observerPayloadLimit(t *testing.T) {
 	cfg := limitedConfig(t, "A")
-	s := startServer(t, cfg)
-	node, err := s.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer node.Close()
+	s, node := startWithNode(t, cfg)
 	sub, err := node.SubscribeSync("herd.iamat")
 	if err != nil {
 		t.Fatal(err)
@@ -341,12 +339,7 @@ func TestServer_observerPayloadLimit(t *testing.T) {
 // later, and LimitHits counts it.
 func TestServer_observerSlowConsumer(t *testing.T) {
 	cfg := limitedConfig(t, "A")
-	s := startServer(t, cfg)
-	node, err := s.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer node.Close()
+	s, node := startWithNode(t, cfg)
 	raw := dialRaw(t, s.ClientURL(), "sleeper", 4096)
 	raw.send("SUB herd.> 1\r\nPING\r\n")
 	if l := raw.line(); l != "PONG" {

@@ -134,6 +134,21 @@ func readWhatsat(br *bufio.Reader) (string, error) {
 	}
 }
 
+// iamatWhatsat stores kiwi through c and asks what is near it; it
+// returns the AT line and the whole WHATSAT reply.
+func iamatWhatsat(t *testing.T, c net.Conn, br *bufio.Reader) (at, reply string) {
+	t.Helper()
+	fmt.Fprintf(c, "IAMAT kiwi +34.068930-118.445127 1621464827\nWHATSAT kiwi 10 5\n")
+	at, err := br.ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply, err = readWhatsat(br); err != nil {
+		t.Fatal(err)
+	}
+	return at, reply
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -199,15 +214,7 @@ func TestStart_GoogleTimeout(t *testing.T) {
 	c := dial(t, h.Nodes[0].ClientAddr())
 	defer c.Close()
 	br := bufio.NewReader(c)
-	fmt.Fprintf(c, "IAMAT kiwi +34.068930-118.445127 1621464827\nWHATSAT kiwi 10 5\n")
-	at, err := br.ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	reply, err := readWhatsat(br)
-	if err != nil {
-		t.Fatal(err)
-	}
+	at, reply := iamatWhatsat(t, c, br)
 	if !strings.HasPrefix(reply, at) || !strings.Contains(reply, `"status": "UNKNOWN_ERROR"`) || !strings.Contains(reply, `"error_message"`) {
 		t.Fatalf("WHATSAT reply %q", reply)
 	}

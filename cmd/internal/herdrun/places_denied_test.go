@@ -2,7 +2,6 @@ package herdrun
 
 import (
 	"bufio"
-	"fmt"
 	"strings"
 	"testing"
 
@@ -38,16 +37,7 @@ func TestStart_GoogleKeyRejected(t *testing.T) {
 			h, _ := startSoloKey(t, hf, key)
 			c := dial(t, h.Nodes[0].ClientAddr())
 			defer c.Close()
-			br := bufio.NewReader(c)
-			fmt.Fprintf(c, "IAMAT kiwi +34.068930-118.445127 1621464827\nWHATSAT kiwi 10 5\n")
-			at, err := br.ReadString('\n')
-			if err != nil {
-				t.Fatal(err)
-			}
-			reply, err := readWhatsat(br)
-			if err != nil {
-				t.Fatal(err)
-			}
+			at, reply := iamatWhatsat(t, c, bufio.NewReader(c))
 			if !strings.HasPrefix(reply, at) || !strings.Contains(reply, `"status": "REQUEST_DENIED"`) || !strings.Contains(reply, `"error_message"`) {
 				t.Fatalf("WHATSAT reply %q, want REQUEST_DENIED with an error message", reply)
 			}
