@@ -63,10 +63,10 @@ func TestConfig_Validate(t *testing.T) {
 		{"limit connections zero", func(c *Config) { c.ObserverLimits.Connections = 0 }, ErrLimit, "ObserverLimits.Connections"},
 		{"limit payload low", func(c *Config) { c.ObserverLimits.Payload = 1024 }, ErrLimit, "ObserverLimits.Payload"},
 		{"limit payload high", func(c *Config) { c.ObserverLimits.Payload = MaxObserverPayload + 1 }, ErrLimit, "ObserverLimits.Payload"},
-		{"limit pending low", func(c *Config) { c.ObserverLimits.PendingBytes = 1000 }, ErrLimit, "ObserverLimits.PendingBytes"},
-		{"limit pending below payload", func(c *Config) {
-			c.ObserverLimits.Payload, c.ObserverLimits.PendingBytes = 4<<20, 2<<20
-		}, ErrLimit, "ObserverLimits.PendingBytes"},
+		{"limit pending low", func(c *Config) { c.ObserverLimits.PendingBytes = MinObserverPendingBytes - 1 }, ErrLimit, "ObserverLimits.PendingBytes"},
+		{"limits at their bounds", func(c *Config) {
+			c.ObserverLimits = ObserverLimits{Subscriptions: MinObserverSubscriptions, Connections: 1, PendingBytes: MinObserverPendingBytes, Payload: MaxObserverPayload}
+		}, nil, ""},
 		// Open routes off loopback: refused unless asked for.
 		{"open routes all interfaces", func(c *Config) { c.ClusterAddr = "0.0.0.0:6222" }, ErrOpenRoutes, "InsecureRoutes"},
 		{"open routes empty host", func(c *Config) { c.ClusterAddr = ":6222" }, ErrOpenRoutes, "InsecureRoutes"},

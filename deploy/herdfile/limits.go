@@ -44,8 +44,8 @@ func (l ObserverLimits) validate(p *problems) {
 		p.add(f+"payload", ErrBadLimit, "%d, want %d..%d (the node's own messages must fit)",
 			l.Payload, embeddednats.MinObserverPayload, embeddednats.MaxObserverPayload)
 	}
-	if l.PendingBytes < embeddednats.MinObserverPendingBytes || l.PendingBytes < int64(l.Payload) {
-		p.add(f+"pending_bytes", ErrBadLimit, "%d, want at least %d and at least payload (the node's own connection shares it)",
+	if l.PendingBytes < embeddednats.MinObserverPendingBytes {
+		p.add(f+"pending_bytes", ErrBadLimit, "%d, want at least %d (the node's own connections share it)",
 			l.PendingBytes, embeddednats.MinObserverPendingBytes)
 	}
 }

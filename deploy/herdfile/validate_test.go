@@ -93,9 +93,6 @@ func TestConfig_Validate(t *testing.T) {
 		{"observer subscriptions low", func(c *herdfile.Config) { c.Limits.Observers.Subscriptions = 10 }, herdfile.ErrBadLimit, "limits.observers.subscriptions"},
 		{"observer connections zero", func(c *herdfile.Config) { c.Limits.Observers.Connections = 0 }, herdfile.ErrBadLimit, "limits.observers.connections"},
 		{"observer pending small", func(c *herdfile.Config) { c.Limits.Observers.PendingBytes = 1 << 10 }, herdfile.ErrBadLimit, "limits.observers.pending_bytes"},
-		{"observer pending below payload", func(c *herdfile.Config) {
-			c.Limits.Observers.Payload, c.Limits.Observers.PendingBytes = 8<<20, 4<<20
-		}, herdfile.ErrBadLimit, "limits.observers.pending_bytes"},
 		{"observer payload small", func(c *herdfile.Config) { c.Limits.Observers.Payload = 4096 }, herdfile.ErrBadLimit, "limits.observers.payload"},
 		{"observer payload large", func(c *herdfile.Config) { c.Limits.Observers.Payload = 64 << 20 }, herdfile.ErrBadLimit, "limits.observers.payload"},
 		{"observer limits raised", func(c *herdfile.Config) {

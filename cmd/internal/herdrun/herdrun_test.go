@@ -47,7 +47,7 @@ func TestNodeConfig(t *testing.T) {
 		t.Errorf("anti-entropy %v %v %v", cfg.Bus.SyncInterval, cfg.Bus.SyncJitter, cfg.Bus.SyncTimeout)
 	case cfg.Client.MaxLineBytes != 4096 || cfg.Client.IdleTimeout != 5*time.Minute || cfg.Client.MaxConns != 10000 || cfg.Client.MaxOutstanding != 1024:
 		t.Errorf("limits %+v", cfg.Client)
-	case cfg.NATS.ObserverLimits != (embeddednats.ObserverLimits{Subscriptions: 1000, Connections: 32, PendingBytes: 8 << 20, Payload: 128 << 10}):
+	case cfg.NATS.ObserverLimits != (embeddednats.ObserverLimits{Subscriptions: 1000, Connections: 32, PendingBytes: 16 << 20, Payload: 128 << 10}):
 		t.Errorf("observer limits %+v, want the herd file's", cfg.NATS.ObserverLimits)
 	case cfg.NATS.InsecureRoutes:
 		t.Error("InsecureRoutes set, the herd file says false")
