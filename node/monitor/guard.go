@@ -34,8 +34,8 @@ func newHostPolicy(configured string, bound net.Addr, extra []string) *hostPolic
 	p := &hostPolicy{names: map[string]bool{"localhost": true}}
 	var shown []string
 	add := func(h string) {
-		if h == "" {
-			return
+		if ip, err := netip.ParseAddr(strings.Trim(h, "[]")); h == "" || err == nil && ip.IsUnspecified() {
+			return // all interfaces: anyIP covers it
 		}
 		h = canonicalHost(h)
 		if !p.names[h] {
