@@ -256,11 +256,8 @@ func TestHerd_observerSubscriptionFlood(t *testing.T) {
 // pending_bytes for it; the node's own connections stay, the flood goes
 // on, and /metrics counts the cuts.
 func TestHerd_slowObserversCut(t *testing.T) {
-	pending := int64(embeddednats.MinObserverPendingBytes)
-	h := startHerdWith(t, defaultTopology, func(name string, c *Config) {
-		withMonitor(name, c)
-		c.NATS.ObserverLimits.PendingBytes = pending
-	})
+	pending := embeddednats.DefaultObserverLimits().PendingBytes
+	h := startHerdWith(t, defaultTopology, withMonitor)
 	welsh := h.nodes["Welsh"]
 	own := conns(t, welsh)
 	const sleepers = 3
