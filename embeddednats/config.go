@@ -29,6 +29,7 @@ var (
 	ErrRouteAuth      = errors.New("invalid route credentials")
 	ErrRouteTLS       = errors.New("invalid route TLS")
 	ErrObserver       = errors.New("invalid observer permissions")
+	ErrOpenRoutes     = errors.New("open routes off loopback")
 
 	ErrStarted  = errors.New("server already started")
 	ErrNotReady = errors.New("server not running")
@@ -96,6 +97,13 @@ type Config struct {
 	// ObserverDenyPublish are subjects observers may never publish to,
 	// even if ObserverPublish matches them: the bus.
 	ObserverDenyPublish []string
+	// ObserverDenySubscribe are subjects observers may not subscribe to,
+	// even if ObserverSubscribe matches them: the service subjects. A
+	// wildcard subscription that covers them (herd.>) is allowed but never
+	// delivers their messages. Observers never join a queue group.
+	ObserverDenySubscribe []string
+	// ObserverLimits bound the client port's connections (observer.go).
+	ObserverLimits ObserverLimits
 	// SystemUser and SystemPassword, when SystemPassword is set, are a
 	// user in SystemAccount, for `nats server list` and `nats server
 	// report routes`. The server keeps only a bcrypt hash.
@@ -111,6 +119,11 @@ type Config struct {
 	// ClientAuth RequireAndVerifyClientCert, ClientCAs to verify the
 	// servers that dial it. See RouteTLSConfig.
 	RouteTLS *tls.Config
+	// InsecureRoutes lets a server whose ClusterAddr is not loopback run
+	// without route credentials or verified TLS, where any server that
+	// reaches the port may join and publish on the bus. Validate refuses
+	// that unless it is set.
+	InsecureRoutes bool
 
 	// Options, if set, is called last on the built server options, for
 	// settings this Config does not carry.
@@ -132,7 +145,11 @@ func DefaultConfig() Config {
 		ObserverPublish: []string{"herd.iamat", "herd.whatsat", "$SRV.>"},
 		// The flood and anti-entropy subjects belong to the nodes.
 		ObserverDenyPublish: []string{"herd.at.>", "herd.sync.>"},
-		SystemUser:          DefaultSystemUser,
+		// The service's own subjects: a subscriber there sees every
+		// request (and in a queue group would take them).
+		ObserverDenySubscribe: []string{"herd.iamat", "herd.whatsat", "$SRV.>"},
+		ObserverLimits:        DefaultObserverLimits(),
+		SystemUser:            DefaultSystemUser,
 	}
 }
 
@@ -169,6 +186,9 @@ func (c Config) Validate() error {
 	}
 	if c.ConnectRetries < 0 {
 		return fmt.Errorf("field ConnectRetries %d: %w: must not be negative (nats-server treats it as no retry)", c.ConnectRetries, ErrConnectRetries)
+	}
+	if err := c.ObserverLimits.validate(); err != nil {
+		return err
 	}
 	return c.validateAuth()
 }
@@ -292,6 +312,7 @@ func (c Config) options(node *nodeIdentity) (*server.Options, error) {
 	if err := c.applyAuth(o, node); err != nil {
 		return nil, err
 	}
+	c.ObserverLimits.apply(o)
 	if c.MonitorAddr != "" {
 		mhost, mport, _ := splitAddr(c.MonitorAddr, true)
 		o.HTTPHost = mhost

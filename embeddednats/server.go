@@ -34,6 +34,7 @@ type Server struct {
 	opts *server.Options
 	log  *slog.Logger
 	id   *nodeIdentity // the in-process connections' credential
+	hits limitCounter  // limit refusals nats-server reported
 
 	failed    chan struct{} // closed on the first fatal error
 	closed    chan struct{} // closed when Close begins
@@ -100,7 +101,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.mu.Unlock()
 		return fmt.Errorf("create nats server: %w", err)
 	}
-	srv.SetLoggerV2(newSlogLogger(s.log, s.fatal), s.cfg.Debug, s.cfg.Trace, false)
+	srv.SetLoggerV2(countingLogger{newSlogLogger(s.log, s.fatal), &s.hits}, s.cfg.Debug, s.cfg.Trace, false)
 	s.srv = srv
 	s.state = stateStarting
 	s.mu.Unlock()

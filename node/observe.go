@@ -273,7 +273,7 @@ func (n *Node) mount(m *monitor.Server, ns *embeddednats.Server) error {
 		json.NewEncoder(w).Encode(h)
 	}))
 	if n.metrics != nil {
-		errs = append(errs, m.Handle("GET /metrics", n.metrics.Handler()))
+		errs = append(errs, m.Handle("GET /metrics", n.metrics.Handler()), n.registerNATSLimits(ns))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("mount monitor endpoints: %w", err)

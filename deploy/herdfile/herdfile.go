@@ -112,6 +112,8 @@ type Limits struct {
 	// MaxOutstanding bounds, per connection, replies not yet processed or
 	// flushed; reading pauses beyond it (back-pressure on pipelining).
 	MaxOutstanding int `yaml:"max_outstanding"`
+	// Observers bound the NATS client port's connections (limits.go).
+	Observers ObserverLimits `yaml:"observers"`
 }
 
 // LogConfig sets the node's slog handler.
@@ -159,12 +161,13 @@ func DefaultConfig() Config {
 			WriteTimeout:   10 * time.Second,
 			MaxConnections: 10000,
 			MaxOutstanding: 1024,
+			Observers:      DefaultObserverLimits(),
 		},
 		Log:         LogConfig{Level: "info", Format: "text"},
 		AntiEntropy: DefaultAntiEntropy(),
 		Auth: AuthConfig{
 			System: Credential{User: "sys", PasswordEnv: "HERD_SYSTEM_PASSWORD"},
-			Routes: Credential{PasswordEnv: "HERD_ROUTE_PASSWORD"},
+			Routes: RouteAuth{Credential: Credential{PasswordEnv: "HERD_ROUTE_PASSWORD"}},
 		},
 		TLS: TLSConfig{Routes: RouteTLS{Verify: true}},
 	}

@@ -145,6 +145,7 @@ func (l Limits) validate(p *problems) {
 	if l.MaxOutstanding <= 0 || l.MaxOutstanding > MaxCount {
 		p.add("limits.max_outstanding", ErrBadLimit, "%d, want 1..%d", l.MaxOutstanding, MaxCount)
 	}
+	l.Observers.validate(p)
 }
 
 func (lc LogConfig) validate(p *problems) {

@@ -90,6 +90,14 @@ func TestConfig_Validate(t *testing.T) {
 		{"write_timeout negative", func(c *herdfile.Config) { c.Limits.WriteTimeout = -1 }, herdfile.ErrBadLimit, "limits.write_timeout"},
 		{"max_connections zero", func(c *herdfile.Config) { c.Limits.MaxConnections = 0 }, herdfile.ErrBadLimit, "limits.max_connections"},
 		{"max_outstanding negative", func(c *herdfile.Config) { c.Limits.MaxOutstanding = -5 }, herdfile.ErrBadLimit, "limits.max_outstanding"},
+		{"observer subscriptions low", func(c *herdfile.Config) { c.Limits.Observers.Subscriptions = 10 }, herdfile.ErrBadLimit, "limits.observers.subscriptions"},
+		{"observer connections zero", func(c *herdfile.Config) { c.Limits.Observers.Connections = 0 }, herdfile.ErrBadLimit, "limits.observers.connections"},
+		{"observer pending small", func(c *herdfile.Config) { c.Limits.Observers.PendingBytes = 1 << 10 }, herdfile.ErrBadLimit, "limits.observers.pending_bytes"},
+		{"observer payload small", func(c *herdfile.Config) { c.Limits.Observers.Payload = 4096 }, herdfile.ErrBadLimit, "limits.observers.payload"},
+		{"observer payload large", func(c *herdfile.Config) { c.Limits.Observers.Payload = 64 << 20 }, herdfile.ErrBadLimit, "limits.observers.payload"},
+		{"observer limits raised", func(c *herdfile.Config) {
+			c.Limits.Observers = herdfile.ObserverLimits{Subscriptions: 5000, Connections: 200, PendingBytes: 32 << 20, Payload: 1 << 20}
+		}, nil, ""},
 		{"bad log level", func(c *herdfile.Config) { c.Log.Level = "verbose" }, herdfile.ErrBadLogLevel, "log.level"},
 		{"bad log format", func(c *herdfile.Config) { c.Log.Format = "xml" }, herdfile.ErrBadLogFormat, "log.format"},
 		{"negative sync interval", func(c *herdfile.Config) { c.AntiEntropy.Interval = -time.Second }, herdfile.ErrBadLimit, "antientropy.interval"},

@@ -75,6 +75,8 @@ func NodeConfig(hf herdfile.Config, name string, p places.Provider, log *slog.Lo
 		cfg.NATS.ClusterAdvertise = n.Cluster
 	}
 	cfg.NATS.MonitorAddr = ""
+	cfg.NATS.ObserverLimits = hf.Limits.Observers.NATS()
+	cfg.NATS.InsecureRoutes = hf.Auth.Routes.Insecure
 	for _, nb := range cfg.Neighbors {
 		peer, _ := hf.Node(nb) // Validate checked every neighbor exists
 		cfg.NATS.Routes = append(cfg.NATS.Routes, "nats-route://"+peer.Cluster)
@@ -173,7 +175,7 @@ func Start(ctx context.Context, hf herdfile.Config, names []string, ps *Provider
 		n, err := node.New(cfg)
 		if err != nil {
 			h.Close()
-			return nil, fmt.Errorf("node %s: %w", name, err)
+			return nil, fmt.Errorf("node %s: %w", name, herdFileError(err, cfg))
 		}
 		if err := n.Start(ctx); err != nil {
 			h.Close()

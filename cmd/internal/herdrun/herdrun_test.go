@@ -16,6 +16,7 @@ import (
 
 	"github.com/herdhq/herd/deploy"
 	"github.com/herdhq/herd/deploy/herdfile"
+	"github.com/herdhq/herd/embeddednats"
 	"github.com/herdhq/herd/node/places/googlefake"
 )
 
@@ -46,6 +47,10 @@ func TestNodeConfig(t *testing.T) {
 		t.Errorf("anti-entropy %v %v %v", cfg.Bus.SyncInterval, cfg.Bus.SyncJitter, cfg.Bus.SyncTimeout)
 	case cfg.Client.MaxLineBytes != 4096 || cfg.Client.IdleTimeout != 5*time.Minute || cfg.Client.MaxConns != 10000 || cfg.Client.MaxOutstanding != 1024:
 		t.Errorf("limits %+v", cfg.Client)
+	case cfg.NATS.ObserverLimits != (embeddednats.ObserverLimits{Subscriptions: 1000, Connections: 32, PendingBytes: 16 << 20, Payload: 128 << 10}):
+		t.Errorf("observer limits %+v, want the herd file's", cfg.NATS.ObserverLimits)
+	case cfg.NATS.InsecureRoutes:
+		t.Error("InsecureRoutes set, the herd file says false")
 	}
 	if _, err := NodeConfig(hf, "Nobody", nil, Logger(hf.Log, io.Discard)); err == nil || !strings.Contains(err.Error(), "Goloman") {
 		t.Errorf("unknown node: %v", err)
@@ -76,9 +81,15 @@ nodes:
 
 func startSolo(t *testing.T, hf herdfile.Config) (*Herd, *Providers) {
 	t.Helper()
+	return startSoloKey(t, hf, testKey)
+}
+
+// startSoloKey starts hf with key in TEST_PLACES_KEY.
+func startSoloKey(t *testing.T, hf herdfile.Config, key string) (*Herd, *Providers) {
+	t.Helper()
 	ps, err := NewProviders(hf, func(k string) string {
 		if k == "TEST_PLACES_KEY" {
-			return testKey
+			return key
 		}
 		return ""
 	})
@@ -121,6 +132,21 @@ func readWhatsat(br *bufio.Reader) (string, error) {
 			return b.String(), nil
 		}
 	}
+}
+
+// iamatWhatsat stores kiwi through c and asks what is near it; it
+// returns the AT line and the whole WHATSAT reply.
+func iamatWhatsat(t *testing.T, c net.Conn, br *bufio.Reader) (at, reply string) {
+	t.Helper()
+	fmt.Fprintf(c, "IAMAT kiwi +34.068930-118.445127 1621464827\nWHATSAT kiwi 10 5\n")
+	at, err := br.ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply, err = readWhatsat(br); err != nil {
+		t.Fatal(err)
+	}
+	return at, reply
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -188,15 +214,7 @@ func TestStart_GoogleTimeout(t *testing.T) {
 	c := dial(t, h.Nodes[0].ClientAddr())
 	defer c.Close()
 	br := bufio.NewReader(c)
-	fmt.Fprintf(c, "IAMAT kiwi +34.068930-118.445127 1621464827\nWHATSAT kiwi 10 5\n")
-	at, err := br.ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	reply, err := readWhatsat(br)
-	if err != nil {
-		t.Fatal(err)
-	}
+	at, reply := iamatWhatsat(t, c, br)
 	if !strings.HasPrefix(reply, at) || !strings.Contains(reply, `"status": "UNKNOWN_ERROR"`) || !strings.Contains(reply, `"error_message"`) {
 		t.Fatalf("WHATSAT reply %q", reply)
 	}
