@@ -177,4 +177,3 @@ func TestShape(t *testing.T) {
 		t.Errorf("shape = %q", got)
 	}
 }
-

@@ -16,6 +16,7 @@ import (
 
 	"github.com/herdhq/herd/deploy"
 	"github.com/herdhq/herd/deploy/herdfile"
+	"github.com/herdhq/herd/node/nodetest/wait"
 	"github.com/herdhq/herd/node/places/googlefake"
 )
 
@@ -42,8 +43,8 @@ func TestNodeConfig(t *testing.T) {
 		t.Errorf("routes %v, want %s", cfg.NATS.Routes, wantRoutes)
 	case cfg.NATS.ClusterName != "herd":
 		t.Errorf("cluster name %s", cfg.NATS.ClusterName)
-	case cfg.Bus.SyncInterval != 5*time.Second || cfg.Bus.SyncJitter != 0.2 || cfg.Bus.SyncTimeout != 2*time.Second:
-		t.Errorf("anti-entropy %v %v %v", cfg.Bus.SyncInterval, cfg.Bus.SyncJitter, cfg.Bus.SyncTimeout)
+	case cfg.AntiEntropy.Interval != 5*time.Second || cfg.AntiEntropy.Jitter != 0.2 || cfg.AntiEntropy.Timeout != 2*time.Second:
+		t.Errorf("anti-entropy %+v", cfg.AntiEntropy)
 	case cfg.Client.MaxLineBytes != 4096 || cfg.Client.IdleTimeout != 5*time.Minute || cfg.Client.MaxConns != 10000 || cfg.Client.MaxOutstanding != 1024:
 		t.Errorf("limits %+v", cfg.Client)
 	}
@@ -123,17 +124,6 @@ func readWhatsat(br *bufio.Reader) (string, error) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // 100 identical WHATSATs at once, from 100 client connections, cost one
 // upstream call: the cache is off, so only collapsing can explain it.
 func TestStart_GoogleCollapsesIdenticalWhatsats(t *testing.T) {
@@ -162,7 +152,7 @@ func TestStart_GoogleCollapsesIdenticalWhatsats(t *testing.T) {
 			replies[i], _ = readWhatsat(bufio.NewReader(c))
 		}()
 	}
-	waitFor(t, "100 WHATSATs waiting on one upstream call", func() bool {
+	wait.Within(t, 20*time.Second, "100 WHATSATs waiting on one upstream call", func() bool {
 		st := ps.Stats()
 		return fake.Calls() == 1 && len(st) == 1 && st[0].Waiting == n
 	})
