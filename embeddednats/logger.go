@@ -50,7 +50,7 @@ func (s *slogLogger) Noticef(format string, v ...any) { s.log(slog.LevelInfo, fo
 func (s *slogLogger) Warnf(format string, v ...any)   { s.log(slog.LevelWarn, format, v) }
 func (s *slogLogger) Errorf(format string, v ...any) {
 	if peerWentAway(format, v) { // peerclose.go
-		s.log(slog.LevelInfo, format+" (the peer closed the route)", v)
+		s.log(slog.LevelInfo, format+" (the route peer is gone)", v)
 		return
 	}
 	s.log(slog.LevelError, format, v)

@@ -144,16 +144,22 @@ func TestSlogLogger_repeats(t *testing.T) {
 }
 
 // A route or gateway write that failed because the peer closed the
-// connection is the peer going away: info. Anything else stays an error.
+// connection, or a route dial that found nobody listening, is a neighbor
+// gone away (or not started yet): info. Anything else stays an error.
 func TestSlogLogger_peerWentAway(t *testing.T) {
 	pipe := &net.OpError{Op: "writev", Net: "tcp", Err: os.NewSyscallError("writev", syscall.EPIPE)}
 	reset := &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.ECONNRESET)}
 	timeout := &net.OpError{Op: "write", Net: "tcp", Err: os.ErrDeadlineExceeded}
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	dialTimeout := &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded}
+	const dial = "Error trying to connect to route (attempt %v): %v"
 	for _, tt := range []struct {
 		name, format string
 		err          error
 		want         slog.Level
 	}{
+		{"route dial refused", dial, refused, slog.LevelInfo},
+		{"route dial timeout", dial, dialTimeout, slog.LevelError},
 		{"route broken pipe", "127.0.0.1:47574 - rid:8 - Error flushing: %v", pipe, slog.LevelInfo},
 		{"route reset", "127.0.0.1:47574 - rid:8 - Error flushing: %v", reset, slog.LevelInfo},
 		{"gateway broken pipe", "127.0.0.1:7222 - gid:3 - Error flushing: %v", pipe, slog.LevelInfo},
@@ -163,7 +169,11 @@ func TestSlogLogger_peerWentAway(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			logs := newCapture(LevelTrace)
-			newSlogLogger(slog.New(logs), nil).Errorf(tt.format, tt.err)
+			args := []any{tt.err}
+			if tt.format == dial {
+				args = []any{1, tt.err}
+			}
+			newSlogLogger(slog.New(logs), nil).Errorf(tt.format, args...)
 			recs := logs.records()
 			if len(recs) != 1 || recs[0].Level != tt.want {
 				t.Fatalf("logged %v, want one line at %v", recs, tt.want)

@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -257,4 +258,30 @@ func parseText(line string) map[string]any {
 		line = strings.TrimLeft(rest, " ")
 	}
 	return m
+}
+
+// A publish queue that overflows loses records to the flood, each counted
+// as queue_full: every record A stored was either published to B (its
+// one neighbor) or dropped, and some were dropped.
+func TestNode_FloodDropsCounted(t *testing.T) {
+	const n = 3000
+	h := startHerd(t, map[string][]string{"A": {"B"}, "B": {"A"}}, monitorOn, func(_ string, c *node.Config) {
+		c.Bus.QueueLen = 1
+	})
+	lines := make([]string, n)
+	for i := range lines {
+		lines[i] = fmt.Sprintf("IAMAT c%d +1+1 1621464827", i)
+	}
+	h.Send("A", lines...)
+	var published, dropped float64
+	wait.For(t, "every record published or dropped", func() bool {
+		ss := scrape(t, h.Node("A"))
+		published = ss.Value("herd_flood_published_records_total", "to", "B")
+		dropped = ss.Value("herd_flood_dropped_records_total", "reason", "queue_full")
+		return published+dropped == n
+	})
+	if dropped == 0 {
+		t.Fatalf("%v of %d records published through a queue of 1, none dropped", published, n)
+	}
+	t.Logf("%v published, %v dropped", published, dropped)
 }

@@ -215,3 +215,41 @@ func TestService_Websocket(t *testing.T) {
 		t.Fatalf("reply %q, code %q", got, code)
 	}
 }
+
+// The service's commands are counted with the TCP port's, by the one
+// core: herd_client_commands_total after requests through the service
+// alone.
+func TestService_Counted(t *testing.T) {
+	h := startHerd(t, map[string][]string{"A": nil}, monitorOn)
+	nc, err := nats.Connect(h.Node("A").NATS().ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	for _, r := range []struct{ subject, data string }{
+		{service.SubjectIAMAT, `{"client":"kiwi","location":"+1+1","time":"1621464827"}`},
+		{service.SubjectIAMAT, "IAMAT kiwi +1+1 1621464827"},
+		{service.SubjectIAMAT, "IAMAT kiwi +1+1 99999999999999999999"},
+		{service.SubjectIAMAT, "HELLO"},
+		{service.SubjectIAMAT, "WHATSAT kiwi 10 5"}, // the other endpoint's command
+		{service.SubjectWHATSAT, `{"client":"kiwi","radius":10,"limit":5}`},
+		{service.SubjectWHATSAT, "WHATSAT nobody 10 5"},
+	} {
+		request(t, nc, r.subject, r.data)
+	}
+	ss := scrape(t, h.Node("A"))
+	for _, tt := range []struct {
+		command, outcome string
+		want             float64
+	}{
+		{"iamat", "stored", 1}, {"iamat", "stale", 1}, {"iamat", "invalid", 1},
+		{"whatsat", "answered", 1}, {"whatsat", "unknown_client", 1}, {"invalid", "invalid", 2},
+	} {
+		if got := ss.Value("herd_client_commands_total", "command", tt.command, "outcome", tt.outcome); got != tt.want {
+			t.Errorf("commands %s/%s = %v, want %v", tt.command, tt.outcome, got, tt.want)
+		}
+	}
+	if got := ss.Value("herd_client_connections_opened_total"); got != 0 {
+		t.Errorf("%v TCP connections counted for service requests", got)
+	}
+}
