@@ -35,7 +35,9 @@ type scripted struct {
 	err  error
 }
 
-func (s scripted) Nearby(context.Context, places.Query) (places.Response, error) { return s.resp, s.err }
+func (s scripted) Nearby(context.Context, places.Query) (places.Response, error) {
+	return s.resp, s.err
+}
 
 func newCore(t *testing.T, p places.Provider) (*core.Core, *events, counts) {
 	t.Helper()

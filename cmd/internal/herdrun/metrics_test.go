@@ -206,7 +206,7 @@ func TestStart_MetricsTable(t *testing.T) {
 		{"A", "herd_client_commands_total", []string{"command", "whatsat", "outcome", "answered"}, 2, 2},
 		{"A", "herd_client_commands_total", []string{"command", "whatsat", "outcome", "unknown_client"}, 1, 1},
 		{"A", "herd_client_commands_total", []string{"command", "invalid", "outcome", "invalid"}, 1, 1},
-		{"A", "herd_client_connections", nil, 1, 1}, // the idle one
+		{"A", "herd_client_connections", nil, 1, 1},              // the idle one
 		{"A", "herd_client_connections_opened_total", nil, 3, 3}, // idle, c, c3
 		{"A", "herd_flood_published_messages_total", []string{"to", "B"}, 1, 3},
 		{"A", "herd_flood_published_records_total", []string{"to", "B"}, 3, 3},
