@@ -197,9 +197,6 @@ func New(cfg Config, conn *nats.Conn, st Store) (*Bus, error) {
 	return b, nil
 }
 
-// Name is this node's name.
-func (b *Bus) Name() string { return b.cfg.Name }
-
 // Neighbors returns the current neighbors. The slice is never modified.
 func (b *Bus) Neighbors() []string { return *b.nbrs.Load() }
 

@@ -83,9 +83,6 @@ func New(l *slog.Logger, cfg Config) *Limiter {
 	return &Limiter{log: l, cfg: cfg, kinds: make(map[string]*kind), tokens: float64(cfg.Bucket), last: cfg.Now()}
 }
 
-// Logger is the logger lines go to.
-func (r *Limiter) Logger() *slog.Logger { return r.log }
-
 // Log logs msg at level unless its kind (Config.Kind of msg) is over its
 // limit or the bucket is empty.
 func (r *Limiter) Log(level slog.Level, msg string, args ...any) {
