@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herdhq/herd/bus/bustest"
 	"github.com/herdhq/herd/bus/record"
 )
 
@@ -23,7 +24,7 @@ func (s *countStore) PutView(r record.Record) (record.Record, bool) { s.n.Add(1)
 func BenchmarkFlood_FanOut(b *testing.B) {
 	for _, fan := range []int{1, 3} {
 		b.Run(fmt.Sprintf("neighbors=%d", fan), func(b *testing.B) {
-			ns := startNATS(b)
+			ns := bustest.StartNATS(b)
 			var names []string
 			var stores []*countStore
 			for i := range fan {

@@ -11,32 +11,13 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
+	"github.com/herdhq/herd/bus/bustest"
 	"github.com/herdhq/herd/bus/record"
 	"github.com/herdhq/herd/embeddednats"
 	"github.com/herdhq/herd/node/nodetest/wait"
-	"github.com/herdhq/herd/node/store"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// mapStore is the node's real store, with helpers for tests.
-type mapStore struct{ *store.Store }
-
-func newMapStore() *mapStore { return &mapStore{store.New()} }
-
-func (s *mapStore) get(c string) string {
-	r, _ := s.Get(c)
-	return r.Line
-}
-
-func (s *mapStore) lines() map[string]string {
-	out := map[string]string{}
-	s.Range(func(r record.Record) bool {
-		out[r.Client()] = r.Line
-		return true
-	})
-	return out
-}
 
 // counts is an Observer for tests.
 type counts struct {
@@ -68,24 +49,9 @@ func (c *counts) refusedTotal() int64 {
 	return n
 }
 
-func startNATS(t testing.TB) *embeddednats.Server {
+func startBus(t testing.TB, ns *embeddednats.Server, name string, neighbors []string, mod func(*Config)) (*Bus, *bustest.Store, *counts) {
 	t.Helper()
-	cfg := embeddednats.DefaultConfig()
-	cfg.Name = "test"
-	s, err := embeddednats.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-func startBus(t testing.TB, ns *embeddednats.Server, name string, neighbors []string, mod func(*Config)) (*Bus, *mapStore, *counts) {
-	t.Helper()
-	st, obs := newMapStore(), &counts{}
+	st, obs := bustest.NewStore(), &counts{}
 	return startBusOn(t, ns, name, neighbors, st, obs, mod), st, obs
 }
 
@@ -118,20 +84,11 @@ func startBusOn(t testing.TB, ns *embeddednats.Server, name string, neighbors []
 	return b
 }
 
-func mustRecord(t testing.TB, line string) record.Record {
-	t.Helper()
-	r, err := record.Parse([]byte(line))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
 // A coalesced message carries every line; invalid messages and lines, and
 // messages from a node that is not a neighbor, are counted by reason and
 // change nothing.
 func TestBus_Receive(t *testing.T) {
-	ns := startNATS(t)
+	ns := bustest.StartNATS(t)
 	_, st, obs := startBus(t, ns, "B", []string{"A"}, nil)
 	pub, err := ns.Connect()
 	if err != nil {
@@ -166,12 +123,12 @@ func TestBus_Receive(t *testing.T) {
 		}
 	}
 	for _, c := range []string{"c1", "c2", "c3"} {
-		if st.get(c) == "" {
+		if st.Line(c) == "" {
 			t.Errorf("%s not stored", c)
 		}
 	}
 	for _, c := range []string{"c4", "c5", "c6", "c7"} {
-		if st.get(c) != "" {
+		if st.Line(c) != "" {
 			t.Errorf("%s stored from an invalid message", c)
 		}
 	}
@@ -180,7 +137,7 @@ func TestBus_Receive(t *testing.T) {
 // Records ready together are coalesced into one message per neighbor and
 // origin, split at MaxPayload.
 func TestBus_Coalesce(t *testing.T) {
-	ns := startNATS(t)
+	ns := bustest.StartNATS(t)
 	b, _, obs := startBus(t, ns, "A", []string{"B"}, func(c *Config) { c.MaxPayload = 1024 })
 	sub, err := ns.Connect()
 	if err != nil {
@@ -215,7 +172,7 @@ func TestBus_Coalesce(t *testing.T) {
 // Publish never blocks: when the queue is full, records are dropped and
 // counted.
 func TestBus_PublishNeverBlocks(t *testing.T) {
-	ns := startNATS(t)
+	ns := bustest.StartNATS(t)
 	nc, err := ns.Connect()
 	if err != nil {
 		t.Fatal(err)
@@ -224,11 +181,11 @@ func TestBus_PublishNeverBlocks(t *testing.T) {
 	obs := &counts{}
 	cfg := DefaultConfig()
 	cfg.Name, cfg.Neighbors, cfg.Observe, cfg.QueueLen = "A", []string{"B"}, obs, 4
-	b, err := New(cfg, nc, newMapStore()) // not started: nothing drains the queue
+	b, err := New(cfg, nc, bustest.NewStore()) // not started: nothing drains the queue
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := mustRecord(t, "AT A +0.000000001 c +1+1 1")
+	r := bustest.MustRecord(t, "AT A +0.000000001 c +1+1 1")
 	for range 10 {
 		b.Publish(r)
 	}
@@ -247,7 +204,7 @@ func TestBus_PublishNeverBlocks(t *testing.T) {
 }
 
 func TestConfig_Validate(t *testing.T) {
-	ns := startNATS(t)
+	ns := bustest.StartNATS(t)
 	nc, err := ns.Connect()
 	if err != nil {
 		t.Fatal(err)
@@ -280,14 +237,14 @@ func TestConfig_Validate(t *testing.T) {
 		if err := cfg.Validate(); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tt.field) {
 			t.Errorf("%s: %v", tt.field, err)
 		}
-		if _, err := New(cfg, nc, newMapStore()); !errors.Is(err, ErrInvalidConfig) {
+		if _, err := New(cfg, nc, bustest.NewStore()); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("New with a bad %s: %v", tt.field, err)
 		}
 	}
 	// A nil conn or store is a wiring error, refused by New.
 	cfg := DefaultConfig()
 	cfg.Name = "A"
-	if _, err := New(cfg, nil, newMapStore()); !errors.Is(err, ErrInvalidConfig) {
+	if _, err := New(cfg, nil, bustest.NewStore()); !errors.Is(err, ErrInvalidConfig) {
 		t.Errorf("New without conn: %v", err)
 	}
 	if _, err := New(cfg, nc, nil); !errors.Is(err, ErrInvalidConfig) {

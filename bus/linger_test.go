@@ -5,22 +5,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herdhq/herd/bus/bustest"
 	"github.com/herdhq/herd/node/nodetest/wait"
 )
 
 // TestBus_Linger: a busy publisher gathers records for Linger, so records
 // published back to back travel in few messages, and all arrive.
 func TestBus_Linger(t *testing.T) {
-	ns := startNATS(t)
+	ns := bustest.StartNATS(t)
 	_, st, _ := startBus(t, ns, "N", []string{"Origin"}, nil)
 	origin, _, obs := startBus(t, ns, "Origin", []string{"N"}, func(c *Config) { c.Linger = 20 * time.Millisecond })
 	const n = 200
 	for i := range n {
-		origin.Publish(mustRecord(t, fmt.Sprintf("AT Origin +0.263873386 c%d +34.068930-118.445127 1621464827.%09d", i, i)))
+		origin.Publish(bustest.MustRecord(t, fmt.Sprintf("AT Origin +0.263873386 c%d +34.068930-118.445127 1621464827.%09d", i, i)))
 	}
 	wait.For(t, "every record at N", func() bool {
 		for i := range n {
-			if st.get(fmt.Sprintf("c%d", i)) == "" {
+			if st.Line(fmt.Sprintf("c%d", i)) == "" {
 				return false
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/herdhq/herd/bus"
+	"github.com/herdhq/herd/bus/bustest"
 	"github.com/herdhq/herd/bus/digest"
 	"github.com/herdhq/herd/node/nodetest/wait"
 )
@@ -64,15 +65,15 @@ func at(origin, client, tm string) string {
 // syncPair starts nodes A and B, neighbors of each other (A also of C,
 // which is nobody), with stores filled before Start so that the start-up
 // exchange is what repairs them.
-func syncPair(t *testing.T, a, b []string, mod func(*Config)) (storeA, storeB *mapStore, obsA, obsB *syncCounts) {
+func syncPair(t *testing.T, a, b []string, mod func(*Config)) (storeA, storeB *bustest.Store, obsA, obsB *syncCounts) {
 	t.Helper()
-	ns := startNATS(t)
-	storeA, storeB = newMapStore(), newMapStore()
+	ns := bustest.StartNATS(t)
+	storeA, storeB = bustest.NewStore(), bustest.NewStore()
 	for _, l := range a {
-		storeA.Put(mustRecord(t, l))
+		storeA.Put(bustest.MustRecord(t, l))
 	}
 	for _, l := range b {
-		storeB.Put(mustRecord(t, l))
+		storeB.Put(bustest.MustRecord(t, l))
 	}
 	obsA = startNodeOn(t, ns, "A", []string{"B", "C"}, storeA, mod).obs
 	obsB = startNodeOn(t, ns, "B", []string{"A"}, storeB, mod).obs
@@ -102,7 +103,7 @@ func TestAntiEntropy_SyncRepairsBothWays(t *testing.T) {
 		"both": at("A", "both", "10"), "older-at-A": at("B", "older-at-A", "2"),
 	}
 	wait.For(t, "both stores converged", func() bool {
-		return sameRecords(stA.lines(), want) && sameRecords(stB.lines(), want)
+		return sameRecords(stA.Lines(), want) && sameRecords(stB.Lines(), want)
 	})
 }
 
@@ -110,7 +111,7 @@ func TestAntiEntropy_SyncRepairsBothWays(t *testing.T) {
 // neighbor but their origin and the peer they came from, with this node
 // as sender.
 func TestAntiEntropy_SyncRelaysRepaired(t *testing.T) {
-	ns := startNATS(t)
+	ns := bustest.StartNATS(t)
 	watch, err := ns.Connect()
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +128,7 @@ func TestAntiEntropy_SyncRelaysRepaired(t *testing.T) {
 	}
 	watch.Flush()
 	stB := startNode(t, ns, "B", []string{"A"}, func(c *Config) { c.Interval = 0 }).store
-	stB.Put(mustRecord(t, at("X", "c", "1")))
+	stB.Put(bustest.MustRecord(t, at("X", "c", "1")))
 	// A: neighbors B (the peer), C, and X (the record's origin).
 	startNode(t, ns, "A", []string{"B", "C", "X"}, func(c *Config) { c.Interval = 0 })
 	want := "herd.at.C | X | A | " + at("X", "c", "1")
@@ -145,7 +146,7 @@ func TestAntiEntropy_SyncInSyncIsRootOnly(t *testing.T) {
 	for i := range 3000 {
 		recs = append(recs, at("A", fmt.Sprintf("c%d", i), "1"))
 	}
-	ns := startNATS(t)
+	ns := bustest.StartNATS(t)
 	watch, err := ns.Connect()
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +171,7 @@ func TestAntiEntropy_SyncInSyncIsRootOnly(t *testing.T) {
 			obsA = n.obs
 		}
 		for _, l := range recs {
-			n.store.Put(mustRecord(t, l))
+			n.store.Put(bustest.MustRecord(t, l))
 		}
 	}
 	// The stores may have been caught half-filled at start; wait until A
@@ -207,7 +208,7 @@ func TestAntiEntropy_SyncLarge(t *testing.T) {
 	}
 	stA, stB, _, obsB := syncPair(t, recs, nil, func(c *Config) { c.Interval = 0; c.MaxPayload = 4096 })
 	wait.For(t, "B filled", func() bool {
-		return sameRecords(stA.lines(), stB.lines())
+		return sameRecords(stA.Lines(), stB.Lines())
 	})
 	// B pulled what it lacked, or A pushed it: together every record once.
 	wait.For(t, "counts settled", func() bool {
@@ -218,21 +219,21 @@ func TestAntiEntropy_SyncLarge(t *testing.T) {
 
 // NeighborUp syncs at once, even with periodic exchanges off.
 func TestAntiEntropy_NeighborUp(t *testing.T) {
-	ns := startNATS(t)
+	ns := bustest.StartNATS(t)
 	a := startNode(t, ns, "A", []string{"B"}, func(c *Config) { c.Interval = 0 })
 	stA, stB := a.store, startNode(t, ns, "B", []string{"A"}, func(c *Config) { c.Interval = 0 }).store
 	// Change B behind the flood's back, after (or while) the start-up
 	// exchanges ran.
-	stB.Put(mustRecord(t, at("B", "late", "1")))
+	stB.Put(bustest.MustRecord(t, at("B", "late", "1")))
 	a.ae.NeighborUp("B")
 	a.ae.NeighborUp("nobody") // not a neighbor: ignored
-	wait.For(t, "A pulled the record", func() bool { return stA.get("late") != "" })
+	wait.For(t, "A pulled the record", func() bool { return stA.Line("late") != "" })
 }
 
 // Requests from outside the neighbors, or outside the protocol, are
 // refused with a reply and change nothing.
 func TestAntiEntropy_SyncRefuses(t *testing.T) {
-	ns := startNATS(t)
+	ns := bustest.StartNATS(t)
 	a := startNode(t, ns, "A", []string{"B"}, func(c *Config) { c.Interval = 0 })
 	st, obs := a.store, a.obs
 	nc, err := ns.Connect()
@@ -264,8 +265,8 @@ func TestAntiEntropy_SyncRefuses(t *testing.T) {
 			t.Errorf("%s: reply %q, want %q", tt.name, op, opRefused)
 		}
 	}
-	if len(st.lines()) != 0 {
-		t.Fatalf("a refused request stored %v", st.lines())
+	if len(st.Lines()) != 0 {
+		t.Fatalf("a refused request stored %v", st.Lines())
 	}
 	if _, _, _, refused := obs.snapshot(); refused != len(tests) {
 		t.Fatalf("%d refusals counted, want %d", refused, len(tests))
@@ -280,7 +281,7 @@ func TestAntiEntropy_SyncRefuses(t *testing.T) {
 	if _, err := nc.RequestMsg(m, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	wait.For(t, "pushed record stored", func() bool { return st.get("c") != "" })
+	wait.For(t, "pushed record stored", func() bool { return st.Line("c") != "" })
 }
 
 func TestConfig_Validate(t *testing.T) {

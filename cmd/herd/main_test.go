@@ -203,15 +203,18 @@ func (p *proc) stop(t *testing.T) {
 	}
 }
 
-// errorLines are the error-level log lines the process wrote so far.
-func (p *proc) errorLines() []string {
-	var out []string
+// wantQuiet wants no error-level line in the process's log so far.
+func (p *proc) wantQuiet(t *testing.T) {
+	t.Helper()
+	var errs []string
 	for line := range strings.Lines(p.stderr.String()) {
 		if strings.Contains(line, "level=ERROR") {
-			out = append(out, strings.TrimSpace(line))
+			errs = append(errs, strings.TrimSpace(line))
 		}
 	}
-	return out
+	if len(errs) > 0 {
+		t.Errorf("herd %v logged %d error lines:\n%s", p.cmd.Args[1:], len(errs), strings.Join(errs, "\n"))
+	}
 }
 
 // stopQuietly is stop, and wants no error-level line in the log: a clean
@@ -219,9 +222,7 @@ func (p *proc) errorLines() []string {
 func (p *proc) stopQuietly(t *testing.T) {
 	t.Helper()
 	p.stop(t)
-	if errs := p.errorLines(); len(errs) > 0 {
-		t.Errorf("herd %v logged %d error lines:\n%s", p.cmd.Args[1:], len(errs), strings.Join(errs, "\n"))
-	}
+	p.wantQuiet(t)
 }
 
 // talk sends lines to a client port, half-closes and returns all replies.
@@ -260,10 +261,10 @@ func waitWhatsat(t *testing.T, addr, client string) string {
 
 var tableRE = regexp.MustCompile(`^(\w+)\s+(127\.0\.0\.1:\d+)\s+nats://`)
 
-// herd up runs the default topology in one process: an IAMAT at Goloman is
-// answered by WHATSAT at Welsh with Goloman's AT line and offline places
-// near the client; SIGTERM stops it with status 0.
-func TestHerdUp(t *testing.T) {
+// startUp runs herd up on the built-in herd file with every port 0, and
+// returns it once up with each node's client address.
+func startUp(t *testing.T) (*proc, map[string]string) {
+	t.Helper()
 	p := startProc(t, "up", "--config", herdFile(t, false))
 	p.waitLine(t, regexp.MustCompile(`is up: 5 nodes`))
 	addrs := map[string]string{}
@@ -271,6 +272,14 @@ func TestHerdUp(t *testing.T) {
 		m := p.waitLine(t, tableRE)
 		addrs[m[1]] = m[2]
 	}
+	return p, addrs
+}
+
+// herd up runs the default topology in one process: an IAMAT at Goloman is
+// answered by WHATSAT at Welsh with Goloman's AT line and offline places
+// near the client; SIGTERM stops it with status 0.
+func TestHerdUp(t *testing.T) {
+	p, addrs := startUp(t)
 	at := talk(t, addrs["Goloman"], "IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 1621464827.959498503")
 	if !strings.HasPrefix(at, "AT Goloman ") {
 		t.Fatalf("IAMAT reply %q", at)
@@ -296,13 +305,7 @@ func TestHerdUp(t *testing.T) {
 // runs: the noise it replaces came in most, not all, runs.
 func TestHerdUp_StopIsQuiet(t *testing.T) {
 	for run := range 3 {
-		p := startProc(t, "up", "--config", herdFile(t, false))
-		p.waitLine(t, regexp.MustCompile(`is up: 5 nodes`))
-		addrs := map[string]string{}
-		for len(addrs) < 5 {
-			m := p.waitLine(t, tableRE)
-			addrs[m[1]] = m[2]
-		}
+		p, addrs := startUp(t)
 		for i, name := range []string{"Goloman", "Welsh", "Hands"} {
 			talk(t, addrs[name], fmt.Sprintf("IAMAT quiet-%d-%d +1+1 1621464827", run, i))
 		}
@@ -347,9 +350,7 @@ func TestHerdNode_FiveProcesses(t *testing.T) {
 		time.Sleep(1500 * time.Millisecond)
 	}
 	for _, p := range procs {
-		if errs := p.errorLines(); len(errs) > 0 {
-			t.Errorf("herd %v logged %d error lines:\n%s", p.cmd.Args[1:], len(errs), strings.Join(errs, "\n"))
-		}
+		p.wantQuiet(t)
 	}
 }
 

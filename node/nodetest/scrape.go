@@ -68,20 +68,32 @@ func Scrape(t testing.TB, monitorURL string) Samples {
 	return out
 }
 
+// matching yields the samples named name whose labels include the
+// label/value pairs of want.
+func (ss Samples) matching(name string, want []string) func(func(Sample) bool) {
+	return func(yield func(Sample) bool) {
+	next:
+		for _, s := range ss {
+			if s.Name != name {
+				continue
+			}
+			for i := 0; i+1 < len(want); i += 2 {
+				if s.Labels[want[i]] != want[i+1] {
+					continue next
+				}
+			}
+			if !yield(s) {
+				return
+			}
+		}
+	}
+}
+
 // Value is the sum of the samples named name whose labels include the
 // label/value pairs of want.
 func (ss Samples) Value(name string, want ...string) float64 {
 	var sum float64
-next:
-	for _, s := range ss {
-		if s.Name != name {
-			continue
-		}
-		for i := 0; i+1 < len(want); i += 2 {
-			if s.Labels[want[i]] != want[i+1] {
-				continue next
-			}
-		}
+	for s := range ss.matching(name, want) {
 		sum += s.Value
 	}
 	return sum
@@ -90,16 +102,7 @@ next:
 // Has reports whether a sample named name with the label/value pairs of
 // want is exported (whatever its value).
 func (ss Samples) Has(name string, want ...string) bool {
-next:
-	for _, s := range ss {
-		if s.Name != name {
-			continue
-		}
-		for i := 0; i+1 < len(want); i += 2 {
-			if s.Labels[want[i]] != want[i+1] {
-				continue next
-			}
-		}
+	for range ss.matching(name, want) {
 		return true
 	}
 	return false

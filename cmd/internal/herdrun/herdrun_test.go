@@ -75,7 +75,8 @@ nodes:
 	return hf
 }
 
-func startSolo(t *testing.T, hf herdfile.Config) (*Herd, *Providers) {
+// testProviders makes hf's providers with testKey in TEST_PLACES_KEY.
+func testProviders(t *testing.T, hf herdfile.Config) *Providers {
 	t.Helper()
 	ps, err := NewProviders(hf, func(k string) string {
 		if k == "TEST_PLACES_KEY" {
@@ -86,6 +87,12 @@ func startSolo(t *testing.T, hf herdfile.Config) (*Herd, *Providers) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ps
+}
+
+func startSolo(t *testing.T, hf herdfile.Config) (*Herd, *Providers) {
+	t.Helper()
+	ps := testProviders(t, hf)
 	h, err := Start(context.Background(), hf, nil, ps, Logger(hf.Log, io.Discard))
 	if err != nil {
 		ps.Close()

@@ -57,15 +57,7 @@ func TestStart_MetricsTable(t *testing.T) {
 	fake := googlefake.NewPlaces(googlefake.Options{APIKey: testKey, Script: []googlefake.Outcome{googlefake.UnknownError}})
 	defer fake.Close()
 	hf := triangleHerd(t, fake.URL())
-	ps, err := NewProviders(hf, func(k string) string {
-		if k == "TEST_PLACES_KEY" {
-			return testKey
-		}
-		return ""
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ps := testProviders(t, hf)
 	defer ps.Close()
 	h, err := StartChaos(context.Background(), hf, ps, Logger(hf.Log, io.Discard))
 	if err != nil {
