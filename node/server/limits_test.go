@@ -109,19 +109,22 @@ func TestServer_ReplyBeforePartialLine(t *testing.T) {
 }
 
 // A client that streams lines for longer than the idle timeout is not
-// idle, however its reads fall across line boundaries.
+// idle, however its reads fall across line boundaries. (The idle timeout
+// leaves room for the writer to be descheduled on a busy machine; the
+// stream lasts four of them.)
 func TestServer_StreamingIsNotIdle(t *testing.T) {
+	const idle = 250 * time.Millisecond
 	ts := startServer(t, func(c *Config, _ *places.Provider) {
-		c.IdleTimeout = 100 * time.Millisecond
+		c.IdleTimeout = idle
 		c.MaxLineBytes = 64 // a small buffer: reads rarely end on a line
 	})
 	c := ts.dial(t)
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	go io.Copy(io.Discard, c)
-	deadline := time.Now().Add(400 * time.Millisecond)
+	deadline := time.Now().Add(4 * idle)
 	for time.Now().Before(deadline) {
 		if _, err := c.Write([]byte("IAMAT c +1+1 1\nIAMAT c +1")); err != nil {
-			t.Fatalf("write after %s: %v", 400*time.Millisecond-time.Until(deadline), err)
+			t.Fatalf("write after %s: %v", 4*idle-time.Until(deadline), err)
 		}
 		if _, err := c.Write([]byte("+1 1\n")); err != nil {
 			t.Fatal(err)

@@ -20,11 +20,17 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // startLine starts a real herd A–B–C (C two flood hops from A) on port 0
 // with the offline Places provider and waits until it is formed.
 // startLine starts the herd A – B – C (nodetest) with the offline Places
-// data, and returns its nodes in that order.
+// data, and returns its nodes in that order. The data is decoded here, once:
+// offline.New would decode it at each node's first WHATSAT, which under
+// the race detector on a busy machine takes seconds and stalls a probe.
 func startLine(t *testing.T) []*node.Node {
 	t.Helper()
+	ds, err := offline.LoadEmbedded()
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := nodetest.Start(t, nodetest.Line3, nodetest.WithConfig(func(_ string, c *node.Config) {
-		c.Places = offline.New()
+		c.Places = offline.NewWithDataset(ds)
 	}))
 	return []*node.Node{h.Node("A"), h.Node("B"), h.Node("C")}
 }
