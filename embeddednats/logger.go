@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/herdhq/herd/bus/ratelog"
 )
 
 // LevelTrace is the slog level of nats-server protocol traces (Tracef).
@@ -19,8 +21,7 @@ const LevelTrace = slog.LevelDebug - 4
 type slogLogger struct {
 	l       *slog.Logger
 	onFatal func(msg string)
-	limit   *lineLimiter   // info and above
-	repeats *repeatLimiter // info and above
+	limit   *ratelog.Limiter // info and above (loglimit.go)
 }
 
 var _ server.Logger = (*slogLogger)(nil)
@@ -29,43 +30,33 @@ func newSlogLogger(l *slog.Logger, onFatal func(string)) *slogLogger {
 	if l == nil {
 		l = slog.New(slog.DiscardHandler)
 	}
-	return &slogLogger{l: l, onFatal: onFatal, limit: newLineLimiter(time.Now), repeats: newRepeatLimiter(time.Now)}
+	return &slogLogger{l: l, onFatal: onFatal, limit: ratelog.New(l, newLineLimit(time.Now))}
 }
 
-func (s *slogLogger) log(level slog.Level, format string, v []any) string {
+func (s *slogLogger) log(level slog.Level, format string, v []any) {
 	ctx := context.Background()
 	if !s.l.Enabled(ctx, level) {
-		return ""
+		return
 	}
 	msg := strings.TrimRight(fmt.Sprintf(format, v...), "\r\n")
 	if level < slog.LevelInfo {
 		s.l.Log(ctx, level, msg)
-		return msg
+		return
 	}
-	ok, repeated := s.repeats.allow(msg)
-	if !ok {
-		return ""
-	}
-	ok, dropped := s.limit.allow()
-	if !ok {
-		return ""
-	}
-	if dropped > 0 {
-		s.l.LogAttrs(ctx, slog.LevelWarn, "nats-server log lines dropped by the rate limit", slog.Int("dropped", dropped))
-	}
-	if repeated > 0 {
-		s.l.Log(ctx, level, msg, slog.Int("similar_lines_left_out", repeated))
-	} else {
-		s.l.Log(ctx, level, msg)
-	}
-	return msg
+	s.limit.Log(level, msg)
 }
 
 func (s *slogLogger) Noticef(format string, v ...any) { s.log(slog.LevelInfo, format, v) }
 func (s *slogLogger) Warnf(format string, v ...any)   { s.log(slog.LevelWarn, format, v) }
-func (s *slogLogger) Errorf(format string, v ...any)  { s.log(slog.LevelError, format, v) }
-func (s *slogLogger) Debugf(format string, v ...any)  { s.log(slog.LevelDebug, format, v) }
-func (s *slogLogger) Tracef(format string, v ...any)  { s.log(LevelTrace, format, v) }
+func (s *slogLogger) Errorf(format string, v ...any) {
+	if peerWentAway(format, v) { // peerclose.go
+		s.log(slog.LevelInfo, format+" (the route peer is gone)", v)
+		return
+	}
+	s.log(slog.LevelError, format, v)
+}
+func (s *slogLogger) Debugf(format string, v ...any) { s.log(slog.LevelDebug, format, v) }
+func (s *slogLogger) Tracef(format string, v ...any) { s.log(LevelTrace, format, v) }
 
 // Fatalf logs at error level and reports the failure; it never exits.
 func (s *slogLogger) Fatalf(format string, v ...any) {

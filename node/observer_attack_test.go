@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"bufio"
@@ -7,9 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"regexp"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +17,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/herdhq/herd/embeddednats"
+	"github.com/herdhq/herd/node"
+	"github.com/herdhq/herd/node/nodetest"
 	"github.com/herdhq/herd/node/service"
 )
 
@@ -36,7 +36,7 @@ type attacker struct {
 
 // attack connects to n's NATS port as name. rcvbuf, if positive, shrinks
 // the socket's receive buffer, for an attacker that never reads.
-func attack(t *testing.T, n *Node, name string, rcvbuf int) *attacker {
+func attack(t *testing.T, n *node.Node, name string, rcvbuf int) *attacker {
 	t.Helper()
 	d := net.Dialer{Timeout: 10 * time.Second}
 	if rcvbuf > 0 {
@@ -94,7 +94,7 @@ func (a *attacker) untilPong() []string {
 }
 
 // conns returns n's open NATS client connections by name.
-func conns(t *testing.T, n *Node) map[string]*natsserver.ConnInfo {
+func conns(t *testing.T, n *node.Node) map[string]*natsserver.ConnInfo {
 	t.Helper()
 	cz, err := n.NATS().NATS().Connz(&natsserver.ConnzOptions{Limit: 1 << 16})
 	if err != nil {
@@ -107,37 +107,24 @@ func conns(t *testing.T, n *Node) map[string]*natsserver.ConnInfo {
 	return m
 }
 
-// limitHits scrapes herd_nats_limit_hits_total{kind} of node from its
+// limitHits is herd_nats_limit_hits_total{kind} of n, scraped from its
 // /metrics.
-func limitHits(t *testing.T, n *Node, kind string) int {
+func limitHits(t *testing.T, n *node.Node, kind string) int {
 	t.Helper()
-	resp, err := http.Get(n.MonitorURL() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	re := regexp.MustCompile(`(?m)^herd_nats_limit_hits_total\{kind="` + kind + `",node="` + n.Name() + `"\} (\d+)$`)
-	m := re.FindSubmatch(body)
-	if m == nil {
+	ss := scrape(t, n)
+	if !ss.Has("herd_nats_limit_hits_total", "kind", kind) {
 		t.Fatalf("%s /metrics has no herd_nats_limit_hits_total for %s", n.Name(), kind)
 	}
-	v, _ := strconv.Atoi(string(m[1]))
-	return v
+	return int(ss.Value("herd_nats_limit_hits_total", "kind", kind))
 }
-
-func withMonitor(_ string, c *Config) { c.MonitorAddr = "127.0.0.1:0" }
 
 // Ten connections per node try to join the service's queue group, as in
 // the issue (which then lost 46 of 50 requests); every one is refused,
 // and all 50 requests another client sends are answered and stored.
 func TestHerd_observerCannotTakeServiceRequests(t *testing.T) {
-	h := startHerd(t, defaultTopology)
-	for _, name := range h.live() {
-		thief := attack(t, h.nodes[name], "thief", 0)
+	h := startHerd(t, nodetest.DefaultTopology)
+	for _, name := range h.Live() {
+		thief := attack(t, h.Node(name), "thief", 0)
 		var subs strings.Builder
 		for i := range 10 {
 			fmt.Fprintf(&subs, "SUB %s %s %d\r\nSUB %s %s %d\r\n",
@@ -150,7 +137,7 @@ func TestHerd_observerCannotTakeServiceRequests(t *testing.T) {
 		}
 		// nats.go sees the same refusal.
 		errs := make(chan error, 1)
-		nc, err := nats.Connect(h.nodes[name].NATS().ClientURL(),
+		nc, err := nats.Connect(h.Node(name).NATS().ClientURL(),
 			nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs <- err }))
 		if err != nil {
 			t.Fatal(err)
@@ -169,7 +156,7 @@ func TestHerd_observerCannotTakeServiceRequests(t *testing.T) {
 		}
 	}
 
-	caller, err := nats.Connect(h.nodes["Welsh"].NATS().ClientURL())
+	caller, err := nats.Connect(h.Node("Welsh").NATS().ClientURL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +173,7 @@ func TestHerd_observerCannotTakeServiceRequests(t *testing.T) {
 		if err := json.Unmarshal([]byte(data), &reply); err != nil || code != "" || !reply.Stored {
 			t.Fatalf("request %d: %s (code %q, %v)", i, data, code, err)
 		}
-		h.waitRecord(client, reply.AT, h.live()...)
+		h.WaitRecord(client, reply.AT, h.Live()...)
 	}
 	data, code := request(t, caller, service.SubjectWHATSAT, `{"client":"victim7","radius":10,"limit":5}`)
 	if code != "" || !strings.Contains(data, "victim7") {
@@ -199,12 +186,12 @@ func TestHerd_observerCannotTakeServiceRequests(t *testing.T) {
 // subscriptions, refuses the rest with an error, reports the refusal in
 // /metrics, and the herd's heap does not grow with the attempts.
 func TestHerd_observerSubscriptionFlood(t *testing.T) {
-	h := startHerdWith(t, defaultTopology, withMonitor)
-	n := h.nodes["Goloman"]
+	h := startHerd(t, nodetest.DefaultTopology, monitorOn)
+	n := h.Node("Goloman")
 	limit := embeddednats.DefaultObserverLimits().Subscriptions
 	base := map[string]uint32{} // each server's own subscriptions (system account, the herd)
-	for _, name := range h.live() {
-		base[name] = h.nodes[name].NATS().NATS().NumSubscriptions()
+	for _, name := range h.Live() {
+		base[name] = h.Node(name).NATS().NATS().NumSubscriptions()
 	}
 	var before, after runtime.MemStats
 	runtime.GC()
@@ -226,13 +213,13 @@ func TestHerd_observerSubscriptionFlood(t *testing.T) {
 		t.Errorf("hoarder has %d subscriptions, want connected with %d", c.NumSubs, limit)
 	}
 	subject := fmt.Sprintf("herd.zz.%d", limit-1)
-	for _, name := range h.live() {
-		if err := h.nodes[name].NATS().WaitInterest(t.Context(), subject); err != nil {
+	for _, name := range h.Live() {
+		if err := h.Node(name).NATS().WaitInterest(t.Context(), subject); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		// nats-server adds a few internal ones for the account's first
 		// outside connection.
-		if s := h.nodes[name].NATS().NATS().NumSubscriptions(); s > base[name]+uint32(limit)+50 {
+		if s := h.Node(name).NATS().NATS().NumSubscriptions(); s > base[name]+uint32(limit)+50 {
 			t.Errorf("%s holds %d subscriptions, want at most its own %d and the limit %d", name, s, base[name], limit)
 		}
 	}
@@ -257,8 +244,8 @@ func TestHerd_observerSubscriptionFlood(t *testing.T) {
 // on, and /metrics counts the cuts.
 func TestHerd_slowObserversCut(t *testing.T) {
 	pending := embeddednats.DefaultObserverLimits().PendingBytes
-	h := startHerdWith(t, defaultTopology, withMonitor)
-	welsh := h.nodes["Welsh"]
+	h := startHerd(t, nodetest.DefaultTopology, monitorOn)
+	welsh := h.Node("Welsh")
 	own := conns(t, welsh)
 	const sleepers = 3
 	for i := range sleepers {
@@ -270,7 +257,7 @@ func TestHerd_slowObserversCut(t *testing.T) {
 	}
 	// Flood: IAMATs at Goloman with long client names; every hop of each
 	// reaches Welsh's observers.
-	c, err := net.Dial("tcp", h.nodes["Goloman"].ClientAddr())
+	c, err := net.Dial("tcp", h.Node("Goloman").ClientAddr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,16 +300,16 @@ func TestHerd_slowObserversCut(t *testing.T) {
 	if got := limitHits(t, welsh, "slow_consumer"); got < sleepers {
 		t.Errorf("slow consumers counted %d, want at least %d", got, sleepers)
 	}
-	at := h.iamat("Goloman", "after", "+1+1", "1621464899")
-	h.waitRecord("after", at, h.live()...)
+	at := h.IAMAT("Goloman", "after", "+1+1", "1621464899")
+	h.WaitRecord("after", at, h.Live()...)
 	t.Logf("sleepers cut with at most %d bytes queued seen (limit %d)", maxPending, pending)
 }
 
 // The monitor port of a running node: no wildcard CORS on the NATS
 // endpoints, and a Host that is not the node's (DNS rebinding) refused.
 func TestNode_monitorRefusesForeignHosts(t *testing.T) {
-	h := startHerdWith(t, map[string][]string{"A": nil}, withMonitor)
-	u := h.nodes["A"].MonitorURL()
+	h := startHerd(t, map[string][]string{"A": nil}, monitorOn)
+	u := h.Node("A").MonitorURL()
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(u, "http://"))
 	for _, tt := range []struct {
 		host, path string

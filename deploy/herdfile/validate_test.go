@@ -1,13 +1,13 @@
 package herdfile_test
 
 import (
-	"time"
-
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/herdhq/herd/deploy/herdfile"
+	"github.com/herdhq/herd/node/server"
 )
 
 // validConfig is a small valid herd: a path A - B - C, fixed ports on A and
@@ -85,7 +85,7 @@ func TestConfig_Validate(t *testing.T) {
 		{"places cache_ttl negative", func(c *herdfile.Config) { c.Places.CacheTTL = -1 }, herdfile.ErrBadLimit, "places.cache_ttl"},
 		{"places cache_size negative", func(c *herdfile.Config) { c.Places.CacheSize = -1 }, herdfile.ErrBadLimit, "places.cache_size"},
 		{"max_line_bytes too small", func(c *herdfile.Config) { c.Limits.MaxLineBytes = 63 }, herdfile.ErrBadLimit, "limits.max_line_bytes"},
-		{"max_line_bytes too large", func(c *herdfile.Config) { c.Limits.MaxLineBytes = herdfile.MaxLineBytes + 1 }, herdfile.ErrBadLimit, "limits.max_line_bytes"},
+		{"max_line_bytes too large", func(c *herdfile.Config) { c.Limits.MaxLineBytes = server.MaxLineBytesCap + 1 }, herdfile.ErrBadLimit, "limits.max_line_bytes"},
 		{"idle_timeout zero", func(c *herdfile.Config) { c.Limits.IdleTimeout = 0 }, herdfile.ErrBadLimit, "limits.idle_timeout"},
 		{"write_timeout negative", func(c *herdfile.Config) { c.Limits.WriteTimeout = -1 }, herdfile.ErrBadLimit, "limits.write_timeout"},
 		{"max_connections zero", func(c *herdfile.Config) { c.Limits.MaxConnections = 0 }, herdfile.ErrBadLimit, "limits.max_connections"},

@@ -16,7 +16,6 @@ import (
 
 	"github.com/herdhq/herd/deploy/herdfile"
 	"github.com/herdhq/herd/node"
-	"github.com/herdhq/herd/node/logfile"
 	"github.com/herdhq/herd/node/metrics"
 	"github.com/herdhq/herd/node/places"
 )
@@ -39,14 +38,14 @@ func Logger(lc herdfile.LogConfig, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// natsLogger quietens the embedded NATS servers below debug level: their
+// natsLogLevel quietens the embedded NATS servers below debug level: their
 // notices (a 15-line banner per server, every route connect) would bury
 // the herd's own log. Warnings and errors still come through.
-func natsLogger(log *slog.Logger) *slog.Logger {
+func natsLogLevel(log *slog.Logger) slog.Level {
 	if log.Enabled(context.Background(), slog.LevelDebug) {
-		return log
+		return slog.LevelDebug
 	}
-	return slog.New(logfile.MinLevel(log.Handler(), slog.LevelWarn))
+	return slog.LevelWarn
 }
 
 // NodeConfig is the node.Config of node name in hf, answering WHATSAT
@@ -62,8 +61,8 @@ func NodeConfig(hf herdfile.Config, name string, p places.Provider, log *slog.Lo
 	cfg.Herd = node.Topology{Nodes: hf.Names(), Edges: hf.Edges()}
 	cfg.Places = p
 	cfg.Logger = log // the node adds its name to every line
+	cfg.NATSLogLevel = natsLogLevel(log)
 
-	cfg.NATS.Logger = natsLogger(log).With("node", n.Name)
 	cfg.NATS.ClusterName = hf.Herd
 	cfg.NATS.ClientAddr = n.NATS
 	cfg.NATS.ClusterAddr = n.Cluster
@@ -82,9 +81,9 @@ func NodeConfig(hf herdfile.Config, name string, p places.Provider, log *slog.Lo
 		cfg.NATS.Routes = append(cfg.NATS.Routes, "nats-route://"+peer.Cluster)
 	}
 
-	cfg.Bus.SyncInterval = hf.AntiEntropy.Interval
-	cfg.Bus.SyncJitter = hf.AntiEntropy.Jitter
-	cfg.Bus.SyncTimeout = hf.AntiEntropy.Timeout
+	cfg.AntiEntropy.Interval = hf.AntiEntropy.Interval
+	cfg.AntiEntropy.Jitter = hf.AntiEntropy.Jitter
+	cfg.AntiEntropy.Timeout = hf.AntiEntropy.Timeout
 
 	cfg.Client.Addr = n.Client
 	cfg.Client.MaxLineBytes = hf.Limits.MaxLineBytes
@@ -98,6 +97,28 @@ func NodeConfig(hf herdfile.Config, name string, p places.Provider, log *slog.Lo
 	cfg.LogFile = hf.LogFile(n.Name)
 	cfg.LogFileFormat = hf.Log.Format
 	return cfg, nil // node.New validates, after Start's route seeding
+}
+
+// nodeConfig is NodeConfig with the node's Places provider from ps and,
+// when the node serves a monitor port, its metrics, made first so that
+// the provider can report its upstream attempts to them.
+func nodeConfig(hf herdfile.Config, name string, ps *Providers, log *slog.Logger) (node.Config, error) {
+	var m *metrics.Metrics
+	var onUpstream func(string, time.Duration)
+	if n, ok := hf.Node(name); ok && n.Monitor != "" {
+		m = metrics.New(metrics.Config{Node: name, Neighbors: hf.Neighbors(name)})
+		onUpstream = m.ObserveUpstream
+	}
+	p, stats, err := ps.NewObserved(onUpstream)
+	if err != nil {
+		return node.Config{}, err
+	}
+	cfg, err := NodeConfig(hf, name, p, log)
+	if err != nil {
+		return node.Config{}, err
+	}
+	cfg.Metrics, cfg.PlacesStats = m, stats
+	return cfg, nil
 }
 
 // Herd is a set of nodes of one herd file running in this process.
@@ -136,27 +157,11 @@ func Start(ctx context.Context, hf herdfile.Config, names []string, ps *Provider
 	h := &Herd{}
 	started := map[string]string{} // name → cluster URL
 	for _, name := range names {
-		// Metrics first when the node serves them: the provider reports
-		// upstream latency to them.
-		var m *metrics.Metrics
-		if n, ok := hf.Node(name); ok && n.Monitor != "" {
-			m = metrics.New(metrics.Config{Node: name, Neighbors: hf.Neighbors(name)})
-		}
-		var onUpstream func(string, time.Duration)
-		if m != nil {
-			onUpstream = m.ObserveUpstream
-		}
-		p, err := ps.NewObserved(onUpstream)
+		cfg, err := nodeConfig(hf, name, ps, log)
 		if err != nil {
 			h.Close()
 			return nil, err
 		}
-		cfg, err := NodeConfig(hf, name, p, log)
-		if err != nil {
-			h.Close()
-			return nil, err
-		}
-		cfg.Metrics = m
 		if o.sec != nil {
 			if err := o.sec.apply(&cfg, name); err != nil {
 				h.Close()

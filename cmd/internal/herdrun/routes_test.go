@@ -13,6 +13,7 @@ import (
 
 	"github.com/herdhq/herd/deploy/herdfile"
 	"github.com/herdhq/herd/embeddednats"
+	"github.com/herdhq/herd/node/nodetest/wait"
 )
 
 // openHerd is a herd file of two neighbors whose node Solo listens for
@@ -97,7 +98,7 @@ func TestStart_routeInjection(t *testing.T) {
 			_, port, _ := net.SplitHostPort(n.NATS().ClusterAddr())
 			answer := injectRoute(t, "127.0.0.1:"+port, "Solo", "AT Peer +0.100000000 forged +1+1 1621464827")
 			if tt.stored {
-				waitFor(t, "the forged record", func() bool { _, ok := n.Store().Get("forged"); return ok })
+				wait.For(t, "the forged record", func() bool { _, ok := n.Store().Get("forged"); return ok })
 				return
 			}
 			if answer != "-ERR 'Authorization Violation'" {
