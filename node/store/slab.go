@@ -24,26 +24,30 @@ type slab struct {
 	used   int      // bytes written to the chunks
 }
 
-// Chunk sizes: a small store starts small; a large one allocates 1 MiB at
-// a time.
+// Chunk sizes: a small store starts small; a large one allocates 256 KiB
+// at a time (the last chunk of a shard is half empty on average).
 const (
 	minChunk = 4 << 10
-	maxChunk = 1 << 20
+	maxChunk = 256 << 10
 )
 
-// A ref locates a record: chunk index + 1 above bit 40, byte offset
-// below. Bit 63 is free for the table's use (queuedBit). 0 is none.
+// A ref locates a record in 31 bits: chunk index + 1 above bit 20, byte
+// offset below (chunks hold at most maxChunk bytes, or one longer
+// record). Bit 31 is the table's (queuedBit). 0 is none.
 const (
-	refChunkShift = 40
+	refChunkShift = 20
 	refOffMask    = 1<<refChunkShift - 1
-	refMask       = 1<<63 - 1
+	refMask       = 1<<31 - 1
+	// maxChunks bounds a shard's chunks (512 MiB of records at maxChunk):
+	// the shard compacts before it would need more.
+	maxChunks = refMask>>refChunkShift - 1
 )
 
 // maxHeader is the longest record header: five uvarints.
 const maxHeader = 5 * binary.MaxVarintLen32
 
 // add writes r and returns its ref.
-func (s *slab) add(r record.Record) uint64 {
+func (s *slab) add(r record.Record) uint32 {
 	var hdr [maxHeader]byte
 	oe, cs, ce, le := r.Offsets()
 	h := binary.AppendUvarint(hdr[:0], uint64(len(r.Line)))
@@ -56,7 +60,7 @@ func (s *slab) add(r record.Record) uint64 {
 	if k := len(s.chunks); k > 0 {
 		c = s.chunks[k-1]
 	}
-	if c == nil || cap(c)-len(c) < n {
+	if c == nil || cap(c)-len(c) < n || len(c) > refOffMask {
 		size := minChunk
 		if c != nil {
 			size = min(max(2*cap(c), minChunk), maxChunk)
@@ -71,7 +75,7 @@ func (s *slab) add(r record.Record) uint64 {
 	s.chunks[k] = c
 	s.used += n
 	s.live += n
-	return uint64(k+1)<<refChunkShift | uint64(off)
+	return uint32(k+1)<<refChunkShift | uint32(off)
 }
 
 // reserve starts the slab with a chunk of about n bytes (compaction
@@ -82,7 +86,7 @@ func (s *slab) reserve(n int) {
 
 // record returns the record at ref; its Line aliases the chunk. n is the
 // bytes it takes, header included.
-func (s *slab) record(ref uint64) (r record.Record, n int) {
+func (s *slab) record(ref uint32) (r record.Record, n int) {
 	ref &= refMask
 	c := s.chunks[ref>>refChunkShift-1]
 	off := int(ref & refOffMask)
@@ -101,15 +105,9 @@ func (s *slab) record(ref uint64) (r record.Record, n int) {
 	return record.Assemble(line, oe, cs, ce, le), p - off + int(size)
 }
 
-// drop counts the record at ref as garbage.
-func (s *slab) drop(ref uint64) {
-	_, n := s.record(ref)
-	s.live -= n
-}
-
 // wasteful reports whether compacting is worth it: garbage above half
 // the live bytes, and above a floor so that small stores do not churn.
 func (s *slab) wasteful() bool {
 	garbage := s.used - s.live
-	return garbage > s.live/2 && garbage > 64<<10
+	return garbage > s.live/2 && garbage > 64<<10 || len(s.chunks) >= maxChunks
 }

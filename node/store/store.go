@@ -17,7 +17,6 @@
 package store
 
 import (
-	"math"
 	"sync"
 
 	"github.com/herdhq/herd/bus/digest"
@@ -42,24 +41,19 @@ type shard struct {
 	n       int    // records held
 	sum     uint64 // XOR of the buckets' sums: the group's digest
 	settled uint64 // XOR of the buckets' settled sums
-	// cursor is the settled cutoff (Unix ns): a record whose origin time
-	// is before it counts in the settled sums. Settle moves it forward.
-	cursor int64
-	// pending holds, by second of origin time, the keys of clients whose
-	// record was not settled when stored (at most one entry a client).
-	pending map[int64][]uint64
+	// cursor is the settled cutoff in Unix seconds: a record whose origin
+	// second is before it is settled. Settle moves it forward.
+	cursor uint32
+	// pending holds, by origin second, the keys of clients whose settled
+	// hash changes when the cursor passes that second (settle.go): at
+	// most one entry a client.
+	pending map[uint32][]uint64
 	_       [40]byte // keep shards' locks on separate cache lines
 }
 
 // New returns an empty store. No record is settled until the first
 // Settle.
-func New() *Store {
-	s := &Store{}
-	for i := range s.shards {
-		s.shards[i].cursor = math.MinInt64
-	}
-	return s
-}
+func New() *Store { return &Store{} }
 
 func (s *Store) locate(key uint64) (*shard, *table) {
 	b := digest.KeyBucket(key)
@@ -88,49 +82,43 @@ func (s *Store) PutView(r record.Record) (record.Record, bool) {
 func (s *Store) put(r record.Record) (record.Record, bool) {
 	client := r.Client()
 	key := digest.Key(client)
+	k32 := uint32(key)
 	sh, t := s.locate(key)
 	// The hash first: a record equal to the stored one (the flood's
 	// duplicates, half of what a node receives) is recognised by the slot
 	// alone, without reading its line.
 	h := digest.Hash(r)
+	sec := originSec(r)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if t.holds(key, h) {
+	if t.holds(k32, h) {
 		return record.Record{}, false
 	}
-	i, cur, n, found := t.find(key, client, &sh.slab)
-	var old slot
+	i, cur, n, found := t.find(k32, client, &sh.slab)
 	if found {
-		old = t.slots[i]
 		if !record.Newer(r, cur) {
 			return record.Record{}, false
 		}
 		sh.slab.live -= n
 	} else {
-		i = t.insertAt(key, &sh.slab)
+		i = t.insertAt(k32)
 		sh.n++
 	}
-	ref := sh.slab.add(r)
-	st, _ := sh.slab.record(ref)
 	sl := &t.slots[i]
-	*sl = slot{key: key, ref: ref | old.ref&queuedBit, hash: h, settled: old.settled}
+	ref := sh.slab.add(r)
+	old := *sl
+	*sl = slot{kr: uint64(k32)<<32 | uint64(ref) | old.kr&queuedBit, hash: h, curSec: sec, settled: old.settled}
+	if found {
+		sl.prevHash, sl.prevSec = old.hash, old.curSec
+	}
 	delta := h ^ old.hash
 	t.sum ^= delta
 	sh.sum ^= delta
-	if on, ok := st.OriginNanos(); !ok || on < sh.cursor {
-		sh.settle(t, sl, h)
-	} else if sl.ref&queuedBit == 0 {
-		sl.ref |= queuedBit
-		if sh.pending == nil {
-			sh.pending = make(map[int64][]uint64)
-		}
-		sec := floorSec(on)
-		sh.pending[sec] = append(sh.pending[sec], key)
-	}
+	sh.resettle(t, sl, key)
 	if sh.slab.wasteful() {
 		sh.compact()
-		st, _ = sh.slab.record(t.slots[i].ref)
 	}
+	st, _ := sh.slab.record(sl.ref())
 	return st, true
 }
 
@@ -141,7 +129,7 @@ func (s *Store) Get(client string) (record.Record, bool) {
 	sh, t := s.locate(key)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	_, r, _, ok := t.find(key, client, &sh.slab)
+	_, r, _, ok := t.find(uint32(key), client, &sh.slab)
 	return r, ok
 }
 
@@ -165,10 +153,10 @@ func (s *Store) Range(fn func(record.Record) bool) {
 		sh.mu.RLock()
 		for j := range sh.buckets {
 			for _, sl := range sh.buckets[j].slots {
-				if sl.ref == 0 {
+				if sl.kr == 0 {
 					continue
 				}
-				if r, _ := sh.slab.record(sl.ref); !fn(r) {
+				if r, _ := sh.slab.record(sl.ref()); !fn(r) {
 					sh.mu.RUnlock()
 					return
 				}
@@ -207,10 +195,10 @@ func (s *Store) BucketSums(g int) (sums [digest.GroupSize]uint64) {
 // AppendBucket appends the records of bucket b to dst; nothing when b is
 // out of range.
 func (s *Store) AppendBucket(dst []record.Record, b int) []record.Record {
-	return s.appendBucket(dst, b, math.MaxInt64, false)
+	return s.appendBucket(dst, b, 0, false)
 }
 
-func (s *Store) appendBucket(dst []record.Record, b int, cutoff int64, settledOnly bool) []record.Record {
+func (s *Store) appendBucket(dst []record.Record, b int, cutoff uint32, settledOnly bool) []record.Record {
 	if b < 0 || b >= digest.Buckets {
 		return dst
 	}
@@ -218,15 +206,10 @@ func (s *Store) appendBucket(dst []record.Record, b int, cutoff int64, settledOn
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
 	for _, sl := range sh.buckets[b%digest.GroupSize].slots {
-		if sl.ref == 0 {
+		if sl.kr == 0 || settledOnly && sl.curSec >= cutoff {
 			continue
 		}
-		r, _ := sh.slab.record(sl.ref)
-		if settledOnly {
-			if on, ok := r.OriginNanos(); ok && on >= cutoff {
-				continue
-			}
-		}
+		r, _ := sh.slab.record(sl.ref())
 		dst = append(dst, r)
 	}
 	return dst
@@ -239,9 +222,9 @@ func (sh *shard) compact() {
 	for j := range sh.buckets {
 		for k := range sh.buckets[j].slots {
 			sl := &sh.buckets[j].slots[k]
-			if sl.ref != 0 {
-				r, _ := sh.slab.record(sl.ref)
-				sl.ref = fresh.add(r) | sl.ref&queuedBit
+			if sl.kr != 0 {
+				r, _ := sh.slab.record(sl.ref())
+				sl.kr = sl.kr&^refMask | uint64(fresh.add(r))
 			}
 		}
 	}
