@@ -31,6 +31,8 @@ type benchCmd struct {
 	ProbeVia      string        `default:"whatsat" enum:"whatsat,nats" help:"How the probe sees the record arrive: whatsat = poll every other node; nats = watch herd.at.> on --nats."`
 	ProbePoll     time.Duration `default:"0s" help:"Pause between two WHATSAT polls of one node (each costs the node a Places lookup; 0 polls back to back, the finest resolution)."`
 	NATS          string        `help:"NATS URL for --probe-via nats. Default: the first node's NATS port of the herd file."`
+	Metrics       []string      `help:"Monitor URL of a node (http://host:port) whose /metrics are read before and after the load (herd CPU per IAMAT, GC share, RSS, flood counters); repeat for each. Default: every node's monitor port of the herd file." placeholder:"URL"`
+	NoMetrics     bool          `help:"Do not read the herd's /metrics."`
 
 	Verify       string        `default:"sample" enum:"none,sample,all" help:"After the load, check on every node that each accepted client's newest record is there (all, or a random sample)."`
 	VerifySample int           `default:"10000" help:"Clients checked with --verify sample."`
@@ -41,11 +43,14 @@ type benchCmd struct {
 
 func (c *benchCmd) Run(ctx context.Context, e env) error {
 	cfg := loadgen.DefaultConfig()
-	addrs, natsURL, err := c.resolve()
+	addrs, natsURL, metricsURLs, err := c.resolve()
 	if err != nil {
 		return err
 	}
 	cfg.Addrs, cfg.NATSURL = addrs, natsURL
+	if !c.NoMetrics {
+		cfg.MetricsURLs = metricsURLs
+	}
 	cfg.Mode = loadgen.Mode(c.Mode)
 	cfg.Conns, cfg.Window, cfg.Clients = c.Conns, c.Window, c.Clients
 	cfg.Duration, cfg.Count, cfg.Rate = c.Duration, c.Count, c.Rate
@@ -71,30 +76,37 @@ func (c *benchCmd) Run(ctx context.Context, e env) error {
 }
 
 // resolve turns --addr values (or every node of the herd file) into client
-// addresses, and finds the NATS URL for the probe.
-func (c *benchCmd) resolve() (addrs []string, natsURL string, err error) {
-	natsURL = c.NATS
-	needFile := len(c.Addr) == 0 || natsURL == ""
+// addresses, and finds the NATS URL for the probe and the monitor URLs.
+func (c *benchCmd) resolve() (addrs []string, natsURL string, metricsURLs []string, err error) {
+	natsURL, metricsURLs = c.NATS, c.Metrics
+	needFile := len(c.Addr) == 0 || natsURL == "" || (len(metricsURLs) == 0 && !c.NoMetrics)
 	for _, a := range c.Addr {
 		if !strings.Contains(a, ":") {
 			needFile = true
 		}
 	}
 	if !needFile {
-		return c.Addr, natsURL, nil
+		return c.Addr, natsURL, metricsURLs, nil
 	}
 	hf, err := loadHerdFile(c.Config)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	if natsURL == "" && len(hf.Nodes) > 0 {
 		natsURL = "nats://" + hf.Nodes[0].NATS
+	}
+	if len(metricsURLs) == 0 {
+		for _, n := range hf.Nodes {
+			if n.Monitor != "" && !strings.HasSuffix(n.Monitor, ":0") {
+				metricsURLs = append(metricsURLs, "http://"+n.Monitor)
+			}
+		}
 	}
 	if len(c.Addr) == 0 {
 		for _, n := range hf.Nodes {
 			addrs = append(addrs, n.Client)
 		}
-		return addrs, natsURL, nil
+		return addrs, natsURL, metricsURLs, nil
 	}
 	for _, a := range c.Addr {
 		if strings.Contains(a, ":") {
@@ -103,9 +115,9 @@ func (c *benchCmd) resolve() (addrs []string, natsURL string, err error) {
 		}
 		n, ok := hf.Node(a)
 		if !ok {
-			return nil, "", fmt.Errorf("--addr %q is neither host:port nor a node of the herd file (%s)", a, strings.Join(hf.Names(), ", "))
+			return nil, "", nil, fmt.Errorf("--addr %q is neither host:port nor a node of the herd file (%s)", a, strings.Join(hf.Names(), ", "))
 		}
 		addrs = append(addrs, n.Client)
 	}
-	return addrs, natsURL, nil
+	return addrs, natsURL, metricsURLs, nil
 }
