@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -39,6 +40,12 @@ type benchCmd struct {
 	Settle       time.Duration `default:"10s" help:"How long verification waits for records still in flight."`
 	Prefix       string        `help:"Client name prefix (default: bench-<random>-)."`
 	JSON         bool          `help:"Print the result as JSON."`
+
+	Ladder         bool          `help:"Ladder run: find the saturated rate (pipelined, --ladder-saturate long), then hold paced rates at --ladder-steps fractions of it, each in probe mode (--probes, --probe-via), and print reply p99 and convergence p99 per rate as a table, and draw them into --ladder-svg."`
+	LadderSaturate time.Duration `default:"10s" help:"Length of the ladder's saturated run."`
+	LadderSteps    []float64     `default:"0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9" help:"Fractions of the saturated rate the ladder holds."`
+	LadderSVG      string        `default:"ladder.svg" type:"path" help:"File the ladder's plot is written to (SVG)."`
+	LadderTitle    string        `help:"Title of the ladder's plot (default: the date and the herd)."`
 }
 
 func (c *benchCmd) Run(ctx context.Context, e env) error {
@@ -59,6 +66,9 @@ func (c *benchCmd) Run(ctx context.Context, e env) error {
 	cfg.ProbeVia, cfg.ProbePoll = loadgen.ProbeVia(c.ProbeVia), c.ProbePoll
 	cfg.Verify, cfg.VerifySample, cfg.Settle = loadgen.VerifyMode(c.Verify), c.VerifySample, c.Settle
 	cfg.Prefix = c.Prefix
+	if c.Ladder {
+		return c.ladder(ctx, e, cfg)
+	}
 	res, runErr := loadgen.Run(ctx, cfg)
 	if runErr != nil && !errors.Is(runErr, loadgen.ErrVerifyFailed) && res.Mode == "" {
 		return runErr // nothing was measured
@@ -120,4 +130,41 @@ func (c *benchCmd) resolve() (addrs []string, natsURL string, metricsURLs []stri
 		addrs = append(addrs, n.Client)
 	}
 	return addrs, natsURL, metricsURLs, nil
+}
+
+// ladder runs a ladder (loadgen.RunLadder) and writes its table to stdout
+// and its plot to --ladder-svg.
+func (c *benchCmd) ladder(ctx context.Context, e env, base loadgen.Config) error {
+	for i, f := range c.LadderSteps {
+		if !(f > 0 && f <= 1) {
+			return fmt.Errorf("--ladder-steps[%d] %v is not in (0, 1]", i, f)
+		}
+	}
+	lc := loadgen.LadderConfig{Base: base, Saturate: c.LadderSaturate, Steps: c.LadderSteps}
+	fmt.Fprintf(e.stdout, "ladder: saturating for %s, then %d paced steps\n", c.LadderSaturate, len(c.LadderSteps))
+	res, err := loadgen.RunLadder(ctx, lc, func(s loadgen.LadderStep) {
+		fmt.Fprintf(e.stdout, "  %3.0f%%: %.0f/s, reply p99 %.2f ms, convergence p99 %.2f ms\n", 100*s.Fraction, s.Throughput, s.ReplyP99, s.ConvP99)
+	})
+	if err != nil {
+		return err
+	}
+	if c.JSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			return fmt.Errorf("write result: %w", err)
+		}
+	} else {
+		fmt.Fprintln(e.stdout)
+		loadgen.WriteLadderTable(e.stdout, res)
+	}
+	title := c.LadderTitle
+	if title == "" {
+		title = fmt.Sprintf("herd ladder %s: p99 against paced rate (%d nodes)", res.When.Format("2006-01-02 15:04"), len(base.Addrs))
+	}
+	if err := os.WriteFile(c.LadderSVG, loadgen.LadderSVG(res, title), 0o644); err != nil {
+		return fmt.Errorf("write ladder plot: %w", err)
+	}
+	fmt.Fprintf(e.stdout, "\nplot: %s\n", c.LadderSVG)
+	return nil
 }
