@@ -62,6 +62,7 @@ func (c *upCmd) Run(ctx context.Context, e env) error {
 // for, the Places providers and the security settings. The caller closes
 // the providers.
 func setup(path string, e env) (herdfile.Config, *slog.Logger, *herdrun.Providers, *herdrun.Security, error) {
+	herdrun.TuneGC(e.getenv)
 	hf, err := loadHerdFile(path)
 	if err != nil {
 		return hf, nil, nil, nil, err
