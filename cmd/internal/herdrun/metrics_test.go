@@ -213,6 +213,8 @@ func TestStart_MetricsTable(t *testing.T) {
 		{"A", "herd_flood_dropped_records_total", []string{"reason", "queue_full"}, 0, 0},
 		{"A", "herd_flood_dropped_records_total", []string{"reason", "publish_failed"}, 0, 0},
 		{"A", "herd_flood_dropped_records_total", []string{"reason", "slow_consumer"}, 0, 0},
+		{"A", "herd_flood_dropped_records_total", []string{"reason", "disconnected"}, 0, 0},
+		{"A", "herd_nats_limit_hits_total", []string{"kind", "route_slow_consumer"}, 0, 0},
 		{"A", "herd_flood_invalid_total", []string{"from", "other", "reason", "not_neighbor"}, 1, 1},
 		{"A", "herd_flood_invalid_total", []string{"from", "other", "reason", "bad_headers"}, 1, 1},
 		{"A", "herd_flood_invalid_total", []string{"from", "B", "reason", "bad_record"}, 1, 1},

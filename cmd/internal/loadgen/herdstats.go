@@ -133,7 +133,12 @@ func (s metricsSnapshot) processes() int {
 	return len(pids)
 }
 
-var dropReasons = []string{"queue_full", "publish_failed", "slow_consumer"}
+var dropReasons = []string{"queue_full", "publish_failed", "slow_consumer", "disconnected"}
+
+// natsSlowKinds are the slow consumers nats-server counted
+// (herd_nats_limit_hits_total): connections and routes it cut, losing
+// what was queued on them.
+var natsSlowKinds = []string{"slow_consumer", "route_slow_consumer"}
 
 // herdStats is what changed between two scrapes over a load of iamat
 // IAMATs.
@@ -165,6 +170,9 @@ func herdStats(before, after metricsSnapshot, nodes int, iamat int64) *HerdStats
 	for _, r := range dropReasons {
 		h.Dropped[r] = d("herd_flood_dropped_records_total", `reason="`+r+`"`)
 	}
+	for _, k := range natsSlowKinds {
+		h.Dropped["nats_"+k] = d("herd_nats_limit_hits_total", `kind="`+k+`"`)
+	}
 	for _, r := range []string{"in_sync", "differed", "failed"} {
 		h.Exchanges[r] = d("herd_antientropy_exchanges_total", `result="`+r+`"`)
 	}
@@ -190,7 +198,7 @@ func writeHerdStats(p func(string, ...any), h *HerdStats) {
 	}
 	var drops []string
 	total := 0.0
-	for _, r := range dropReasons {
+	for _, r := range append(append([]string(nil), dropReasons...), "nats_slow_consumer", "nats_route_slow_consumer") {
 		drops = append(drops, fmt.Sprintf("%s %.0f", r, h.Dropped[r]))
 		total += h.Dropped[r]
 	}
