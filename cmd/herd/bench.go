@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -74,10 +75,8 @@ func (c *benchCmd) Run(ctx context.Context, e env) error {
 		return runErr // nothing was measured
 	}
 	if c.JSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(res); err != nil {
-			return fmt.Errorf("write result: %w", err)
+		if err := writeJSON(e.stdout, res); err != nil {
+			return err
 		}
 	} else {
 		loadgen.WriteText(e.stdout, res)
@@ -149,10 +148,8 @@ func (c *benchCmd) ladder(ctx context.Context, e env, base loadgen.Config) error
 		return err
 	}
 	if c.JSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(res); err != nil {
-			return fmt.Errorf("write result: %w", err)
+		if err := writeJSON(e.stdout, res); err != nil {
+			return err
 		}
 	} else {
 		fmt.Fprintln(e.stdout)
@@ -166,5 +163,15 @@ func (c *benchCmd) ladder(ctx context.Context, e env, base loadgen.Config) error
 		return fmt.Errorf("write ladder plot: %w", err)
 	}
 	fmt.Fprintf(e.stdout, "\nplot: %s\n", c.LadderSVG)
+	return nil
+}
+
+// writeJSON prints v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
 	return nil
 }

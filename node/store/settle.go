@@ -144,30 +144,11 @@ func (sh *shard) settleKey(key uint64) {
 }
 
 // SettledGroupSums returns the settled digest of every group.
-func (s *Store) SettledGroupSums() (sums [digest.Groups]uint64) {
-	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.mu.RLock()
-		sums[i] = sh.settled
-		sh.mu.RUnlock()
-	}
-	return sums
-}
+func (s *Store) SettledGroupSums() [digest.Groups]uint64 { return s.groupSums(true) }
 
 // SettledBucketSums returns the settled digests of group g's buckets; all
 // zero when g is out of range.
-func (s *Store) SettledBucketSums(g int) (sums [digest.GroupSize]uint64) {
-	if g < 0 || g >= digest.Groups {
-		return sums
-	}
-	sh := &s.shards[g]
-	sh.mu.RLock()
-	for i := range sh.buckets {
-		sums[i] = sh.buckets[i].settled
-	}
-	sh.mu.RUnlock()
-	return sums
-}
+func (s *Store) SettledBucketSums(g int) [digest.GroupSize]uint64 { return s.bucketSums(g, true) }
 
 // AppendSettled appends the records of bucket b whose origin time is
 // before cutoff (rounded down to a whole second): the records a settled

@@ -167,19 +167,30 @@ func (s *Store) Range(fn func(record.Record) bool) {
 }
 
 // GroupSums returns the digest of every group.
-func (s *Store) GroupSums() (sums [digest.Groups]uint64) {
+func (s *Store) GroupSums() [digest.Groups]uint64 { return s.groupSums(false) }
+
+// BucketSums returns the digests of group g's buckets; all zero when g is
+// out of range.
+func (s *Store) BucketSums(g int) [digest.GroupSize]uint64 { return s.bucketSums(g, false) }
+
+// groupSums returns the digest of every group, of all records or of the
+// settled ones.
+func (s *Store) groupSums(settled bool) (sums [digest.Groups]uint64) {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.RLock()
 		sums[i] = sh.sum
+		if settled {
+			sums[i] = sh.settled
+		}
 		sh.mu.RUnlock()
 	}
 	return sums
 }
 
-// BucketSums returns the digests of group g's buckets; all zero when g is
-// out of range.
-func (s *Store) BucketSums(g int) (sums [digest.GroupSize]uint64) {
+// bucketSums returns the digests of group g's buckets, of all records or
+// of the settled ones.
+func (s *Store) bucketSums(g int, settled bool) (sums [digest.GroupSize]uint64) {
 	if g < 0 || g >= digest.Groups {
 		return sums
 	}
@@ -187,6 +198,9 @@ func (s *Store) BucketSums(g int) (sums [digest.GroupSize]uint64) {
 	sh.mu.RLock()
 	for i := range sh.buckets {
 		sums[i] = sh.buckets[i].sum
+		if settled {
+			sums[i] = sh.buckets[i].settled
+		}
 	}
 	sh.mu.RUnlock()
 	return sums
