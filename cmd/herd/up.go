@@ -32,6 +32,7 @@ func (c *upCmd) Run(ctx context.Context, e env) error {
 		return err
 	}
 	defer ps.Close()
+	defer herdrun.TuneGC(ctx, e.getenv)()
 	// Every node runs here, so a random route password keeps other
 	// servers out without any setup.
 	sec.GenerateRouteAuth()
@@ -62,7 +63,6 @@ func (c *upCmd) Run(ctx context.Context, e env) error {
 // for, the Places providers and the security settings. The caller closes
 // the providers.
 func setup(path string, e env) (herdfile.Config, *slog.Logger, *herdrun.Providers, *herdrun.Security, error) {
-	herdrun.TuneGC(e.getenv)
 	hf, err := loadHerdFile(path)
 	if err != nil {
 		return hf, nil, nil, nil, err
