@@ -35,6 +35,7 @@ type HerdStats struct {
 	FloodMessages float64            `json:"flood_messages"` // published over the load
 	FloodRecords  float64            `json:"flood_records"`
 	Dropped       map[string]float64 `json:"dropped"` // by reason, over the load
+	Refused       float64            `json:"refused"` // flood and sync lines or messages refused
 	Exchanges     map[string]float64 `json:"antientropy_exchanges"`
 	Repaired      float64            `json:"antientropy_repaired"`
 }
@@ -154,6 +155,7 @@ func herdStats(before, after metricsSnapshot, nodes int, iamat int64) *HerdStats
 		Dropped:       map[string]float64{},
 		Exchanges:     map[string]float64{},
 		Repaired:      d("herd_antientropy_repaired_records_total"),
+		Refused:       d("herd_flood_invalid_total"),
 	}
 	if secs := after.at.Sub(before.at).Seconds(); secs > 0 {
 		h.Cores = h.CPUSeconds / secs
@@ -202,7 +204,7 @@ func writeHerdStats(p func(string, ...any), h *HerdStats) {
 		drops = append(drops, fmt.Sprintf("%s %.0f", r, h.Dropped[r]))
 		total += h.Dropped[r]
 	}
-	p("  flood       %.0f records in %.0f messages (%.1f per message); dropped %.0f (%s)", h.FloodRecords, h.FloodMessages, perMsg, total, strings.Join(drops, ", "))
+	p("  flood       %.0f records in %.0f messages (%.1f per message); dropped %.0f (%s); refused %.0f", h.FloodRecords, h.FloodMessages, perMsg, total, strings.Join(drops, ", "), h.Refused)
 	p("  sync        %.0f exchanges (%.0f in sync, %.0f differed, %.0f failed), %.0f records repaired",
 		h.Exchanges["in_sync"]+h.Exchanges["differed"]+h.Exchanges["failed"], h.Exchanges["in_sync"], h.Exchanges["differed"], h.Exchanges["failed"], h.Repaired)
 }
