@@ -38,11 +38,14 @@ func gcPercent(live uint64) int {
 }
 
 // TuneGC keeps GOGC at gcPercent of the live heap until ctx ends or stop
-// is called, unless getenv("GOGC") is set. stop waits for the tuner.
+// is called, unless getenv("GOGC") is set. stop waits for the tuner and
+// puts back the GOGC it found (several herds may run in one test process).
 func TuneGC(ctx context.Context, getenv func(string) string) (stop func()) {
 	if getenv("GOGC") != "" {
 		return func() {}
 	}
+	orig := debug.SetGCPercent(MaxGCPercent)
+	debug.SetGCPercent(orig)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -70,5 +73,6 @@ func TuneGC(ctx context.Context, getenv func(string) string) (stop func()) {
 	return func() {
 		cancel()
 		wg.Wait()
+		debug.SetGCPercent(orig)
 	}
 }
