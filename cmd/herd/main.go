@@ -21,6 +21,7 @@ type cli struct {
 	Client  clientCmd  `cmd:"" help:"Send lines to a node's client port and print the replies (a friendlier nc)."`
 	Chaos   chaosCmd   `cmd:"" help:"Cut and heal routes, partition the herd, stop and start nodes of a running 'herd up --chaos'."`
 	Bench   benchCmd   `cmd:"" help:"Load-test a herd through its client ports: throughput, latency, flood convergence, and a check that every record reached every node."`
+	Storage storageCmd `cmd:"" help:"Work on a node's records on disk (storage salvage)."`
 	Version versionCmd `cmd:"" help:"Print the herd version."`
 }
 

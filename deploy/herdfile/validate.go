@@ -39,6 +39,7 @@ var (
 	ErrBadSecretSource   = errors.New("bad secret source")
 	ErrMissingSecret     = errors.New("missing secret")
 	ErrMissingTLSFile    = errors.New("missing or bad TLS file")
+	ErrBadStorageDir     = errors.New("bad storage dir")
 )
 
 // Bounds on limits are the components' own (node/server,
@@ -84,6 +85,7 @@ func (c Config) Validate() error {
 	c.Limits.validate(&p)
 	c.Log.validate(&p)
 	c.AntiEntropy.validate(&p)
+	c.Storage.validate(&p)
 	c.Auth.validate(&p)
 	c.TLS.validate(&p)
 	c.validateNodes(&p)
