@@ -21,7 +21,7 @@ func TestSystemdUnit(t *testing.T) {
 	for _, want := range []string{
 		"DynamicUser=yes", "ProtectSystem=strict", "NoNewPrivileges=yes", "Restart=on-failure",
 		"EnvironmentFile=-/etc/herd/herd.env", "ExecStart=/usr/local/bin/herd node --config /etc/herd/herd.yaml --name %i",
-		"LoadCredential=route-key.pem:", "ExecReload=/bin/kill -HUP $MAINPID",
+		"LoadCredential=route-key.pem:", "ExecReload=/bin/kill -HUP $MAINPID", "StateDirectory=herd",
 	} {
 		if !strings.Contains(string(unit), want) {
 			t.Errorf("unit lacks %q", want)
@@ -56,6 +56,9 @@ func TestHostsHerdFile(t *testing.T) {
 	}
 	if len(hf.Nodes) != 5 || len(hf.Edges()) != 6 {
 		t.Fatalf("%d nodes, %d edges", len(hf.Nodes), len(hf.Edges()))
+	}
+	if hf.Storage.Dir != "/var/lib/herd" {
+		t.Errorf("storage.dir %q, want the unit's StateDirectory /var/lib/herd", hf.Storage.Dir)
 	}
 	if !hf.TLS.Routes.Enabled() || hf.Auth.Routes.User == "" {
 		t.Fatalf("route TLS %v, route user %q", hf.TLS.Routes.Enabled(), hf.Auth.Routes.User)

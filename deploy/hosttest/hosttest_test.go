@@ -117,6 +117,7 @@ func TestFiveHosts(t *testing.T) {
 		"/run/credentials/herd-node@{node}.service/route-ca.pem", filepath.Join(pki, "ca.pem"),
 		"/run/credentials/herd-node@{node}.service/route-cert.pem", filepath.Join(pki, "{node}.pem"),
 		"/run/credentials/herd-node@{node}.service/route-key.pem", filepath.Join(pki, "{node}-key.pem"),
+		"dir: /var/lib/herd", "dir: "+filepath.Join(dir, "data"), // the unit's StateDirectory
 	).Replace(string(src))
 	file := filepath.Join(dir, "herd.yaml")
 	if err := os.WriteFile(file, []byte(herd), 0o600); err != nil {
