@@ -10,13 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/herdhq/herd/node"
 	"github.com/herdhq/herd/node/nodetest"
+	"github.com/herdhq/herd/node/nodetest/disk"
 	"github.com/herdhq/herd/node/nodetest/wait"
 	"github.com/herdhq/herd/node/storage"
 )
@@ -137,69 +136,6 @@ func TestNode_FsyncAlwaysRepliesAfterFsync(t *testing.T) {
 	}
 }
 
-// tmpfs mounts a tmpfs of size bytes on a new directory, or skips (fails
-// with HERD_REQUIRE_TMPFS=1) where it cannot: it needs root.
-func tmpfs(t *testing.T, size int) string {
-	t.Helper()
-	skip := func(why string) {
-		t.Helper()
-		if os.Getenv("HERD_REQUIRE_TMPFS") == "1" {
-			t.Fatalf("HERD_REQUIRE_TMPFS=1 but no tmpfs: %s", why)
-		}
-		t.Skipf("needs a tmpfs mount (root): %s; set HERD_REQUIRE_TMPFS=1 to fail instead", why)
-	}
-	if os.Geteuid() != 0 {
-		skip("not root")
-	}
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
-		skip(fmt.Sprintf("mount tmpfs: %v", err))
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-// fill writes path until the file system is full.
-func fill(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	block := make([]byte, 4096)
-	for {
-		if _, err := f.Write(block); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("fill: %v", err)
-			}
-			return
-		}
-	}
-}
-
-// syncBuf is a log sink safe for the node's goroutines.
-type syncBuf struct {
-	mu sync.Mutex // guards b
-	b  strings.Builder
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // healthz reads /healthz.
 func healthz(t *testing.T, n *node.Node) (int, node.Health) {
 	t.Helper()
@@ -218,8 +154,8 @@ func healthz(t *testing.T, n *node.Node) (int, node.Health) {
 // 0 — and the records taken meanwhile are on disk: the node started again
 // on the directory holds them.
 func TestNode_DiskFull(t *testing.T) {
-	mnt := tmpfs(t, 256<<10)
-	logs := &syncBuf{}
+	mnt := disk.Tmpfs(t, 256<<10)
+	logs := &nodetest.LogBuffer{}
 	h := startHerd(t, map[string][]string{"A": nil}, nodetest.Monitor, durable(mnt, func(_ string, c *node.Config) {
 		c.Storage.Fsync = storage.FsyncAlways
 		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
@@ -235,7 +171,7 @@ func TestNode_DiskFull(t *testing.T) {
 	}
 
 	filler := filepath.Join(mnt, "filler")
-	fill(t, filler)
+	disk.Fill(t, filler)
 	for i := range 50 {
 		// Answered at once, though nothing reaches the disk.
 		nodetest.Newest(t, want, h.IAMAT("A", fmt.Sprintf("during-%d", i), "+2+2", "1621464827"))
@@ -354,14 +290,7 @@ func TestNode_StorageMetrics(t *testing.T) {
 		{"C restarted", "herd_storage_replayed_records", []string{"source", "snapshot"}, 0, 0},
 		{"C restarted", "herd_storage_log_bytes", nil, 30 * 40, inf},
 	} {
-		ss := scrape[tt.node]
-		if !ss.Has(tt.metric, tt.labels...) {
-			t.Errorf("%s does not export %s%v", tt.node, tt.metric, tt.labels)
-			continue
-		}
-		if got := ss.Value(tt.metric, tt.labels...); got < tt.min || got > tt.max {
-			t.Errorf("%s %s%v = %v, want %v..%v", tt.node, tt.metric, tt.labels, got, tt.min, tt.max)
-		}
+		scrape[tt.node].Want(t, tt.node, tt.metric, tt.labels, tt.min, tt.max)
 	}
 	// A node without storage exports none of them.
 	h2 := startHerd(t, map[string][]string{"M": nil}, nodetest.Monitor)

@@ -106,4 +106,3 @@ func TestConn_ReplyWaitsForTicket(t *testing.T) {
 		})
 	}
 }
-
