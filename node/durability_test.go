@@ -172,20 +172,32 @@ func TestNode_DiskFull(t *testing.T) {
 
 	filler := filepath.Join(mnt, "filler")
 	disk.Fill(t, filler)
-	for i := range 50 {
-		// Answered at once, though nothing reaches the disk.
-		nodetest.Newest(t, want, h.IAMAT("A", fmt.Sprintf("during-%d", i), "+2+2", "1621464827"))
+	// The segment's last page may still take a few records: write until
+	// one is refused, then 20 more. Every one is answered at once.
+	during := 0
+	iamat := func() {
+		nodetest.Newest(t, want, h.IAMAT("A", fmt.Sprintf("during-%d", during), "+2+2", "1621464827"))
+		during++
+	}
+	for !a.Storage().Health().Degraded {
+		if during > 1000 {
+			t.Fatal("1000 records written to a full disk")
+		}
+		iamat()
+	}
+	for range 20 {
+		iamat()
 	}
 	if r := h.Send("A", "WHATSAT during-7 10 1"); !strings.HasPrefix(r, want["during-7"]) {
 		t.Fatalf("WHATSAT on a full disk: %q", r)
 	}
 	code, hz := healthz(t, a)
 	if code != http.StatusOK || hz.Status != node.HealthDegraded || hz.Storage.Status != node.HealthDegraded ||
-		!strings.Contains(hz.Storage.Reason, "no space left on device") || hz.Storage.NotPersisted == 0 {
+		!strings.Contains(hz.Storage.Reason, "no space left on device") || hz.Storage.NotPersisted < 21 {
 		t.Fatalf("/healthz on a full disk: %d %+v", code, hz)
 	}
 	ss := nodetest.Scrape(t, a.MonitorURL())
-	if ss.Value("herd_storage_degraded") != 1 || ss.Value("herd_storage_not_persisted_records_total", "reason", "disk_error") < 1 {
+	if ss.Value("herd_storage_degraded") != 1 || ss.Value("herd_storage_not_persisted_records_total", "reason", "disk_error") < 21 {
 		t.Errorf("metrics on a full disk: degraded %v, not persisted %v", ss.Value("herd_storage_degraded"),
 			ss.Value("herd_storage_not_persisted_records_total", "reason", "disk_error"))
 	}

@@ -1,7 +1,9 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -173,7 +175,11 @@ func (w *writer) fault(op string, err error) {
 	w.seg.Truncate(w.segSize)
 	w.seg.Close()
 	w.seg = nil
-	w.s.diskFault(fmt.Errorf("%s %s: %w", op, w.segName, err))
+	var pe *fs.PathError
+	if !errors.As(err, &pe) { // a PathError names its operation and file already
+		err = fmt.Errorf("%s %s: %w", op, w.segName, err)
+	}
+	w.s.diskFault(err)
 	w.s.trigger()
 }
 
