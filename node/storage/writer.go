@@ -14,6 +14,15 @@ import (
 // everysecInterval is FsyncEverySec's fsync period.
 const everysecInterval = time.Second
 
+// writeLinger is how long the writer lets records gather after a write of
+// fewer than lingerRecords, with FsyncEverySec and FsyncNo: at most this
+// much more is lost to a crash of the process, and a steady stream costs
+// a write every writeLinger rather than one every few records.
+const (
+	writeLinger   = time.Millisecond
+	lingerRecords = 256
+)
+
 // writer is the one goroutine that writes the log: it takes the queue's
 // records in batches, writes each batch with one write(2), fsyncs by the
 // policy, seals and opens segments when a snapshot asks, and gives up
@@ -53,6 +62,9 @@ func (w *writer) run() {
 		defer t.Stop()
 		tick = t.C
 	}
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	defer linger.Stop()
 	for {
 		n, closed := w.flush()
 		if closed {
@@ -61,6 +73,20 @@ func (w *writer) run() {
 			}
 			w.finish()
 			return
+		}
+		if n > 0 && n < lingerRecords && s.cfg.Fsync != FsyncAlways {
+			// Nobody waits on these writes: let a steady stream gather
+			// for a moment, so it goes out in few large writes rather
+			// than a write(2) and a wake-up for every few records.
+			linger.Reset(writeLinger)
+			select {
+			case <-linger.C:
+			case reply := <-s.rotate:
+				linger.Stop()
+				seq, err := w.rotate()
+				reply <- rotation{seq, err}
+			}
+			continue
 		}
 		select {
 		case <-s.wake:
