@@ -45,9 +45,10 @@ type Fsync uint8
 
 // Fsync modes. The zero value is FsyncEverySec, the default.
 const (
-	// FsyncEverySec writes each batch to the OS at once and fsyncs once a
-	// second in the background: a process crash loses only records still
-	// queued; an OS crash or power cut loses up to about a second.
+	// FsyncEverySec writes each batch to the OS within a millisecond and
+	// fsyncs once a second in the background: a process crash loses only
+	// records still queued; an OS crash or power cut loses up to about a
+	// second.
 	FsyncEverySec Fsync = iota
 	// FsyncAlways fsyncs every batch before its Tickets are released
 	// (group commit: one fsync for all records queued meanwhile). A reply
