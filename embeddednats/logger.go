@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +22,10 @@ type slogLogger struct {
 	onFatal func(msg string)
 	limit   *lineLimiter   // info and above
 	repeats *repeatLimiter // info and above
+	// heldRoute, if set, reports whether the route connection with this
+	// id had its refusal held on purpose (routeCheck): nats-server then
+	// warns that its read loop was slow, which is no news.
+	heldRoute func(rid uint64) bool
 }
 
 var _ server.Logger = (*slogLogger)(nil)
@@ -62,7 +67,35 @@ func (s *slogLogger) log(level slog.Level, format string, v []any) string {
 }
 
 func (s *slogLogger) Noticef(format string, v ...any) { s.log(slog.LevelInfo, format, v) }
-func (s *slogLogger) Warnf(format string, v ...any)   { s.log(slog.LevelWarn, format, v) }
+func (s *slogLogger) Warnf(format string, v ...any) {
+	if s.heldRoute != nil && strings.HasSuffix(format, readLoopSlow) {
+		if rid, ok := routeID(format); ok && s.heldRoute(rid) {
+			s.log(slog.LevelDebug, format, v)
+			return
+		}
+	}
+	s.log(slog.LevelWarn, format, v)
+}
+
+// readLoopSlow ends nats-server's warning about a slow read loop; for a
+// connection its format starts with the connection's description, for a
+// route "<addr> - rid:<id> - ".
+const readLoopSlow = "Readloop processing time: %v"
+
+// routeID finds the route connection id in a format nats-server prefixed
+// with the connection's description.
+func routeID(format string) (uint64, bool) {
+	_, rest, ok := strings.Cut(format, " - rid:")
+	if !ok {
+		return 0, false
+	}
+	end := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
+	if end <= 0 {
+		return 0, false
+	}
+	id, err := strconv.ParseUint(rest[:end], 10, 64)
+	return id, err == nil
+}
 func (s *slogLogger) Errorf(format string, v ...any)  { s.log(slog.LevelError, format, v) }
 func (s *slogLogger) Debugf(format string, v ...any)  { s.log(slog.LevelDebug, format, v) }
 func (s *slogLogger) Tracef(format string, v ...any)  { s.log(LevelTrace, format, v) }
