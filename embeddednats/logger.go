@@ -96,9 +96,9 @@ func routeID(format string) (uint64, bool) {
 	id, err := strconv.ParseUint(rest[:end], 10, 64)
 	return id, err == nil
 }
-func (s *slogLogger) Errorf(format string, v ...any)  { s.log(slog.LevelError, format, v) }
-func (s *slogLogger) Debugf(format string, v ...any)  { s.log(slog.LevelDebug, format, v) }
-func (s *slogLogger) Tracef(format string, v ...any)  { s.log(LevelTrace, format, v) }
+func (s *slogLogger) Errorf(format string, v ...any) { s.log(slog.LevelError, format, v) }
+func (s *slogLogger) Debugf(format string, v ...any) { s.log(slog.LevelDebug, format, v) }
+func (s *slogLogger) Tracef(format string, v ...any) { s.log(LevelTrace, format, v) }
 
 // Fatalf logs at error level and reports the failure; it never exits.
 func (s *slogLogger) Fatalf(format string, v ...any) {
