@@ -77,6 +77,10 @@ func (s *slogLogger) Warnf(format string, v ...any) {
 	s.log(slog.LevelWarn, format, v)
 }
 
+func (s *slogLogger) Errorf(format string, v ...any) { s.log(slog.LevelError, format, v) }
+func (s *slogLogger) Debugf(format string, v ...any) { s.log(slog.LevelDebug, format, v) }
+func (s *slogLogger) Tracef(format string, v ...any) { s.log(LevelTrace, format, v) }
+
 // readLoopSlow ends nats-server's warning about a slow read loop; for a
 // connection its format starts with the connection's description, for a
 // route "<addr> - rid:<id> - ".
@@ -96,9 +100,6 @@ func routeID(format string) (uint64, bool) {
 	id, err := strconv.ParseUint(rest[:end], 10, 64)
 	return id, err == nil
 }
-func (s *slogLogger) Errorf(format string, v ...any) { s.log(slog.LevelError, format, v) }
-func (s *slogLogger) Debugf(format string, v ...any) { s.log(slog.LevelDebug, format, v) }
-func (s *slogLogger) Tracef(format string, v ...any) { s.log(LevelTrace, format, v) }
 
 // Fatalf logs at error level and reports the failure; it never exits.
 func (s *slogLogger) Fatalf(format string, v ...any) {
