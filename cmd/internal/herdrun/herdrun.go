@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/herdhq/herd/deploy/herdfile"
+	"github.com/herdhq/herd/embeddednats"
 	"github.com/herdhq/herd/node"
 	"github.com/herdhq/herd/node/logfile"
 	"github.com/herdhq/herd/node/metrics"
@@ -79,6 +80,12 @@ func NodeConfig(hf herdfile.Config, name string, p places.Provider, log *slog.Lo
 		peer, _ := hf.Node(nb) // Validate checked every neighbor exists
 		cfg.NATS.Routes = append(cfg.NATS.Routes, "nats-route://"+peer.Cluster)
 	}
+	// Every other node of the file is a peer: dialled as a configured
+	// route (the mesh does not wait for gossip, and a node taken out of
+	// the file is dropped on reload), and the only servers let in.
+	cfg.NATS.Peers = Peers(hf, n.Name)
+	cfg.NATS.PeersOnly = true
+	cfg.NATS.RoutePasswordHint = passwordHint(hf.Auth.Routes, "auth.routes")
 
 	cfg.Bus.SyncInterval = hf.AntiEntropy.Interval
 	cfg.Bus.SyncJitter = hf.AntiEntropy.Jitter
@@ -96,6 +103,32 @@ func NodeConfig(hf herdfile.Config, name string, p places.Provider, log *slog.Lo
 	cfg.LogFile = hf.LogFile(n.Name)
 	cfg.LogFileFormat = hf.Log.Format
 	return cfg, nil // node.New validates, after Start's route seeding
+}
+
+// Peers are the NATS peers of node name: every other node of hf, at its
+// cluster address.
+func Peers(hf herdfile.Config, name string) []embeddednats.Peer {
+	var peers []embeddednats.Peer
+	for _, m := range hf.Nodes {
+		if m.Name != name {
+			peers = append(peers, embeddednats.Peer{Name: m.Name, Route: m.Cluster})
+		}
+	}
+	return peers
+}
+
+// passwordHint names where a credential's password comes from, for the
+// line that reports a mismatch: the variable, else the file.
+func passwordHint(c herdfile.Credential, field string) string {
+	switch {
+	case c.PasswordEnv != "" && c.PasswordFile != "":
+		return fmt.Sprintf("%s (%s.password_env) or %s (%s.password_file)", c.PasswordEnv, field, c.PasswordFile, field)
+	case c.PasswordEnv != "":
+		return c.PasswordEnv
+	case c.PasswordFile != "":
+		return fmt.Sprintf("%s (%s.password_file)", c.PasswordFile, field)
+	}
+	return field
 }
 
 // Herd is a set of nodes of one herd file running in this process.
@@ -132,7 +165,7 @@ func Start(ctx context.Context, hf herdfile.Config, names []string, ps *Provider
 		names = hf.Names()
 	}
 	h := &Herd{}
-	started := map[string]string{} // name → cluster URL
+	started := map[string]string{} // name → cluster address
 	for _, name := range names {
 		// Metrics first when the node serves them: the provider reports
 		// upstream latency to them.
@@ -161,14 +194,17 @@ func Start(ctx context.Context, hf herdfile.Config, names []string, ps *Provider
 				return nil, err
 			}
 		}
-		var seeds []string
-		for _, nb := range cfg.Neighbors {
-			if url, ok := started[nb]; ok {
-				seeds = append(seeds, url)
+		if slices.ContainsFunc(cfg.NATS.Peers, func(p embeddednats.Peer) bool { return slices.Contains(names, p.Name) }) {
+			cfg.NATS.Routes = nil
+			for i, p := range cfg.NATS.Peers {
+				host, port, _ := net.SplitHostPort(p.Route)
+				switch addr, ok := started[p.Name]; {
+				case ok && port == "0":
+					cfg.NATS.Peers[i].Route = addr // known now
+				case !ok && slices.Contains(names, p.Name):
+					cfg.NATS.Peers[i].Route = net.JoinHostPort(host, "0") // it dials this one
+				}
 			}
-		}
-		if len(seeds) > 0 || slices.ContainsFunc(cfg.Neighbors, func(nb string) bool { return slices.Contains(names, nb) }) {
-			cfg.NATS.Routes = seeds
 		}
 		n, err := node.New(cfg)
 		if err != nil {
@@ -180,7 +216,7 @@ func Start(ctx context.Context, hf herdfile.Config, names []string, ps *Provider
 			return nil, fmt.Errorf("start node %s: %w", name, err)
 		}
 		h.Nodes = append(h.Nodes, n)
-		started[name] = "nats-route://" + n.NATS().ClusterAddr()
+		started[name] = n.NATS().ClusterAddr()
 	}
 	return h, nil
 }
