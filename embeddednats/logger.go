@@ -22,10 +22,12 @@ type slogLogger struct {
 	onFatal func(msg string)
 	limit   *lineLimiter   // info and above
 	repeats *repeatLimiter // info and above
-	// heldRoute, if set, reports whether the route connection with this
-	// id had its refusal held on purpose (routeCheck): nats-server then
-	// warns that its read loop was slow, which is no news.
-	heldRoute func(rid uint64) bool
+	// refusedRoute, if set, reports whether the route connection with this
+	// id was refused by this server's routeCheck, which logged why:
+	// nats-server's own line for it ("authentication error") is vaguer,
+	// and its warning that the read loop was slow (the refusal was held
+	// on purpose) no news. Both go to debug level.
+	refusedRoute func(rid uint64) bool
 }
 
 var _ server.Logger = (*slogLogger)(nil)
@@ -68,23 +70,47 @@ func (s *slogLogger) log(level slog.Level, format string, v []any) string {
 
 func (s *slogLogger) Noticef(format string, v ...any) { s.log(slog.LevelInfo, format, v) }
 func (s *slogLogger) Warnf(format string, v ...any) {
-	if s.heldRoute != nil && strings.HasSuffix(format, readLoopSlow) {
-		if rid, ok := routeID(format); ok && s.heldRoute(rid) {
-			s.log(slog.LevelDebug, format, v)
-			return
-		}
+	if strings.HasSuffix(format, readLoopSlow) && s.refused(format) {
+		s.log(slog.LevelDebug, format, v)
+		return
 	}
 	s.log(slog.LevelWarn, format, v)
 }
 
-func (s *slogLogger) Errorf(format string, v ...any) { s.log(slog.LevelError, format, v) }
+func (s *slogLogger) Errorf(format string, v ...any) {
+	switch {
+	case s.refused(format) && strings.Contains(fmt.Sprintf(format, v...), authError):
+		s.log(slog.LevelDebug, format, v)
+	case strings.HasSuffix(format, routeError) && len(v) == 1 && v[0] == authViolation:
+		// The dialling side learns nothing but this from a refusal.
+		s.log(slog.LevelError, format+": the peer refused this node's route; the peer's log says why "+
+			"(route password, certificate, or this node not in its herd file)", v)
+	default:
+		s.log(slog.LevelError, format, v)
+	}
+}
 func (s *slogLogger) Debugf(format string, v ...any) { s.log(slog.LevelDebug, format, v) }
 func (s *slogLogger) Tracef(format string, v ...any) { s.log(LevelTrace, format, v) }
 
-// readLoopSlow ends nats-server's warning about a slow read loop; for a
-// connection its format starts with the connection's description, for a
-// route "<addr> - rid:<id> - ".
-const readLoopSlow = "Readloop processing time: %v"
+// nats-server's lines about a route, as their formats end or their text
+// contains them; for a connection the format starts with its description,
+// for a route "<addr> - rid:<id> - ".
+const (
+	readLoopSlow  = "Readloop processing time: %v"
+	authError     = "authentication error"
+	routeError    = "Route Error %s"
+	authViolation = "'Authorization Violation'"
+)
+
+// refused reports whether format is about a route connection that this
+// server's routeCheck refused.
+func (s *slogLogger) refused(format string) bool {
+	if s.refusedRoute == nil {
+		return false
+	}
+	rid, ok := routeID(format)
+	return ok && s.refusedRoute(rid)
+}
 
 // routeID finds the route connection id in a format nats-server prefixed
 // with the connection's description.

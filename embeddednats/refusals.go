@@ -62,11 +62,13 @@ func (r *refusals) refused(key string, why *refusal) time.Duration {
 		st = &refusalState{}
 		r.nodes[key] = st
 	}
+	if why.cause != st.cause {
+		// Something changed at the dialler (a restart with another
+		// mistake): answer and log it at once, as news.
+		st.cause, st.count, st.logged, st.suppressed = why.cause, 0, 0, 0
+	}
 	st.count++
 	st.last = now
-	if why.cause != st.cause {
-		st.cause, st.logged, st.suppressed = why.cause, 0, 0
-	}
 	var suppressed int
 	logIt := false
 	switch {

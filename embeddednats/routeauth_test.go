@@ -69,11 +69,12 @@ func TestServer_routeAuth(t *testing.T) {
 	a := startServer(t, ca)
 
 	for _, tt := range []struct {
-		name string
-		cfg  func(*Config)
+		name    string
+		cfg     func(*Config)
+		refusal string // what A logs
 	}{
-		{"wrong password", auth("wrong-staple")},
-		{"no credentials", func(*Config) {}},
+		{"wrong password", auth("wrong-staple"), "route password mismatch with X"},
+		{"no credentials", func(*Config) {}, "does not say which node it is"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			logs := newCapture(slog.LevelInfo)
@@ -81,9 +82,9 @@ func TestServer_routeAuth(t *testing.T) {
 			tt.cfg(&c)
 			c.Logger = slog.New(teeHandler{logs, c.Logger.Handler()})
 			c.Routes = []string{a.ClusterAddr()}
-			refused := aLogs.count("authentication error")
+			refused := aLogs.count(tt.refusal)
 			x := startServer(t, c)
-			waitFor(t, "A to refuse a route", func() bool { return aLogs.count("authentication error") > refused })
+			waitFor(t, "A to refuse a route", func() bool { return aLogs.count(tt.refusal) > refused })
 			rate := watchRefused(t, x, logs, aLogs)
 			t.Logf("refused (%s): %.1f log lines/s over %v, both ends", tt.name, rate, refusedWindow)
 			if rate > maxRefusedLogRate {

@@ -42,12 +42,13 @@ type routeCheck struct {
 	// at once and logged by SetPeers instead.
 	reloading atomic.Bool
 
-	mu      sync.Mutex    // guards peers, changed and held
+	mu      sync.Mutex    // guards peers, changed and refused
 	peers   *peerSet      // current peers
 	changed chan struct{} // closed and replaced when peers change
-	// held are the route connections whose refusal was held, by id, with
-	// when the hold began: nats-server then warns of a slow read loop.
-	held map[uint64]time.Time
+	// refused are the route connections refused here, by id, with when:
+	// nats-server logs its own, vaguer line for each (and, for a held
+	// one, that its read loop was slow), which the logger demotes.
+	refused map[uint64]time.Time
 }
 
 var _ server.Authentication = (*routeCheck)(nil)
@@ -57,7 +58,7 @@ func newRouteCheck(c Config, log *slog.Logger, closed <-chan struct{}, peers *pe
 		self: c.Name, user: c.RouteUser, hint: c.RoutePasswordHint, peersOnly: c.PeersOnly,
 		verifyCert: c.RouteTLS != nil && c.RouteTLS.ClientAuth == tls.RequireAndVerifyClientCert,
 		closed:     closed, log: log, refusals: newRefusals(time.Now, log),
-		peers: peers, changed: make(chan struct{}), held: make(map[uint64]time.Time),
+		peers: peers, changed: make(chan struct{}), refused: make(map[uint64]time.Time),
 	}
 	if c.RoutePassword != "" {
 		rc.password = []byte(c.RoutePassword)
@@ -82,25 +83,24 @@ func (rc *routeCheck) current() (*peerSet, <-chan struct{}) {
 	return rc.peers, rc.changed
 }
 
-// hold notes that connection id is being held.
-func (rc *routeCheck) hold(id uint64) {
+// noteRefused remembers that route connection id was refused here.
+func (rc *routeCheck) noteRefused(id uint64) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	now := time.Now()
-	for k, t := range rc.held { // held connections are few: prune as we go
+	for k, t := range rc.refused { // refused connections are few: prune as we go
 		if now.Sub(t) > 2*refusalHoldMax {
-			delete(rc.held, k)
+			delete(rc.refused, k)
 		}
 	}
-	rc.held[id] = now
+	rc.refused[id] = now
 }
 
-// wasHeld reports whether connection id was held, and forgets it.
-func (rc *routeCheck) wasHeld(id uint64) bool {
+// wasRefused reports whether route connection id was refused here lately.
+func (rc *routeCheck) wasRefused(id uint64) bool {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	_, ok := rc.held[id]
-	delete(rc.held, id)
+	_, ok := rc.refused[id]
 	return ok
 }
 
@@ -122,6 +122,7 @@ func (rc *routeCheck) Check(c server.ClientAuthentication) bool {
 	if rc.reloading.Load() {
 		return false
 	}
+	rc.noteRefused(c.GetID())
 	key := name
 	if key == "" {
 		key = hostOf(c.RemoteAddress())
@@ -130,7 +131,6 @@ func (rc *routeCheck) Check(c server.ClientAuthentication) bool {
 	if hold <= 0 {
 		return false
 	}
-	rc.hold(c.GetID())
 	t := time.NewTimer(hold)
 	defer t.Stop()
 	for {

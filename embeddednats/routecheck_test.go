@@ -3,6 +3,7 @@ package embeddednats
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"log/slog"
 	"net"
 	"strings"
@@ -187,19 +188,26 @@ func TestCheckRouteCert(t *testing.T) {
 	}
 }
 
-// nats-server warns of a slow read loop after a held refusal; that warning
-// is demoted for the routes that were held on purpose, and only for them.
-func TestSlogLogger_heldRouteReadLoop(t *testing.T) {
+// nats-server's own lines about a route this server refused (which said
+// why itself) go to debug level, and only for those routes; the dialler's
+// "Authorization Violation" says where to look.
+func TestSlogLogger_refusedRoutes(t *testing.T) {
 	logs := newCapture(slog.LevelInfo)
 	l := newSlogLogger(slog.New(logs), nil)
-	l.heldRoute = func(rid uint64) bool { return rid == 7 }
+	l.refusedRoute = func(rid uint64) bool { return rid == 7 }
 	l.Warnf("127.0.0.1:5000 - rid:7 - "+readLoopSlow, 2*time.Second)
+	l.Errorf(`127.0.0.1:5000 - rid:7 - %v - %s`, errors.New("authentication error"), `User "Welsh@herd"`)
 	l.Warnf("127.0.0.1:5000 - rid:8 - "+readLoopSlow, 2*time.Second)
+	l.Errorf(`127.0.0.1:5000 - rid:8 - %v - %s`, errors.New("authentication error"), `User "Welsh@herd"`)
 	l.Warnf("127.0.0.1:5000 - cid:7 - "+readLoopSlow, 2*time.Second)
 	if n := logs.count("rid:7"); n != 0 {
-		t.Errorf("held route's slow read loop logged %d times at info or above", n)
+		t.Errorf("refused route's lines logged %d times at info or above", n)
 	}
-	if logs.count("rid:8") != 1 || logs.count("cid:7") != 1 {
-		t.Errorf("other slow read loops not logged: %d %d", logs.count("rid:8"), logs.count("cid:7"))
+	if logs.count("rid:8") != 2 || logs.count("cid:7") != 1 {
+		t.Errorf("other routes' lines not logged: %d %d", logs.count("rid:8"), logs.count("cid:7"))
+	}
+	l.Errorf("10.0.0.1:16222 - rid:9 - "+routeError, authViolation)
+	if logs.count("Authorization Violation", "the peer's log says why") != 1 {
+		t.Error("the dialler's refusal line does not say where to look")
 	}
 }

@@ -109,7 +109,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("create nats server: %w", err)
 	}
 	lg := newSlogLogger(s.log, s.fatal)
-	lg.heldRoute = s.check.wasHeld
+	lg.refusedRoute = s.check.wasRefused
 	srv.SetLoggerV2(lg, s.cfg.Debug, s.cfg.Trace, false)
 	s.srv = srv
 	s.state = stateStarting
