@@ -99,6 +99,14 @@ func TestHerdCheck(t *testing.T) {
 	if code, out, _ := runBin(t, pw, "check", "--config", filepath.Join(dir, "nope.yaml")); code != 1 || out != "" {
 		t.Errorf("missing file: exit %d", code)
 	}
+	// --file-only (the unit's ExecReload) needs neither the secrets nor the
+	// certificates, but still the node in a valid file.
+	if code, out, errOut := runBin(t, nil, "check", "--config", good, "--name", "Beta", "--file-only"); code != 0 || !strings.Contains(out, "the file only") {
+		t.Errorf("--file-only without secrets: exit %d, %q %q", code, out, errOut)
+	}
+	if code, _, errOut := runBin(t, nil, "check", "--config", good, "--name", "Gamma", "--file-only"); code != 1 || !strings.Contains(errOut, "--name Gamma") {
+		t.Errorf("--file-only, node not in the file: exit %d, %q", code, errOut)
+	}
 
 	for _, tt := range []struct {
 		name string
@@ -109,6 +117,8 @@ func TestHerdCheck(t *testing.T) {
 	}{
 		{"unknown neighbor", write("bad-neighbor.yaml", strings.Replace(checkHerd, "neighbors: [Beta]", "neighbors: [Gamma]", 1)),
 			pw, nil, []string{"nodes[0].neighbors[0]", "unknown neighbor", "Gamma"}},
+		{"unknown neighbor, file only", filepath.Join(dir, "bad-neighbor.yaml"), nil, []string{"--name", "Beta", "--file-only"},
+			[]string{"nodes[0].neighbors[0]", "unknown neighbor"}},
 		{"unknown field", write("bad-field.yaml", strings.Replace(checkHerd, "user: herd", "usr: herd", 1)),
 			pw, nil, []string{"usr"}},
 		{"no route password", good, nil, []string{"--name", "Alpha"}, []string{"node Alpha", "auth.routes.password_env", "TEST_ROUTE_PW"}},
