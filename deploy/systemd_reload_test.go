@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -68,25 +67,13 @@ type privateSystemd struct {
 	cmd    *exec.Cmd     // unshare
 	exited chan struct{} // closed when unshare returned
 	pid    int           // systemd, as this process sees it
-	out    syncBuffer    // the boot script's and systemd's console
+	out    string        // file of the boot script's and systemd's console
 }
 
-// syncBuffer is a bytes.Buffer safe to read while a process writes it.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+// console is what the boot script and systemd printed so far.
+func (s *privateSystemd) console() string {
+	b, _ := os.ReadFile(s.out)
+	return string(b)
 }
 
 // requireSystemd skips (or, with HERD_REQUIRE_SYSTEMD=1, fails) where no
@@ -121,10 +108,15 @@ func exists(p string) bool { _, err := os.Stat(p); return err == nil }
 // waits until it runs.
 func startSystemd(t *testing.T, stage string) *privateSystemd {
 	t.Helper()
-	s := &privateSystemd{t: t, exited: make(chan struct{})}
+	s := &privateSystemd{t: t, exited: make(chan struct{}), out: filepath.Join(t.TempDir(), "console")}
+	console, err := os.Create(s.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer console.Close() // the child has its own copy
 	s.cmd = exec.Command("unshare", "--pid", "--fork", "--mount", "--mount-proc", "--net", "--uts", "--ipc", "--cgroup",
 		"--propagation", "private", "sh", "-c", bootSystemd, "boot-systemd", stage)
-	s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.out
+	s.cmd.Stdout, s.cmd.Stderr = console, console
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +132,7 @@ func startSystemd(t *testing.T, stage string) *privateSystemd {
 		s.cmd.Process.Kill()
 		<-s.exited
 		if t.Failed() {
-			t.Logf("systemd console:\n%.4000s", s.out.String())
+			t.Logf("systemd console:\n%.4000s", s.console())
 		}
 	})
 	deadline := time.Now().Add(60 * time.Second)
@@ -157,11 +149,11 @@ func startSystemd(t *testing.T, stage string) *privateSystemd {
 		}
 		select {
 		case <-s.exited:
-			t.Fatalf("private systemd exited:\n%s", s.out.String())
+			t.Fatalf("private systemd exited:\n%s", s.console())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("private systemd did not come up:\n%s", s.out.String())
+			t.Fatalf("private systemd did not come up:\n%s", s.console())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
