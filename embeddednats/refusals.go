@@ -24,6 +24,9 @@ const (
 	// refusalLogBurst refusals of one node for one cause are logged each;
 	// then one line per repeatEvery says how many more there were.
 	refusalLogBurst = 3
+	// maxHeldRefusals bounds the refusals held at once; more are answered
+	// at once (a herd's refused nodes need a few).
+	maxHeldRefusals = 256
 )
 
 // refusals counts the refusals of each node (or address, when the dialler

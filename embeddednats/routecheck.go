@@ -41,6 +41,7 @@ type routeCheck struct {
 	// checks every accepted route again then, and a refusal is answered
 	// at once and logged by SetPeers instead.
 	reloading atomic.Bool
+	held      atomic.Int64 // refusals being held now
 
 	mu      sync.Mutex    // guards peers, changed and refused
 	peers   *peerSet      // current peers
@@ -93,6 +94,9 @@ func (rc *routeCheck) noteRefused(id uint64) {
 			delete(rc.refused, k)
 		}
 	}
+	if len(rc.refused) >= maxRepeats {
+		clear(rc.refused) // their lines are logged at their own level then
+	}
 	rc.refused[id] = now
 }
 
@@ -119,10 +123,10 @@ func (rc *routeCheck) Check(c server.ClientAuthentication) bool {
 		rc.refusals.accepted(name)
 		return true
 	}
+	rc.noteRefused(c.GetID())
 	if rc.reloading.Load() {
 		return false
 	}
-	rc.noteRefused(c.GetID())
 	key := name
 	if key == "" {
 		key = hostOf(c.RemoteAddress())
@@ -131,6 +135,13 @@ func (rc *routeCheck) Check(c server.ClientAuthentication) bool {
 	if hold <= 0 {
 		return false
 	}
+	// Each held refusal keeps its connection and read loop: bound them,
+	// so that many refused connections at once cost no more than that.
+	if rc.held.Add(1) > maxHeldRefusals {
+		rc.held.Add(-1)
+		return false
+	}
+	defer rc.held.Add(-1)
 	t := time.NewTimer(hold)
 	defer t.Stop()
 	for {

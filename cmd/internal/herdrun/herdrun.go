@@ -195,14 +195,19 @@ func Start(ctx context.Context, hf herdfile.Config, names []string, ps *Provider
 			}
 		}
 		if slices.ContainsFunc(cfg.NATS.Peers, func(p embeddednats.Peer) bool { return slices.Contains(names, p.Name) }) {
+			// Nodes started together: dial the neighbors started before,
+			// at their real addresses, and let gossip complete the mesh,
+			// as every node dialling every earlier one would race with it
+			// (duplicate routes, closed again) just as the herd forms.
 			cfg.NATS.Routes = nil
 			for i, p := range cfg.NATS.Peers {
-				host, port, _ := net.SplitHostPort(p.Route)
-				switch addr, ok := started[p.Name]; {
-				case ok && port == "0":
-					cfg.NATS.Peers[i].Route = addr // known now
-				case !ok && slices.Contains(names, p.Name):
-					cfg.NATS.Peers[i].Route = net.JoinHostPort(host, "0") // it dials this one
+				host, _, _ := net.SplitHostPort(p.Route)
+				addr, ok := started[p.Name]
+				switch {
+				case ok && slices.Contains(cfg.Neighbors, p.Name):
+					cfg.NATS.Peers[i].Route = addr
+				case ok || slices.Contains(names, p.Name):
+					cfg.NATS.Peers[i].Route = net.JoinHostPort(host, "0") // not dialled
 				}
 			}
 		}
