@@ -101,6 +101,7 @@ func TestFiveHosts_refusedNode(t *testing.T) {
 	for _, n := range correct {
 		l.waitLogged(n, `certificate for wilkes\.herd, 10\.77\.0\.5 presented by a node connecting as Welsh \(10\.77\.0\.4\): Welsh's route certificate must name welsh\.herd`)
 	}
+	l.waitOut("Welsh", `node Welsh up`) // its monitor port listens
 	for start := time.Now(); time.Since(start) < 3*time.Second; time.Sleep(100 * time.Millisecond) {
 		for _, n := range correct {
 			if _, hz, err := l.health(n); err != nil || len(hz.UnreachablePeers) != 1 || hz.UnreachablePeers[0] != "Welsh" {
