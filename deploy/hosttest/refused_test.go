@@ -87,6 +87,11 @@ func TestFiveHosts_refusedNode(t *testing.T) {
 		if got := strings.Count(l.proc(n).stderr(), "route password mismatch with Welsh"); got > 3+int(took/(30*time.Second))+1 {
 			t.Errorf("%s reported the mismatch with Welsh %d times in %v", n, got, took)
 		}
+		// It says who is missing from its mesh, every 30s.
+		missing := regexp.MustCompile(`no route to some peers.*missing=\[Welsh\]`).FindAllString(l.proc(n).stderr(), -1)
+		if len(missing) == 0 || len(missing) > 1+int(time.Since(l.began)/(30*time.Second)) {
+			t.Errorf("%s said %d times that Welsh is missing from its mesh in %v", n, len(missing), time.Since(l.began))
+		}
 	}
 	if testing.Verbose() {
 		t.Logf("Welsh's log:\n%s", tail(l.proc("Welsh").stderr(), 8))
