@@ -6,22 +6,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/herdhq/herd/bus/digest"
+	"github.com/herdhq/herd/bus/bustest"
 	"github.com/herdhq/herd/bus/record"
-	"github.com/herdhq/herd/embeddednats"
 )
 
 // countStore stores nothing and counts records; every record is newer, as
-// for an origin's fresh IAMATs.
+// for an origin's fresh IAMATs. (Anti-entropy is not part of the bus.)
 type countStore struct{ n atomic.Int64 }
 
-func (s *countStore) Put(record.Record) bool { s.n.Add(1); return true }
-
-// The digests of a store that keeps nothing: every countStore looks in
-// sync with every other, so anti-entropy stays out of the measurement.
-func (s *countStore) GroupSums() (z [digest.Groups]uint64)                    { return z }
-func (s *countStore) BucketSums(int) (z [digest.GroupSize]uint64)             { return z }
-func (s *countStore) AppendBucket(dst []record.Record, _ int) []record.Record { return dst }
+func (s *countStore) PutView(r record.Record) (record.Record, bool) { s.n.Add(1); return r, true }
 
 // BenchmarkFlood_FanOut publishes records at an origin bus and waits
 // until each of its neighbors' buses has received every one, through a
@@ -31,7 +24,7 @@ func (s *countStore) AppendBucket(dst []record.Record, _ int) []record.Record { 
 func BenchmarkFlood_FanOut(b *testing.B) {
 	for _, fan := range []int{1, 3} {
 		b.Run(fmt.Sprintf("neighbors=%d", fan), func(b *testing.B) {
-			ns := startBenchNATS(b)
+			ns := bustest.StartNATS(b)
 			var names []string
 			var stores []*countStore
 			for i := range fan {
@@ -40,9 +33,9 @@ func BenchmarkFlood_FanOut(b *testing.B) {
 				st := &countStore{}
 				stores = append(stores, st)
 				// Receivers' only neighbor is the origin: no relay.
-				startBenchBus(b, ns, name, []string{"Origin"}, st)
+				startBusOn(b, ns, name, []string{"Origin"}, st, nil, nil)
 			}
-			origin := startBenchBus(b, ns, "Origin", names, &countStore{})
+			origin := startBusOn(b, ns, "Origin", names, &countStore{}, nil, nil)
 			recs := make([]record.Record, 1<<14)
 			for i := range recs {
 				r, err := record.Parse(fmt.Appendf(nil, "AT Origin +0.263873386 client%05d.cs.ucla.edu +34.068930-118.445127 1621464827.%09d", i, i))
@@ -81,40 +74,4 @@ func BenchmarkFlood_FanOut(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 		})
 	}
-}
-
-func startBenchNATS(b *testing.B) *embeddednats.Server {
-	b.Helper()
-	cfg := embeddednats.DefaultConfig()
-	cfg.Name = "bench"
-	cfg.Logger = nil
-	s, err := embeddednats.New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := s.Start(b.Context()); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
-	return s
-}
-
-func startBenchBus(b *testing.B, ns *embeddednats.Server, name string, neighbors []string, st Store) *Bus {
-	b.Helper()
-	nc, err := ns.Connect()
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(nc.Close)
-	cfg := DefaultConfig()
-	cfg.Name, cfg.Neighbors, cfg.Conn, cfg.Store = name, neighbors, nc, st
-	bus, err := New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := bus.Start(b.Context()); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { bus.Close() })
-	return bus
 }

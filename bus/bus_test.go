@@ -11,38 +11,27 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
+	"github.com/herdhq/herd/bus/bustest"
 	"github.com/herdhq/herd/bus/record"
 	"github.com/herdhq/herd/embeddednats"
-	"github.com/herdhq/herd/node/store"
+	"github.com/herdhq/herd/node/nodetest/wait"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// mapStore is the node's real store, with helpers for tests.
-type mapStore struct{ *store.Store }
-
-func newMapStore() *mapStore { return &mapStore{store.New()} }
-
-func (s *mapStore) get(c string) string {
-	r, _ := s.Get(c)
-	return r.Line
-}
-
-func (s *mapStore) lines() map[string]string {
-	out := map[string]string{}
-	s.Range(func(r record.Record) bool {
-		out[r.Client()] = r.Line
-		return true
-	})
-	return out
-}
-
 // counts is an Observer for tests.
 type counts struct {
-	published, received, stale, dropped, invalid atomic.Int64
+	published, relayed, received, stale, dropped atomic.Int64
+	refused                                      [NumRefusals]atomic.Int64
 }
 
-func (c *counts) Published(string, int) { c.published.Add(1) }
+var _ Observer = (*counts)(nil)
+
+func (c *counts) Published(string, int)         { c.published.Add(1) }
+func (c *counts) Relayed(_ string, n int)       { c.relayed.Add(int64(n)) }
+func (c *counts) Latency(time.Duration)         {}
+func (c *counts) Dropped(n int, _ Drop)         { c.dropped.Add(int64(n)) }
+func (c *counts) Refused(_ string, why Refusal) { c.refused[why].Add(1) }
 func (c *counts) Received(_ string, newer bool) {
 	if newer {
 		c.received.Add(1)
@@ -50,44 +39,41 @@ func (c *counts) Received(_ string, newer bool) {
 		c.stale.Add(1)
 	}
 }
-func (c *counts) Latency(time.Duration)   {}
-func (c *counts) Dropped(n int, _ string) { c.dropped.Add(int64(n)) }
-func (c *counts) Invalid(string)          { c.invalid.Add(1) }
 
-func startNATS(t *testing.T) *embeddednats.Server {
-	t.Helper()
-	cfg := embeddednats.DefaultConfig()
-	cfg.Name = "test"
-	cfg.Logger = nil
-	s, err := embeddednats.New(cfg)
-	if err != nil {
-		t.Fatal(err)
+// refusedTotal is every refusal counted, whatever the reason.
+func (c *counts) refusedTotal() int64 {
+	var n int64
+	for i := range c.refused {
+		n += c.refused[i].Load()
 	}
-	if err := s.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return n
 }
 
-func startBus(t *testing.T, ns *embeddednats.Server, name string, neighbors []string, mod func(*Config)) (*Bus, *mapStore, *counts) {
+func startBus(t testing.TB, ns *embeddednats.Server, name string, neighbors []string, mod func(*Config)) (*Bus, *bustest.Store, *counts) {
+	t.Helper()
+	st, obs := bustest.NewStore(), &counts{}
+	return startBusOn(t, ns, name, neighbors, st, obs, mod), st, obs
+}
+
+// startBusOn starts a bus with its own connection to ns, on st, told of
+// its events by obs (nil: nobody).
+func startBusOn(t testing.TB, ns *embeddednats.Server, name string, neighbors []string, st Store, obs Observer, mod func(*Config)) *Bus {
 	t.Helper()
 	nc, err := ns.Connect()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	st, obs := newMapStore(), &counts{}
 	cfg := DefaultConfig()
-	cfg.Name, cfg.Neighbors, cfg.Conn, cfg.Store, cfg.Observe = name, neighbors, nc, st, obs
+	cfg.Name, cfg.Neighbors, cfg.Observe = name, neighbors, obs
 	if mod != nil {
 		mod(&cfg)
 	}
-	b, err := New(cfg)
+	b, err := New(cfg, nc, st)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Start(context.Background()); err != nil {
+	if err := b.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -95,33 +81,14 @@ func startBus(t *testing.T, ns *embeddednats.Server, name string, neighbors []st
 			t.Error(err)
 		}
 	})
-	return b, st, obs
+	return b
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-func mustRecord(t *testing.T, line string) record.Record {
-	t.Helper()
-	r, err := record.Parse([]byte(line))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-// A coalesced message carries every line; invalid messages and lines are
-// counted and change nothing.
+// A coalesced message carries every line; invalid messages and lines, and
+// messages from a node that is not a neighbor, are counted by reason and
+// change nothing.
 func TestBus_Receive(t *testing.T) {
-	ns := startNATS(t)
+	ns := bustest.StartNATS(t)
 	_, st, obs := startBus(t, ns, "B", []string{"A"}, nil)
 	pub, err := ns.Connect()
 	if err != nil {
@@ -146,16 +113,22 @@ func TestBus_Receive(t *testing.T) {
 	send("A", "A", "AT Z +0.000000001 c5 +1+1 1")                           // origin mismatch
 	send("A", "A", "AT A +0.000000001 c6 +91+1 1\nIAMAT x +1+1 1\ngarbage") // bad lines
 	send("A", "A", "AT A +0.000000001 c1 +1+1 1")                           // stale (equal)
-	waitFor(t, "all messages handled", func() bool {
-		return obs.received.Load() == 3 && obs.invalid.Load() == 5 && obs.stale.Load() == 1
+	send("Z", "Z", "AT Z +0.000000001 c7 +1+1 1")                           // Z is not a neighbor
+	wait.For(t, "all messages handled", func() bool {
+		return obs.received.Load() == 3 && obs.refusedTotal() == 6 && obs.stale.Load() == 1
 	})
+	for why, want := range map[Refusal]int64{RefusedBadHeaders: 1, RefusedBadRecord: 4, RefusedNotNeighbor: 1} {
+		if got := obs.refused[why].Load(); got != want {
+			t.Errorf("refused %s: %d, want %d", why, got, want)
+		}
+	}
 	for _, c := range []string{"c1", "c2", "c3"} {
-		if st.get(c) == "" {
+		if st.Line(c) == "" {
 			t.Errorf("%s not stored", c)
 		}
 	}
-	for _, c := range []string{"c4", "c5", "c6"} {
-		if st.get(c) != "" {
+	for _, c := range []string{"c4", "c5", "c6", "c7"} {
+		if st.Line(c) != "" {
 			t.Errorf("%s stored from an invalid message", c)
 		}
 	}
@@ -164,7 +137,7 @@ func TestBus_Receive(t *testing.T) {
 // Records ready together are coalesced into one message per neighbor and
 // origin, split at MaxPayload.
 func TestBus_Coalesce(t *testing.T) {
-	ns := startNATS(t)
+	ns := bustest.StartNATS(t)
 	b, _, obs := startBus(t, ns, "A", []string{"B"}, func(c *Config) { c.MaxPayload = 1024 })
 	sub, err := ns.Connect()
 	if err != nil {
@@ -186,7 +159,7 @@ func TestBus_Coalesce(t *testing.T) {
 	for i := range n {
 		b.Publish(record.Build("A", int64(i), []byte("client"+strings.Repeat("x", i%7)), []byte("+1+1"), []byte("1")))
 	}
-	waitFor(t, "all records published", func() bool { return lines.Load() == n })
+	wait.For(t, "all records published", func() bool { return lines.Load() == n })
 	if msgs.Load() >= n {
 		t.Fatalf("%d messages for %d records: nothing coalesced", msgs.Load(), n)
 	}
@@ -199,7 +172,7 @@ func TestBus_Coalesce(t *testing.T) {
 // Publish never blocks: when the queue is full, records are dropped and
 // counted.
 func TestBus_PublishNeverBlocks(t *testing.T) {
-	ns := startNATS(t)
+	ns := bustest.StartNATS(t)
 	nc, err := ns.Connect()
 	if err != nil {
 		t.Fatal(err)
@@ -207,12 +180,12 @@ func TestBus_PublishNeverBlocks(t *testing.T) {
 	defer nc.Close()
 	obs := &counts{}
 	cfg := DefaultConfig()
-	cfg.Name, cfg.Neighbors, cfg.Conn, cfg.Store, cfg.Observe, cfg.QueueLen = "A", []string{"B"}, nc, newMapStore(), obs, 4
-	b, err := New(cfg) // not started: nothing drains the queue
+	cfg.Name, cfg.Neighbors, cfg.Observe, cfg.QueueLen = "A", []string{"B"}, obs, 4
+	b, err := New(cfg, nc, bustest.NewStore()) // not started: nothing drains the queue
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := mustRecord(t, "AT A +0.000000001 c +1+1 1")
+	r := bustest.MustRecord(t, "AT A +0.000000001 c +1+1 1")
 	for range 10 {
 		b.Publish(r)
 	}
@@ -231,7 +204,7 @@ func TestBus_PublishNeverBlocks(t *testing.T) {
 }
 
 func TestConfig_Validate(t *testing.T) {
-	ns := startNATS(t)
+	ns := bustest.StartNATS(t)
 	nc, err := ns.Connect()
 	if err != nil {
 		t.Fatal(err)
@@ -242,18 +215,21 @@ func TestConfig_Validate(t *testing.T) {
 		mod   func(*Config)
 	}{
 		{"Name", func(c *Config) { c.Name = "a.b" }},
-		{"Conn", func(c *Config) { c.Conn = nil }},
-		{"Store", func(c *Config) { c.Store = nil }},
-		{"Logger", func(c *Config) { c.Logger = nil }},
 		{"QueueLen", func(c *Config) { c.QueueLen = 0 }},
 		{"MaxPayload", func(c *Config) { c.MaxPayload = 10 }},
+		{"Linger", func(c *Config) { c.Linger = -time.Millisecond }},
+		{"Linger", func(c *Config) { c.Linger = 2 * time.Second }},
 		{"Neighbors[1]", func(c *Config) { c.Neighbors = []string{"B", "A"} }},
 		{"Neighbors[1]", func(c *Config) { c.Neighbors = []string{"B", "B"} }},
 		{"Neighbors[0]", func(c *Config) { c.Neighbors = []string{"*"} }},
 	}
 	for _, tt := range tests {
 		cfg := DefaultConfig()
-		cfg.Name, cfg.Neighbors, cfg.Conn, cfg.Store = "A", []string{"B"}, nc, newMapStore()
+		cfg.Name, cfg.Neighbors = "A", []string{"B"}
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Linger = time.Millisecond // in range
 		if err := cfg.Validate(); err != nil {
 			t.Fatal(err)
 		}
@@ -261,5 +237,17 @@ func TestConfig_Validate(t *testing.T) {
 		if err := cfg.Validate(); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tt.field) {
 			t.Errorf("%s: %v", tt.field, err)
 		}
+		if _, err := New(cfg, nc, bustest.NewStore()); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("New with a bad %s: %v", tt.field, err)
+		}
+	}
+	// A nil conn or store is a wiring error, refused by New.
+	cfg := DefaultConfig()
+	cfg.Name = "A"
+	if _, err := New(cfg, nil, bustest.NewStore()); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("New without conn: %v", err)
+	}
+	if _, err := New(cfg, nc, nil); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("New without store: %v", err)
 	}
 }

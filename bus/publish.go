@@ -5,7 +5,23 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/herdhq/herd/bus/record"
 )
+
+// Publish floods a record this node originated to every neighbor. It never
+// blocks: when the queue is full the record is dropped and counted.
+func (b *Bus) Publish(r record.Record) {
+	b.enqueue(outbound{rec: r, origin: b.cfg.Name, stamp: b.cfg.Now().UnixNano()})
+}
+
+func (b *Bus) enqueue(o outbound) {
+	select {
+	case b.queue <- o:
+	default:
+		b.cfg.Observe.Dropped(1, DropQueueFull)
+	}
+}
 
 // maxBatch bounds records taken from the queue per round, so one busy
 // round cannot starve the flush that makes it visible.
@@ -67,7 +83,7 @@ type group struct {
 }
 
 func (b *Bus) publishBatch(batch []outbound, groups map[groupKey]*group) {
-	nbrs := b.neighbors()
+	nbrs := b.Neighbors()
 	var order []groupKey // publish in first-seen order for fairness
 	for _, o := range batch {
 		for _, to := range nbrs {
@@ -115,12 +131,14 @@ func (b *Bus) send(k groupKey, g *group) {
 			HeaderStamp:  []string{strconv.FormatInt(g.stamp, 10)},
 		},
 	}
-	if err := b.cfg.Conn.PublishMsg(m); err != nil {
-		b.cfg.Observe.Dropped(g.n, "publish failed")
+	if err := b.conn.PublishMsg(m); err != nil {
+		b.cfg.Observe.Dropped(g.n, DropPublishFailed)
 		b.cfg.Logger.Warn("flood publish failed", "to", k.to, "records", g.n, "err", err)
 	} else {
 		b.cfg.Observe.Published(k.to, g.n)
-		b.observeRelayed(k, g.n)
+		if k.origin != b.cfg.Name {
+			b.cfg.Observe.Relayed(k.to, g.n)
+		}
 	}
 	// PublishMsg copied the payload into the connection's buffer.
 	g.payload = g.payload[:0]

@@ -131,13 +131,13 @@ func (c Config) applyAuth(o *server.Options, node *nodeIdentity) error {
 func (c Config) observerPermissions() *server.Permissions {
 	p := &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: clone(c.ObserverPublish), Deny: clone(c.ObserverDenyPublish)},
-		Subscribe: &server.SubjectPermission{Allow: clone(c.ObserverSubscribe)},
+		Subscribe: &server.SubjectPermission{Allow: clone(c.ObserverSubscribe), Deny: c.observerSubscribeDeny()},
 	}
 	if len(p.Publish.Allow) == 0 {
 		p.Publish = &server.SubjectPermission{Deny: []string{">"}}
 	}
 	if len(p.Subscribe.Allow) == 0 {
-		p.Subscribe = &server.SubjectPermission{Deny: []string{">"}}
+		p.Subscribe.Deny = append(p.Subscribe.Deny, ">")
 	}
 	return p
 }

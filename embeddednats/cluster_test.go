@@ -222,7 +222,7 @@ func TestServer_connectRetriesHealsGossipRoute(t *testing.T) {
 		{"nats default 0 no pool", 0, noPool, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			logs := newCapture(slog.LevelError)
+			logs := newCapture(slog.LevelInfo) // a refused redial is info (peerclose.go)
 			cfg := func(name string, advertise *tcpProxy, routes ...string) Config {
 				c := testConfig(t, name)
 				c.Logger = slog.New(teeHandler{logs, c.Logger.Handler()})

@@ -29,6 +29,7 @@ var (
 	ErrRouteAuth      = errors.New("invalid route credentials")
 	ErrRouteTLS       = errors.New("invalid route TLS")
 	ErrObserver       = errors.New("invalid observer permissions")
+	ErrOpenRoutes     = errors.New("open routes off loopback")
 	ErrPeer           = errors.New("invalid peer")
 	ErrRouteCertName  = errors.New("route certificate does not name this server's route host")
 
@@ -105,6 +106,13 @@ type Config struct {
 	// ObserverDenyPublish are subjects observers may never publish to,
 	// even if ObserverPublish matches them: the bus.
 	ObserverDenyPublish []string
+	// ObserverDenySubscribe are subjects observers may not subscribe to,
+	// even if ObserverSubscribe matches them: the service subjects. A
+	// wildcard subscription that covers them (herd.>) is allowed but never
+	// delivers their messages. Observers never join a queue group.
+	ObserverDenySubscribe []string
+	// ObserverLimits bound the client port's connections (observer.go).
+	ObserverLimits ObserverLimits
 	// SystemUser and SystemPassword, when SystemPassword is set, are a
 	// user in SystemAccount, for `nats server list` and `nats server
 	// report routes`. The server keeps only a bcrypt hash.
@@ -123,6 +131,11 @@ type Config struct {
 	// ClientAuth RequireAndVerifyClientCert, ClientCAs to verify the
 	// servers that dial it. See RouteTLSConfig.
 	RouteTLS *tls.Config
+	// InsecureRoutes lets a server whose ClusterAddr is not loopback run
+	// without route credentials or verified TLS, where any server that
+	// reaches the port may join and publish on the bus. Validate refuses
+	// that unless it is set.
+	InsecureRoutes bool
 
 	// Options, if set, is called last on the built server options, for
 	// settings this Config does not carry.
@@ -144,7 +157,11 @@ func DefaultConfig() Config {
 		ObserverPublish: []string{"herd.iamat", "herd.whatsat", "$SRV.>"},
 		// The flood and anti-entropy subjects belong to the nodes.
 		ObserverDenyPublish: []string{"herd.at.>", "herd.sync.>"},
-		SystemUser:          DefaultSystemUser,
+		// The service's own subjects: a subscriber there sees every
+		// request (and in a queue group would take them).
+		ObserverDenySubscribe: []string{"herd.iamat", "herd.whatsat", "$SRV.>"},
+		ObserverLimits:        DefaultObserverLimits(),
+		SystemUser:            DefaultSystemUser,
 	}
 }
 
@@ -183,6 +200,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("field ConnectRetries %d: %w: must not be negative (nats-server treats it as no retry)", c.ConnectRetries, ErrConnectRetries)
 	}
 	if err := validatePeers(c.Name, c.Peers); err != nil {
+		return err
+	}
+	if err := c.ObserverLimits.validate(); err != nil {
 		return err
 	}
 	return c.validateAuth()
@@ -301,6 +321,7 @@ func (c Config) options(node *nodeIdentity) (*server.Options, error) {
 		return nil, err
 	}
 	c.applyRoutes(o, c.Peers)
+	c.ObserverLimits.apply(o)
 	if c.MonitorAddr != "" {
 		mhost, mport, _ := splitAddr(c.MonitorAddr, true)
 		o.HTTPHost = mhost

@@ -26,6 +26,7 @@ func TestConfig_Validate(t *testing.T) {
 			c.Routes = []string{"nats-route://127.0.0.1:6223", "localhost:6224", "nats://u:p@[::1]:6225"}
 			c.MonitorAddr = "127.0.0.1:0"
 			c.ConnectRetries = 0
+			c.RouteUser, c.RoutePassword = "herd", "pw"
 		}, nil, ""},
 		{"empty name", func(c *Config) { c.Name = "" }, ErrName, "Name"},
 		{"dot in name", func(c *Config) { c.Name = "a.b" }, ErrName, "Name"},
@@ -57,6 +58,34 @@ func TestConfig_Validate(t *testing.T) {
 		{"observer subject bad", func(c *Config) { c.ObserverPublish = []string{"herd..x"} }, ErrObserver, "ObserverPublish[0]"},
 		{"observer deny bad", func(c *Config) { c.ObserverDenyPublish = []string{"a", ">.x"} }, ErrObserver, "ObserverDenyPublish[1]"},
 		{"observer nothing", func(c *Config) { c.ObserverPublish, c.ObserverSubscribe = nil, nil }, nil, ""},
+		{"observer deny subscribe bad", func(c *Config) { c.ObserverDenySubscribe = []string{"herd iamat"} }, ErrObserver, "ObserverDenySubscribe[0]"},
+		{"limit subscriptions low", func(c *Config) { c.ObserverLimits.Subscriptions = MinObserverSubscriptions - 1 }, ErrLimit, "ObserverLimits.Subscriptions"},
+		{"limit connections zero", func(c *Config) { c.ObserverLimits.Connections = 0 }, ErrLimit, "ObserverLimits.Connections"},
+		{"limit payload low", func(c *Config) { c.ObserverLimits.Payload = 1024 }, ErrLimit, "ObserverLimits.Payload"},
+		{"limit payload high", func(c *Config) { c.ObserverLimits.Payload = MaxObserverPayload + 1 }, ErrLimit, "ObserverLimits.Payload"},
+		{"limit pending low", func(c *Config) { c.ObserverLimits.PendingBytes = MinObserverPendingBytes - 1 }, ErrLimit, "ObserverLimits.PendingBytes"},
+		{"limits at their bounds", func(c *Config) {
+			c.ObserverLimits = ObserverLimits{Subscriptions: MinObserverSubscriptions, Connections: 1, PendingBytes: MinObserverPendingBytes, Payload: MaxObserverPayload}
+		}, nil, ""},
+		// Open routes off loopback: refused unless asked for.
+		{"open routes all interfaces", func(c *Config) { c.ClusterAddr = "0.0.0.0:6222" }, ErrOpenRoutes, "InsecureRoutes"},
+		{"open routes empty host", func(c *Config) { c.ClusterAddr = ":6222" }, ErrOpenRoutes, "InsecureRoutes"},
+		{"open routes LAN IP", func(c *Config) { c.ClusterAddr = "10.1.2.3:0" }, ErrOpenRoutes, "InsecureRoutes"},
+		{"open routes host name", func(c *Config) { c.ClusterAddr = "goloman.herd:6222" }, ErrOpenRoutes, "InsecureRoutes"},
+		{"open routes TLS without verify", func(c *Config) {
+			c.ClusterAddr = "10.1.2.3:6222"
+			c.RouteTLS = &tls.Config{Certificates: []tls.Certificate{{}}, RootCAs: x509.NewCertPool()}
+		}, ErrOpenRoutes, "InsecureRoutes"},
+		{"open routes asked for", func(c *Config) { c.ClusterAddr, c.InsecureRoutes = "10.1.2.3:6222", true }, nil, ""},
+		{"routes with password", func(c *Config) { c.ClusterAddr, c.RouteUser, c.RoutePassword = "10.1.2.3:6222", "herd", "pw" }, nil, ""},
+		{"routes with verified TLS", func(c *Config) {
+			c.ClusterAddr = "10.1.2.3:6222"
+			c.RouteTLS = &tls.Config{Certificates: []tls.Certificate{{}}, RootCAs: x509.NewCertPool(),
+				ClientCAs: x509.NewCertPool(), ClientAuth: tls.RequireAndVerifyClientCert}
+		}, nil, ""},
+		{"open routes localhost", func(c *Config) { c.ClusterAddr = "localhost:6222" }, nil, ""},
+		{"open routes IPv6 loopback", func(c *Config) { c.ClusterAddr = "[::1]:6222" }, nil, ""},
+		{"open routes 127.0.0.2", func(c *Config) { c.ClusterAddr = "127.0.0.2:6222" }, nil, ""},
 		{"tls no cert", func(c *Config) { c.RouteTLS = &tls.Config{RootCAs: x509.NewCertPool()} }, ErrRouteTLS, "RouteTLS"},
 		{"tls no roots", func(c *Config) { c.RouteTLS = &tls.Config{Certificates: []tls.Certificate{{}}} }, ErrRouteTLS, "RouteTLS"},
 		{"tls verify no client CAs", func(c *Config) {
@@ -138,6 +167,14 @@ func TestConfig_options(t *testing.T) {
 	}
 	if !hooked {
 		t.Error("Options hook not called with the built options")
+	}
+	l := DefaultObserverLimits()
+	if o.MaxSubs != l.Subscriptions || o.MaxConn != l.Connections+InProcessReserve || o.MaxPending != l.PendingBytes || o.MaxPayload != l.Payload {
+		t.Errorf("client limits subs %d conns %d pending %d payload %d, want %+v (+%d in-process connections)",
+			o.MaxSubs, o.MaxConn, o.MaxPending, o.MaxPayload, l, InProcessReserve)
+	}
+	if o.WriteDeadline != 0 || o.Cluster.WriteDeadline != 0 {
+		t.Errorf("write deadlines %v / %v changed: routes inherit the client one", o.WriteDeadline, o.Cluster.WriteDeadline)
 	}
 
 	cfg.MonitorAddr = ""

@@ -48,10 +48,15 @@
 // nkey that New generates and keeps only in memory, with full rights in
 // Account. A client connection without credentials is the observer
 // (no_auth_user) in Account: by default it may subscribe to herd.> and
-// _INBOX.> and publish only to the herd's service subjects (herd.iamat,
-// herd.whatsat, $SRV.>), never to the bus (herd.at.>, herd.sync.>); a
-// client with wrong credentials is refused. Routes carry Account's traffic
-// by name, so an observer on any node sees the whole herd's flood.
+// _INBOX.> but not to the service subjects (herd.iamat, herd.whatsat,
+// $SRV.>) nor in any queue group, and publish only to the service
+// subjects, never to the bus (herd.at.>, herd.sync.>); a client with wrong
+// credentials is refused. ObserverLimits bound client connections
+// (subscriptions, connections, queued bytes, message size) and LimitHits
+// counts what they stopped. Routes carry Account's traffic by name, so an
+// observer on any node sees the whole herd's flood. Validate refuses open
+// routes (no credentials, no verified TLS) on a cluster address that is
+// not loopback unless InsecureRoutes says so.
 // Optional: a system user (SystemUser/SystemPassword) for `nats server
 // list`; route credentials (RouteUser/RoutePassword), which every route
 // must present and which this server presents on explicit and

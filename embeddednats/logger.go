@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/herdhq/herd/bus/ratelog"
 )
 
 // LevelTrace is the slog level of nats-server protocol traces (Tracef).
@@ -20,8 +22,7 @@ const LevelTrace = slog.LevelDebug - 4
 type slogLogger struct {
 	l       *slog.Logger
 	onFatal func(msg string)
-	limit   *lineLimiter   // info and above
-	repeats *repeatLimiter // info and above
+	limit   *ratelog.Limiter // info and above (loglimit.go)
 	// refusedRoute, if set, reports whether the route connection with this
 	// id was refused by this server's routeCheck, which logged why:
 	// nats-server's own line for it ("authentication error") is vaguer,
@@ -36,36 +37,20 @@ func newSlogLogger(l *slog.Logger, onFatal func(string)) *slogLogger {
 	if l == nil {
 		l = slog.New(slog.DiscardHandler)
 	}
-	return &slogLogger{l: l, onFatal: onFatal, limit: newLineLimiter(time.Now), repeats: newRepeatLimiter(time.Now)}
+	return &slogLogger{l: l, onFatal: onFatal, limit: ratelog.New(l, newLineLimit(time.Now))}
 }
 
-func (s *slogLogger) log(level slog.Level, format string, v []any) string {
+func (s *slogLogger) log(level slog.Level, format string, v []any) {
 	ctx := context.Background()
 	if !s.l.Enabled(ctx, level) {
-		return ""
+		return
 	}
 	msg := strings.TrimRight(fmt.Sprintf(format, v...), "\r\n")
 	if level < slog.LevelInfo {
 		s.l.Log(ctx, level, msg)
-		return msg
+		return
 	}
-	ok, repeated := s.repeats.allow(msg)
-	if !ok {
-		return ""
-	}
-	ok, dropped := s.limit.allow()
-	if !ok {
-		return ""
-	}
-	if dropped > 0 {
-		s.l.LogAttrs(ctx, slog.LevelWarn, "nats-server log lines dropped by the rate limit", slog.Int("dropped", dropped))
-	}
-	if repeated > 0 {
-		s.l.Log(ctx, level, msg, slog.Int("similar_lines_left_out", repeated))
-	} else {
-		s.l.Log(ctx, level, msg)
-	}
-	return msg
+	s.limit.Log(level, msg)
 }
 
 func (s *slogLogger) Noticef(format string, v ...any) { s.log(slog.LevelInfo, format, v) }
@@ -79,6 +64,8 @@ func (s *slogLogger) Warnf(format string, v ...any) {
 
 func (s *slogLogger) Errorf(format string, v ...any) {
 	switch {
+	case peerWentAway(format, v): // peerclose.go
+		s.log(slog.LevelInfo, format+" (the route peer is gone)", v)
 	case s.refused(format) && strings.Contains(fmt.Sprintf(format, v...), authError):
 		s.log(slog.LevelDebug, format, v)
 	case strings.HasSuffix(format, routeError) && len(v) == 1 && v[0] == authViolation:

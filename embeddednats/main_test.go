@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/herdhq/herd/node/nodetest/wait"
 )
 
 func TestMain(m *testing.M) {
@@ -26,16 +28,11 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
-// waitFor polls cond until it holds or waitTimeout passes.
+// waitFor polls cond until it holds or waitTimeout passes (the herd's one
+// polling helper, node/nodetest/wait).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	wait.Within(t, waitTimeout, what, cond)
 }
 
 // tWriter sends log lines to t.Log, shown only on failure or with -v.

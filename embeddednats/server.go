@@ -33,6 +33,7 @@ type Server struct {
 	cfg   Config
 	log   *slog.Logger
 	id    *nodeIdentity // the in-process connections' credential
+	hits  limitCounter  // limit refusals nats-server reported
 	check *routeCheck   // who may open a route (routecheck.go)
 
 	// reloadMu serializes SetPeers and guards opts, the options the
@@ -110,7 +111,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	lg := newSlogLogger(s.log, s.fatal)
 	lg.refusedRoute = s.check.wasRefused
-	srv.SetLoggerV2(lg, s.cfg.Debug, s.cfg.Trace, false)
+	srv.SetLoggerV2(countingLogger{lg, &s.hits}, s.cfg.Debug, s.cfg.Trace, false)
 	s.srv = srv
 	s.state = stateStarting
 	s.mu.Unlock()

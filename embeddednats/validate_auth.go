@@ -3,6 +3,8 @@ package embeddednats
 import (
 	"crypto/tls"
 	"fmt"
+	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -19,6 +21,7 @@ func (c Config) validateAuth() error {
 		{"ObserverSubscribe", c.ObserverSubscribe},
 		{"ObserverPublish", c.ObserverPublish},
 		{"ObserverDenyPublish", c.ObserverDenyPublish},
+		{"ObserverDenySubscribe", c.ObserverDenySubscribe},
 	} {
 		for i, s := range f.subjects {
 			if !server.IsValidSubject(s) {
@@ -49,7 +52,35 @@ func (c Config) validateAuth() error {
 			return fmt.Errorf("field RouteTLS: %w: InsecureSkipVerify", ErrRouteTLS)
 		}
 	}
-	return nil
+	return c.validateRoutesSecure()
+}
+
+// validateRoutesSecure refuses open routes on a cluster address that other
+// hosts may reach: there, any server that dials it joins the cluster and
+// may publish forged records on the bus. A route is closed by credentials
+// or by TLS that verifies the certificate of whoever dials in; TLS without
+// that encrypts but lets anyone in.
+func (c Config) validateRoutesSecure() error {
+	verified := c.RouteTLS != nil && c.RouteTLS.ClientAuth == tls.RequireAndVerifyClientCert
+	if c.InsecureRoutes || c.RoutePassword != "" || verified || IsLoopback(c.ClusterAddr) {
+		return nil
+	}
+	return fmt.Errorf("field InsecureRoutes: %w: ClusterAddr %q is not loopback and routes have neither credentials (RouteUser, RoutePassword) nor TLS verifying the servers that dial in (RouteTLS with RequireAndVerifyClientCert); set InsecureRoutes to run with open routes anyway", ErrOpenRoutes, c.ClusterAddr)
+}
+
+// IsLoopback reports whether the host of host:port is "localhost" or a
+// loopback IP. Other host names are not resolved: they count as reachable
+// from elsewhere, as does an empty host (all interfaces).
+func IsLoopback(hostport string) bool {
+	h, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // printable reports whether s is non-empty visible ASCII.

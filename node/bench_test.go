@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"bufio"
@@ -12,6 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/herdhq/herd/node"
+	"github.com/herdhq/herd/node/nodetest"
 )
 
 // BenchmarkNode_IAMAT measures pipelined IAMAT throughput of one node over
@@ -23,25 +26,25 @@ import (
 func BenchmarkNode_IAMAT(b *testing.B) {
 	variants := []struct {
 		name string
-		mod  func(b *testing.B, c *Config)
+		mod  func(b *testing.B, c *node.Config)
 	}{
-		{"bare", func(*testing.B, *Config) {}},
-		{"metrics", func(_ *testing.B, c *Config) { c.MonitorAddr = "127.0.0.1:0" }},
-		{"metrics+infolog", func(_ *testing.B, c *Config) {
+		{"bare", func(*testing.B, *node.Config) {}},
+		{"metrics", func(_ *testing.B, c *node.Config) { c.MonitorAddr = "127.0.0.1:0" }},
+		{"metrics+infolog", func(_ *testing.B, c *node.Config) {
 			c.MonitorAddr = "127.0.0.1:0"
 			c.Logger = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
 		}},
-		{"metrics+debuglogfile", func(b *testing.B, c *Config) {
+		{"metrics+debuglogfile", func(b *testing.B, c *node.Config) {
 			c.MonitorAddr = "127.0.0.1:0"
 			c.LogFile = filepath.Join(b.TempDir(), "node.log")
 		}},
 	}
 	for _, v := range variants {
 		b.Run(v.name, func(b *testing.B) {
-			cfg := DefaultConfig()
-			cfg.Name, cfg.Places = "A", zeroPlaces{}
+			cfg := node.DefaultConfig()
+			cfg.Name, cfg.Places = "A", nodetest.ZeroPlaces{}
 			v.mod(b, &cfg)
-			n, err := New(cfg)
+			n, err := node.New(cfg)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"context"
@@ -12,18 +12,21 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/herdhq/herd/bus"
+	"github.com/herdhq/herd/node"
+	"github.com/herdhq/herd/node/nodetest"
+	"github.com/herdhq/herd/node/nodetest/wait"
 )
 
 // An IAMAT at each node reaches all five, and a WHATSAT at every node
 // answers with the origin's AT line byte for byte.
 func TestHerd_FloodReachesAll(t *testing.T) {
-	h := startHerd(t, defaultTopology)
-	for i, origin := range h.live() {
+	h := startHerd(t, nodetest.DefaultTopology)
+	for i, origin := range h.Live() {
 		client := "client-of-" + origin
-		line := h.iamat(origin, client, "+34.068930-118.445127", fmt.Sprintf("1621464827.%d", i))
-		h.waitRecord(client, line, h.live()...)
-		for _, at := range h.live() {
-			reply := h.send(at, fmt.Sprintf("WHATSAT %s 10 5", client))
+		line := h.IAMAT(origin, client, "+34.068930-118.445127", fmt.Sprintf("1621464827.%d", i))
+		h.WaitRecord(client, line, h.Live()...)
+		for _, at := range h.Live() {
+			reply := h.Send(at, fmt.Sprintf("WHATSAT %s 10 5", client))
 			if first, _, _ := strings.Cut(reply, "\n"); first != line {
 				t.Fatalf("WHATSAT at %s: first line %q, want %q", at, first, line)
 			}
@@ -45,7 +48,7 @@ type observer struct {
 	nc   *nats.Conn
 }
 
-func observe(t *testing.T, n *Node) *observer {
+func observe(t *testing.T, n *node.Node) *observer {
 	t.Helper()
 	nc, err := nats.Connect(n.NATS().ClientURL())
 	if err != nil {
@@ -92,23 +95,23 @@ func (o *observer) seen() []hop {
 // to its neighbors but the origin and whoever it first got the record
 // from; nothing else travels.
 func TestHerd_FloodFollowsRules(t *testing.T) {
-	h := startHerd(t, defaultTopology)
-	for _, origin := range h.live() {
+	h := startHerd(t, nodetest.DefaultTopology)
+	for _, origin := range h.Live() {
 		t.Run(origin, func(t *testing.T) {
-			o := observe(t, h.nodes["Welsh"])
+			o := observe(t, h.Node("Welsh"))
 			// Wait until the observer's interest has reached every server,
 			// or it could miss hops published elsewhere.
-			for _, n := range h.nodes {
+			for _, name := range h.Live() {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				err := n.NATS().WaitInterest(ctx, "herd.at.x")
+				err := h.Node(name).NATS().WaitInterest(ctx, "herd.at.x")
 				cancel()
 				if err != nil {
 					t.Fatal(err)
 				}
 			}
 			client := "rules-" + origin
-			line := h.iamat(origin, client, "+1+1", "1621464827")
-			h.waitRecord(client, line, h.live()...)
+			line := h.IAMAT(origin, client, "+1+1", "1621464827")
+			h.WaitRecord(client, line, h.Live()...)
 			// Every node that stored the record sent its relays before
 			// (or right after) storing; wait until the hop count settles
 			// at what the rules predict from the observed first senders.
@@ -116,7 +119,7 @@ func TestHerd_FloodFollowsRules(t *testing.T) {
 			deadline := time.Now().Add(10 * time.Second)
 			for {
 				hops = o.carrying(line)
-				if err := checkHops(defaultTopology, origin, hops); err == nil {
+				if err := checkHops(nodetest.DefaultTopology, origin, hops); err == nil {
 					break
 				} else if time.Now().After(deadline) {
 					t.Fatalf("hops %v: %v", hops, err)
@@ -199,15 +202,15 @@ func anyFirst(topo map[string][]string, origin, node string, got []string, hops 
 // With Holiday down, Welsh (whose only neighbor it is) gets nothing new
 // while the other three still do.
 func TestHerd_HolidayDownIsolatesWelsh(t *testing.T) {
-	h := startHerd(t, defaultTopology)
-	o := observe(t, h.nodes["Welsh"])
-	h.stop("Holiday")
-	h.waitFormed()
-	line := h.iamat("Goloman", "c", "+1+1", "1621464827")
-	h.waitRecord("c", line, "Goloman", "Hands", "Wilkes")
+	h := startHerd(t, nodetest.DefaultTopology)
+	o := observe(t, h.Node("Welsh"))
+	h.Stop("Holiday")
+	h.WaitFormed()
+	line := h.IAMAT("Goloman", "c", "+1+1", "1621464827")
+	h.WaitRecord("c", line, "Goloman", "Hands", "Wilkes")
 	// Wait until the observer has Goloman's copies, then check that no
 	// hop went to Welsh.
-	waitUntil(t, "flood to Hands and Wilkes observed", func() bool {
+	wait.For(t, "flood to Hands and Wilkes observed", func() bool {
 		n := 0
 		for _, hp := range o.carrying(line) {
 			if hp.sender == "Goloman" {
@@ -226,7 +229,7 @@ func TestHerd_HolidayDownIsolatesWelsh(t *testing.T) {
 			t.Fatalf("a hop reached Welsh: %v", hp)
 		}
 	}
-	if r, ok := h.nodes["Welsh"].Store().Get("c"); ok {
+	if r, ok := h.Node("Welsh").Store().Get("c"); ok {
 		t.Fatalf("Welsh holds %q with Holiday down", r.Line)
 	}
 }
@@ -234,20 +237,20 @@ func TestHerd_HolidayDownIsolatesWelsh(t *testing.T) {
 // With Goloman down, an IAMAT at any other node still reaches the other
 // three live ones, through Wilkes and Holiday.
 func TestHerd_GolomanDown(t *testing.T) {
-	h := startHerd(t, defaultTopology)
-	h.stop("Goloman")
-	h.waitFormed()
-	for i, origin := range h.live() {
+	h := startHerd(t, nodetest.DefaultTopology)
+	h.Stop("Goloman")
+	h.WaitFormed()
+	for i, origin := range h.Live() {
 		client := "g-" + origin
-		line := h.iamat(origin, client, "+1+1", fmt.Sprint(1621464827+i))
-		h.waitRecord(client, line, h.live()...)
+		line := h.IAMAT(origin, client, "+1+1", fmt.Sprint(1621464827+i))
+		h.WaitRecord(client, line, h.Live()...)
 	}
 }
 
 // Stale and equal records are not relayed; two IAMATs for one client with
 // equal time at two nodes end with all five holding the same winner.
 func TestHerd_EqualTimeConverges(t *testing.T) {
-	h := startHerd(t, defaultTopology)
+	h := startHerd(t, nodetest.DefaultTopology)
 	// Same client, same time, at Hands and Welsh (far apart): the tie is
 	// broken by origin name, so Welsh's record wins everywhere.
 	var wg sync.WaitGroup
@@ -257,40 +260,40 @@ func TestHerd_EqualTimeConverges(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			reply := h.send(origin, "IAMAT tie +1+1 1621464827.5")
+			reply := h.Send(origin, "IAMAT tie +1+1 1621464827.5")
 			mu.Lock()
 			lines[origin] = strings.TrimSuffix(reply, "\n")
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	h.waitRecord("tie", lines["Welsh"], h.live()...)
+	h.WaitRecord("tie", lines["Welsh"], h.Live()...)
 
 	// A stale IAMAT is answered but goes nowhere; neither does one equal
 	// to the stored record.
-	o := observe(t, h.nodes["Goloman"])
-	for _, n := range h.nodes {
+	o := observe(t, h.Node("Goloman"))
+	for _, name := range h.Live() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := n.NATS().WaitInterest(ctx, "herd.at.x"); err != nil {
+		if err := h.Node(name).NATS().WaitInterest(ctx, "herd.at.x"); err != nil {
 			t.Fatal(err)
 		}
 		cancel()
 	}
-	stale := strings.TrimSuffix(h.send("Hands", "IAMAT tie +5+5 1621464827.4"), "\n")
-	equal := strings.TrimSuffix(h.send("Welsh", "IAMAT tie +1+1 1621464827.50"), "\n")
+	stale := strings.TrimSuffix(h.Send("Hands", "IAMAT tie +5+5 1621464827.4"), "\n")
+	equal := strings.TrimSuffix(h.Send("Welsh", "IAMAT tie +1+1 1621464827.50"), "\n")
 	if !strings.HasPrefix(stale, "AT Hands ") || !strings.HasPrefix(equal, "AT Welsh ") {
 		t.Fatalf("replies %q, %q", stale, equal)
 	}
 	// A newer record sent after them from the same nodes is flooded; once
 	// the observer has its whole flood, the stale and equal ones, published
 	// earlier on the same connections, would have been seen first.
-	fresh := h.iamat("Hands", "marker", "+1+1", "1621464828")
-	fresh2 := h.iamat("Welsh", "marker2", "+1+1", "1621464828")
-	h.waitRecord("marker", fresh, h.live()...)
-	h.waitRecord("marker2", fresh2, h.live()...)
-	waitUntil(t, "marker hops", func() bool {
-		return checkHops(defaultTopology, "Hands", o.carrying(fresh)) == nil &&
-			checkHops(defaultTopology, "Welsh", o.carrying(fresh2)) == nil
+	fresh := h.IAMAT("Hands", "marker", "+1+1", "1621464828")
+	fresh2 := h.IAMAT("Welsh", "marker2", "+1+1", "1621464828")
+	h.WaitRecord("marker", fresh, h.Live()...)
+	h.WaitRecord("marker2", fresh2, h.Live()...)
+	wait.For(t, "marker hops", func() bool {
+		return checkHops(nodetest.DefaultTopology, "Hands", o.carrying(fresh)) == nil &&
+			checkHops(nodetest.DefaultTopology, "Welsh", o.carrying(fresh2)) == nil
 	})
 	for _, hp := range o.seen() {
 		// Hops of the first phase may still arrive; they carry the
@@ -299,16 +302,5 @@ func TestHerd_EqualTimeConverges(t *testing.T) {
 			t.Fatalf("a stale or equal record travelled: %v", hp)
 		}
 	}
-	h.waitRecord("tie", lines["Welsh"], h.live()...)
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	h.WaitRecord("tie", lines["Welsh"], h.Live()...)
 }

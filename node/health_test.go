@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"encoding/json"
@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/herdhq/herd/embeddednats"
+	"github.com/herdhq/herd/node"
+	"github.com/herdhq/herd/node/nodetest/wait"
 )
 
 // /healthz keeps its neighbor rule but also lists the herd's nodes the
@@ -15,18 +17,17 @@ import (
 // exchange anything over NATS).
 func TestNode_Healthz_unreachablePeers(t *testing.T) {
 	topo := map[string][]string{"A": {"B"}, "B": {"A", "C"}, "C": {"B"}}
-	h := startHerdWith(t, topo, func(name string, c *Config) {
-		monitorOn(name, c)
+	h := startHerd(t, topo, monitorOn, func(name string, c *node.Config) {
 		for _, p := range []string{"A", "B", "C"} {
 			if p != name {
 				c.NATS.Peers = append(c.NATS.Peers, embeddednats.Peer{Name: p, Route: "127.0.0.1:0"})
 			}
 		}
 	})
-	a := h.nodes["A"]
-	health := func() (int, Health) {
+	a := h.Node("A")
+	health := func() (int, node.Health) {
 		code, body := get(t, a, "/healthz")
-		var hz Health
+		var hz node.Health
 		if err := json.Unmarshal(body, &hz); err != nil {
 			t.Fatalf("/healthz body %q: %v", body, err)
 		}
@@ -35,18 +36,18 @@ func TestNode_Healthz_unreachablePeers(t *testing.T) {
 	if code, hz := health(); code != http.StatusOK || len(hz.UnreachablePeers) != 0 {
 		t.Fatalf("whole mesh: %d %+v", code, hz)
 	}
-	h.stop("C")
-	var hz Health
+	h.Stop("C")
+	var hz node.Health
 	var code int
-	waitFor(t, "A to miss C", func() bool {
+	wait.For(t, "A to miss C", func() bool {
 		code, hz = health()
 		return len(hz.UnreachablePeers) > 0
 	})
-	if code != http.StatusOK || hz.Status != HealthOK || len(hz.Missing) != 0 || !slices.Equal(hz.UnreachablePeers, []string{"C"}) {
+	if code != http.StatusOK || hz.Status != node.HealthOK || len(hz.Missing) != 0 || !slices.Equal(hz.UnreachablePeers, []string{"C"}) {
 		t.Fatalf("C down: %d %+v, want ok (neighbor B is up) with C unreachable", code, hz)
 	}
-	h.start("C")
-	waitFor(t, "A to reach C again", func() bool {
+	h.StartNode("C")
+	wait.For(t, "A to reach C again", func() bool {
 		_, hz = health()
 		return len(hz.UnreachablePeers) == 0
 	})

@@ -26,34 +26,41 @@ func (c Config) topology() Topology {
 	return t
 }
 
+// liveStats are the node's counters for its heartbeat: the metrics'
+// totals, fed by the same hooks as /metrics, and the store's size.
+func (n *Node) liveStats() live.NodeStats {
+	t := n.metrics.Totals()
+	return live.NodeStats{
+		Records: int64(n.store.Len()),
+		IAMAT:   t.IAMAT, WHATSAT: t.WHATSAT,
+		FloodIn: t.FloodIn, FloodOut: t.FloodOut,
+		Repairs: t.Repaired,
+	}
+}
+
 // startLive serves the live view at / of the monitor port. It needs the
-// monitor (where it is served) and the metrics (its counts).
+// metrics (its counts), which a node with a monitor port always has.
 func (n *Node) startLive(ctx context.Context) error {
-	if n.obs.monitor == nil || n.metrics == nil {
+	if n.metrics == nil {
 		return nil
 	}
-	topo := n.cfg.topology()
-	lc := live.DefaultConfig()
-	lc.Name, lc.Nodes, lc.Edges = n.cfg.Name, topo.Nodes, topo.Edges
-	lc.Conn, lc.Routes, lc.Logger = n.conn, n.nats, n.log
-	lc.Stats = func() live.NodeStats {
-		t := n.metrics.Totals()
-		return live.NodeStats{
-			Records: int64(n.store.Len()),
-			IAMAT:   t.IAMAT, WHATSAT: t.WHATSAT,
-			FloodIn: t.FloodIn, FloodOut: t.FloodOut,
-			Repairs: t.Repaired,
-		}
-	}
 	var err error
-	if n.obs.live, err = live.New(lc); err != nil {
+	if n.live, err = live.New(n.parts.live, n.conn, n.nats); err != nil {
 		return fmt.Errorf("configure live view: %w", err)
 	}
-	if err = n.obs.live.Start(ctx); err != nil {
+	if err = n.live.Start(ctx); err != nil {
 		return fmt.Errorf("start live view: %w", err)
 	}
-	if err = n.obs.monitor.Handle("/", n.obs.live.Handler()); err != nil {
+	if err = n.monitor.Handle("/", n.live.Handler()); err != nil {
 		return fmt.Errorf("mount live view: %w", err)
 	}
 	return nil
+}
+
+// Live is the node's live view, once started (nil without a monitor
+// port).
+func (n *Node) Live() *live.Live {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.live
 }

@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"bufio"
@@ -8,15 +8,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/herdhq/herd/node"
+	"github.com/herdhq/herd/node/nodetest"
 )
 
 // The live view is served at / of the monitor port, and its event stream
 // describes the whole herd given in Config.Herd.
 func TestNode_LiveView(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Name, cfg.Places, cfg.MonitorAddr = "Solo", zeroPlaces{}, "127.0.0.1:0"
-	cfg.Herd = Topology{Nodes: []string{"Solo", "Other"}, Edges: [][2]string{{"Other", "Solo"}}}
-	n, err := New(cfg)
+	cfg := node.DefaultConfig()
+	cfg.Name, cfg.Places, cfg.MonitorAddr = "Solo", nodetest.ZeroPlaces{}, "127.0.0.1:0"
+	cfg.Herd = node.Topology{Nodes: []string{"Solo", "Other"}, Edges: [][2]string{{"Other", "Solo"}}}
+	n, err := node.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

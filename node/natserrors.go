@@ -1,53 +1,39 @@
 package node
 
 import (
-	"sync"
-	"time"
+	"errors"
+	"log/slog"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/herdhq/herd/bus"
+	"github.com/herdhq/herd/bus/ratelog"
 )
 
-// natsErrors reports the asynchronous errors of the node's own NATS
-// connection — above all a slow consumer, which means the flood dropped
+// natsErrors is the asynchronous error handler of the node's own NATS
+// connection. Above all it reports a slow consumer: the flood dropped
 // messages a subscription could not keep up with (anti-entropy repairs
-// them). They come from nats.go's callback goroutine, possibly in bursts,
-// so each kind is logged at most once a second with a count of the rest.
-type natsErrors struct {
-	n *Node
-
-	mu      sync.Mutex // guards last, held
-	last    map[string]time.Time
-	held    map[string]int
-	dropped func() // counts a slow-consumer drop in the metrics, if any
+// them), counted in the metrics. Errors come from nats.go's callback
+// goroutine, possibly in bursts, so each kind is logged at most once a
+// second with a count of the rest.
+func (n *Node) natsErrors() nats.ErrHandler {
+	var dropped func()
+	if m := n.metrics; m != nil {
+		dropped = func() { m.Dropped(1, bus.DropSlowConsumer) }
+	}
+	return natsErrorHandler(n.parts.log, dropped)
 }
 
-func (e *natsErrors) handler(_ *nats.Conn, sub *nats.Subscription, err error) {
-	subject := ""
-	if sub != nil {
-		subject = sub.Subject
+func natsErrorHandler(log *slog.Logger, dropped func()) nats.ErrHandler {
+	limit := ratelog.New(log, ratelog.DefaultConfig())
+	return func(_ *nats.Conn, sub *nats.Subscription, err error) {
+		subject := ""
+		if sub != nil {
+			subject = sub.Subject
+		}
+		if errors.Is(err, nats.ErrSlowConsumer) && dropped != nil {
+			dropped()
+		}
+		limit.LogKind(slog.LevelWarn, err.Error(), "nats connection error", "subject", subject, "err", err)
 	}
-	if err == nats.ErrSlowConsumer && e.dropped != nil {
-		e.dropped()
-	}
-	key := err.Error()
-	e.mu.Lock()
-	now := time.Now()
-	if now.Sub(e.last[key]) < time.Second {
-		e.held[key]++
-		e.mu.Unlock()
-		return
-	}
-	held := e.held[key]
-	e.last[key], e.held[key] = now, 0
-	e.mu.Unlock()
-	e.n.log.Warn("nats connection error", "subject", subject, "err", err, "repeats_not_logged", held)
-}
-
-// natsErrorHandler is the node connection's async error handler.
-func (n *Node) natsErrorHandler() nats.Option {
-	e := &natsErrors{n: n, last: map[string]time.Time{}, held: map[string]int{}}
-	if n.metrics != nil {
-		e.dropped = func() { n.metrics.Dropped(1, "slow consumer") }
-	}
-	return nats.ErrorHandler(e.handler)
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go"
 )
@@ -26,13 +25,12 @@ func (s *syncBuf) Write(p []byte) (int, error) {
 // A burst of slow-consumer errors is counted every time and logged once.
 func TestNatsErrors_Handler(t *testing.T) {
 	var logs syncBuf
-	n := &Node{log: slog.New(slog.NewTextHandler(&logs, nil))}
 	drops := 0
-	e := &natsErrors{n: n, last: map[string]time.Time{}, held: map[string]int{}, dropped: func() { drops++ }}
+	handle := natsErrorHandler(slog.New(slog.NewTextHandler(&logs, nil)), func() { drops++ })
 	for range 5 {
-		e.handler(nil, nil, nats.ErrSlowConsumer)
+		handle(nil, nil, nats.ErrSlowConsumer)
 	}
-	e.handler(nil, nil, errors.New("something else"))
+	handle(nil, nil, errors.New("something else"))
 	if drops != 5 {
 		t.Errorf("counted %d slow-consumer drops, want 5", drops)
 	}

@@ -1,6 +1,13 @@
-// Package node is one herd node: the client protocol server, the record
-// store, the Places provider, and the wiring of the embedded NATS server and
-// the flood bus.
+// Package node is one herd node, and its composition root: New builds and
+// validates the configuration of every part once, and Start runs them in
+// order — the embedded NATS server (embeddednats), the flood (bus) and
+// anti-entropy (bus/antientropy) on the node's in-process connection, the
+// command core (node/core) over the record store (node/store) and the
+// Places provider, and the two doors onto the core: the TCP client port
+// (node/server) and the NATS micro service (node/service). With a monitor
+// address it also serves metrics (node/metrics), health, NATS monitoring
+// and the live view (node/live) on one HTTP port (node/monitor); with a
+// log file, every client input and output (node/logfile).
 package node
 
 import (
@@ -15,11 +22,15 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/herdhq/herd/bus"
-	"github.com/herdhq/herd/bus/record"
+	"github.com/herdhq/herd/bus/antientropy"
 	"github.com/herdhq/herd/embeddednats"
+	"github.com/herdhq/herd/node/core"
+	"github.com/herdhq/herd/node/live"
 	"github.com/herdhq/herd/node/metrics"
+	"github.com/herdhq/herd/node/monitor"
 	"github.com/herdhq/herd/node/places"
 	"github.com/herdhq/herd/node/server"
+	"github.com/herdhq/herd/node/service"
 	"github.com/herdhq/herd/node/store"
 )
 
@@ -27,32 +38,45 @@ import (
 var (
 	ErrInvalidConfig = errors.New("invalid node config")
 	ErrStarted       = errors.New("node already started")
+	// ErrNotRunning is returned by SetNeighbors on a node not started or
+	// already closed.
+	ErrNotRunning = errors.New("node not running")
 )
 
-// Config of one node.
+// Config of one node. The sub-configs carry each part's settings; the
+// node fills in what it owns — names, neighbors, loggers and the hooks
+// between parts — so those fields of them are ignored.
 type Config struct {
 	// Name is the node's name: NATS server name and flood subject token.
 	Name string
 	// Neighbors are the node's configured neighbors: the flood topology.
 	Neighbors []string
-	// NATS configures the embedded server. Name is set from Name; a nil
-	// Logger means the node's.
-	NATS embeddednats.Config
-	// Client configures the client protocol server. Name, Store, Places
-	// and Stored are set by the node; a nil Logger means the node's.
-	Client server.Config
 	// Places answers WHATSAT.
 	Places places.Provider
-	// Bus tunes the flood. Name, Neighbors, Conn and Store are set by the
-	// node; a nil Logger means the node's.
-	Bus    bus.Config
+	// PlacesStats, when set, is the resilience layer behind Places, whose
+	// counters the metrics export.
+	PlacesStats metrics.PlacesStats
+	// Clock is the node's clock for IAMAT; nil: the system clock.
+	Clock core.Clock
+	// Logger is the node's log; nil discards. Every part logs through it,
+	// with node=<Name> on every line.
 	Logger *slog.Logger
+	// NATSLogLevel is the least level of the embedded NATS server's lines
+	// that reach Logger: its notices (a banner, every route up and down)
+	// would bury the herd's own. The log file takes its notices anyway.
+	NATSLogLevel slog.Level
+
+	NATS        embeddednats.Config // Name and Logger are the node's
+	Client      server.Config       // Logger and Observe are the node's
+	Bus         bus.Config          // Name, Neighbors, Logger, Observe are the node's
+	AntiEntropy antientropy.Config  // Name, Logger, Observe are the node's
+	Service     service.Config      // Node and Logger are the node's
 
 	// Observability (observe.go).
 
 	// MonitorAddr, if set, is host:port of the node's HTTP port:
-	// /metrics, /healthz and the NATS monitoring endpoints. Port 0 picks
-	// a free port.
+	// /metrics, /healthz, the NATS monitoring endpoints and the live view.
+	// Port 0 picks a free port.
 	MonitorAddr string
 	// Metrics are the node's metrics. Nil: the node makes its own when
 	// MonitorAddr is set, and keeps none otherwise. Callers that wire a
@@ -74,99 +98,85 @@ type Config struct {
 // DefaultConfig returns a node on loopback and free ports. Name and Places
 // must be set, and NATS.Routes for a herd of more than one node.
 func DefaultConfig() Config {
-	nc := embeddednats.DefaultConfig()
-	nc.Logger = nil // the node's Logger
-	cc := server.DefaultConfig()
-	cc.Logger = nil
-	bc := bus.DefaultConfig()
-	bc.Logger = nil
-	return Config{NATS: nc, Client: cc, Bus: bc, Logger: slog.New(slog.DiscardHandler)}
+	return Config{
+		NATSLogLevel: slog.LevelInfo,
+		NATS:         embeddednats.DefaultConfig(),
+		Client:       server.DefaultConfig(),
+		Bus:          bus.DefaultConfig(),
+		AntiEntropy:  antientropy.DefaultConfig(),
+		Service:      service.DefaultConfig(),
+	}
 }
 
-// Validate checks c; errors name the field.
+// Validate checks c and every part's config it makes; errors name the
+// field.
 func (c Config) Validate() error {
-	if !record.ValidName(c.Name) {
-		return fmt.Errorf("%w: Name %q is not a NATS token", ErrInvalidConfig, c.Name)
-	}
-	if c.Places == nil {
-		return fmt.Errorf("%w: Places is nil", ErrInvalidConfig)
-	}
-	if c.Logger == nil {
-		return fmt.Errorf("%w: Logger is nil", ErrInvalidConfig)
-	}
-	if err := c.natsConfig().Validate(); err != nil {
-		return fmt.Errorf("NATS: %w", err)
-	}
-	if err := c.clientConfig(store.New(), nil).Validate(); err != nil {
-		return fmt.Errorf("Client: %w", err)
-	}
-	return c.validateObservability()
-}
-
-func (c Config) natsConfig() embeddednats.Config {
-	n := c.NATS
-	n.Name = c.Name
-	if n.Logger == nil {
-		n.Logger = c.logger()
-	}
-	return n
-}
-
-// logger is the node's logger with the node's name on every line.
-func (c Config) logger() *slog.Logger { return c.Logger.With("node", c.Name) }
-
-func (c Config) clientConfig(st *store.Store, stored func(record.Record)) server.Config {
-	s := c.Client
-	s.Name, s.Store, s.Places, s.Stored = c.Name, st, c.Places, stored
-	if s.Logger == nil {
-		s.Logger = c.logger()
-	}
-	return s
+	_, err := c.parts()
+	return err
 }
 
 // Node is one running herd node.
 type Node struct {
 	cfg   Config
+	parts parts // every part's config, built and validated by New
 	store *store.Store
-	// metrics is nil when the node keeps none; log is the node's logger,
-	// the log file's too once Start opened it.
+	// metrics is nil when the node keeps none.
 	metrics *metrics.Metrics
-	log     *slog.Logger
+	nats    *embeddednats.Server
 
 	mu      sync.Mutex // guards the fields below and serializes Start/Close
 	started bool
 	closed  bool
-	nats    *embeddednats.Server
 	conn    *nats.Conn
 	bus     *bus.Bus
+	ae      *antientropy.AntiEntropy
+	core    *core.Core
 	client  *server.Server
-	obs     observability
-	peers   *peerWatch // tells the bus when a neighbor's route comes up
+	svcConn *nats.Conn
+	svc     *service.Service
+	monitor *monitor.Server
+	live    *live.Live
+	peers   *peerWatch // tells anti-entropy when a neighbor's route comes up
 
 	// nbrs is the current neighbor list: cfg.Neighbors until SetNeighbors
 	// swaps it (reload of the herd file).
 	nbrs atomic.Pointer[[]string]
 }
 
-// New validates cfg. It does no I/O.
+// New builds every part's config from cfg and validates them all, so that
+// a bad setting fails here rather than after anything started. It does no
+// I/O.
 func New(cfg Config) (*Node, error) {
-	if err := cfg.Validate(); err != nil {
+	p, err := cfg.parts()
+	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, store: store.New(), metrics: cfg.Metrics, log: cfg.logger()}
+	n := &Node{cfg: cfg, parts: p, store: store.New(), metrics: cfg.Metrics}
+	if n.nats, err = embeddednats.New(p.nats); err != nil {
+		return nil, fmt.Errorf("NATS: %w", err)
+	}
 	nbrs := slices.Clone(cfg.Neighbors)
 	n.nbrs.Store(&nbrs)
 	if n.metrics == nil && cfg.MonitorAddr != "" {
 		n.metrics = metrics.New(metrics.Config{Node: cfg.Name, Neighbors: cfg.Neighbors})
 	}
-	n.wireMetrics()
+	n.wire()
 	return n, nil
 }
 
-// Start starts the embedded NATS server, subscribes the bus and opens the
-// client port. It returns once all of them are listening; the cluster may
-// still be forming (see WaitClusterFormed). On error everything started is
-// closed again.
+// The store is every part's: the flood's and anti-entropy's, and the
+// core's.
+var (
+	_ bus.Store         = (*store.Store)(nil)
+	_ antientropy.Store = (*store.Store)(nil)
+	_ core.Store        = (*store.Store)(nil)
+	_ live.Routes       = (*embeddednats.Server)(nil)
+)
+
+// Start starts the embedded NATS server, the flood and anti-entropy, the
+// client port and the service, and the monitor port. It returns once all
+// of them are listening; the cluster may still be forming (see
+// WaitClusterFormed). On error everything started is closed again.
 func (n *Node) Start(ctx context.Context) (err error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -179,45 +189,56 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			n.closeLocked()
 		}
 	}()
-	if err = n.openLogFile(); err != nil {
-		return err
-	}
-	if n.nats, err = embeddednats.New(n.natsConfig()); err != nil {
-		return fmt.Errorf("configure nats: %w", err)
+	p := &n.parts
+	if p.file != nil {
+		if err = p.file.Start(); err != nil {
+			return err
+		}
 	}
 	if err = n.nats.Start(ctx); err != nil {
 		return fmt.Errorf("start nats: %w", err)
 	}
 	// A node's own connection must never give up on its server.
-	if n.conn, err = n.nats.Connect(nats.MaxReconnects(-1), n.natsErrorHandler()); err != nil {
+	if n.conn, err = n.nats.Connect(nats.MaxReconnects(-1), nats.ErrorHandler(n.natsErrors())); err != nil {
 		return fmt.Errorf("connect to own nats: %w", err)
 	}
-	bc := n.cfg.Bus
-	bc.Name, bc.Neighbors, bc.Conn, bc.Store = n.cfg.Name, n.cfg.Neighbors, n.conn, n.store
-	if bc.Logger == nil {
-		bc.Logger = n.log
-	}
-	if bc.Observe == nil && n.metrics != nil {
-		bc.Observe = n.metrics
-	}
-	if n.bus, err = bus.New(bc); err != nil {
+	if n.bus, err = bus.New(p.bus, n.conn, n.store); err != nil {
 		return fmt.Errorf("configure bus: %w", err)
 	}
 	if err = n.bus.Start(ctx); err != nil {
 		return fmt.Errorf("start bus: %w", err)
 	}
-	n.peers = watchPeers(n.neighbors, n.nats.Peers, n.bus.NeighborUp)
-	if n.client, err = server.New(n.clientConfig()); err != nil {
+	if n.ae, err = antientropy.New(p.ae, n.conn, n.store, n.bus); err != nil {
+		return fmt.Errorf("configure anti-entropy: %w", err)
+	}
+	if err = n.ae.Start(ctx); err != nil {
+		return fmt.Errorf("start anti-entropy: %w", err)
+	}
+	n.peers = watchPeers(n.neighbors, n.nats.Peers, n.ae.NeighborUp)
+	if n.core, err = core.New(p.core, n.store, p.places, n.bus); err != nil {
+		return fmt.Errorf("configure core: %w", err)
+	}
+	if n.client, err = server.New(p.client, n.core); err != nil {
 		return fmt.Errorf("configure client server: %w", err)
 	}
 	if err = n.client.Start(ctx); err != nil {
 		return fmt.Errorf("start client server: %w", err)
 	}
-	return n.startObservability(ctx)
+	if n.svcConn, err = n.nats.Connect(nats.MaxReconnects(-1), nats.Name(n.cfg.Name+"-service")); err != nil {
+		return fmt.Errorf("connect service to own nats: %w", err)
+	}
+	if n.svc, err = service.New(p.svc, n.svcConn, n.core); err != nil {
+		return fmt.Errorf("configure service: %w", err)
+	}
+	if err = n.svc.Start(ctx); err != nil {
+		return fmt.Errorf("start service: %w", err)
+	}
+	return n.startMonitor(ctx)
 }
 
-// Close stops the client port, the bus and the NATS server, in that order,
-// and waits for their goroutines. It is safe to call more than once.
+// Close stops the monitor port, the doors, anti-entropy, the flood and
+// the NATS server, in that order, and waits for their goroutines. It is
+// safe to call more than once.
 func (n *Node) Close() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -230,21 +251,37 @@ func (n *Node) closeLocked() error {
 	}
 	n.closed = true
 	var errs []error
-	errs = append(errs, n.closeObservability()...)
+	// The live view first: its event streams would hold up the monitor's
+	// graceful shutdown, and it still publishes on the node's connection.
+	if n.live != nil {
+		errs = append(errs, n.live.Close())
+	}
+	if n.monitor != nil {
+		errs = append(errs, n.monitor.Close())
+	}
+	if n.svc != nil {
+		errs = append(errs, n.svc.Close())
+	}
+	if n.svcConn != nil {
+		n.svcConn.Close()
+	}
 	if n.client != nil {
 		errs = append(errs, n.client.Close())
 	}
 	n.peers.stop()
+	if n.ae != nil {
+		errs = append(errs, n.ae.Close())
+	}
 	if n.bus != nil {
 		errs = append(errs, n.bus.Close())
 	}
 	if n.conn != nil {
 		n.conn.Close()
 	}
-	if n.nats != nil {
-		errs = append(errs, n.nats.Close())
+	errs = append(errs, n.nats.Close())
+	if n.parts.file != nil {
+		errs = append(errs, n.parts.file.Close())
 	}
-	errs = append(errs, n.closeLogFile())
 	return errors.Join(errs...)
 }
 
@@ -264,19 +301,11 @@ func (n *Node) ClientAddr() string {
 	return n.client.Addr().String()
 }
 
-// NATS is the embedded NATS server, once started.
-func (n *Node) NATS() *embeddednats.Server {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.nats
-}
+// NATS is the embedded NATS server (running once started).
+func (n *Node) NATS() *embeddednats.Server { return n.nats }
 
 // WaitClusterFormed waits until the embedded server has routes to peers
 // other servers.
 func (n *Node) WaitClusterFormed(ctx context.Context, peers int) error {
-	ns := n.NATS()
-	if ns == nil {
-		return fmt.Errorf("wait cluster formed: node not started")
-	}
-	return ns.WaitClusterFormed(ctx, peers)
+	return n.nats.WaitClusterFormed(ctx, peers)
 }

@@ -5,34 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/herdhq/herd/node/live"
-	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 
 	"github.com/herdhq/herd/embeddednats"
-	"github.com/herdhq/herd/node/logfile"
-	"github.com/herdhq/herd/node/metrics"
 	"github.com/herdhq/herd/node/monitor"
-	"github.com/herdhq/herd/node/places"
-	"github.com/herdhq/herd/node/server"
-	"github.com/herdhq/herd/node/service"
 )
-
-// observability is what a node runs besides its client port and flood:
-// the log file, the NATS micro service and the monitor port.
-type observability struct {
-	file    *logfile.File
-	svcConn *nats.Conn
-	svc     *service.Service
-	monitor *monitor.Server
-	places  places.Provider // Config.Places, counted when metrics are on
-	live    *live.Live
-}
 
 func (c Config) validateObservability() error {
 	if c.MonitorAddr != "" {
@@ -78,158 +59,26 @@ func isLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// wireMetrics points the metrics at the store and counts Places calls.
-func (n *Node) wireMetrics() {
-	n.obs.places = n.cfg.Places
-	if n.metrics == nil {
-		return
-	}
-	n.metrics.SetRecords(n.store.Len)
-	if sp, ok := n.cfg.Places.(metrics.StatsProvider); ok {
-		n.metrics.SetPlacesStats(sp)
-	}
-	n.obs.places = n.metrics.Places(n.cfg.Places)
-}
-
-// Metrics are the node's metrics, or nil when it keeps none. Anti-entropy
-// reports repairs through Metrics().Repaired(n), which a nil *Metrics
-// accepts.
-func (n *Node) Metrics() *metrics.Metrics { return n.metrics }
-
-// openLogFile opens Config.LogFile and sends the node's log to it too.
-func (n *Node) openLogFile() error {
-	if n.cfg.LogFile == "" {
-		return nil
-	}
-	lc := logfile.DefaultConfig()
-	lc.Path = n.cfg.LogFile
-	if n.cfg.LogFileFormat != "" {
-		lc.Format = n.cfg.LogFileFormat
-	}
-	f, err := logfile.Open(lc)
-	if err != nil {
-		return err
-	}
-	n.obs.file = f
-	n.log = slog.New(logfile.Tee(n.cfg.Logger.Handler(), f.Handler())).With("node", n.cfg.Name)
-	return nil
-}
-
-func (n *Node) closeLogFile() error {
-	if n.obs.file == nil {
-		return nil
-	}
-	return n.obs.file.Close()
-}
-
-// withFile adds the log file (at least at minLevel) to a logger the
-// caller configured explicitly.
-func (n *Node) withFile(l *slog.Logger, minLevel slog.Level) *slog.Logger {
-	if n.obs.file == nil {
-		return l
-	}
-	fh := logfile.MinLevel(n.obs.file.Handler(), minLevel).WithAttrs([]slog.Attr{slog.String("node", n.cfg.Name)})
-	return slog.New(logfile.Tee(l.Handler(), fh))
-}
-
-// natsConfig is Config.natsConfig with the node's logger and the
-// websocket listener.
-func (n *Node) natsConfig() embeddednats.Config {
-	c := n.cfg.natsConfig()
-	if n.cfg.NATS.Logger == nil {
-		c.Logger = n.log
-	} else {
-		// NATS notices (routes up and down) belong in the file; its debug
-		// chatter does not.
-		c.Logger = n.withFile(c.Logger, slog.LevelInfo)
-	}
-	if ws := n.cfg.WebsocketAddr; ws != "" {
-		host, _, _ := net.SplitHostPort(ws)
-		port, _ := splitPort(ws)
-		if port == 0 {
-			port = natsserver.RANDOM_PORT
-		}
-		prev := c.Options
-		c.Options = func(o *natsserver.Options) {
-			o.Websocket.Host, o.Websocket.Port = host, port
-			// Browsers on this machine only; elsewhere TLS comes from prev.
-			o.Websocket.NoTLS = isLoopback(ws)
-			if prev != nil {
-				prev(o)
-			}
-		}
-	}
-	return c
-}
-
-// clientConfig is Config.clientConfig with the node's logger, metrics and
-// counted Places.
-func (n *Node) clientConfig() server.Config {
-	c := n.cfg.clientConfig(n.store, n.bus.Publish)
-	if n.cfg.Client.Logger == nil {
-		c.Logger = n.log
-	} else {
-		c.Logger = n.withFile(c.Logger, slog.LevelDebug)
-	}
-	c.Places = n.obs.places
-	if n.metrics != nil && c.Observe == nil {
-		c.Observe = n.metrics
-	}
-	return c
-}
-
-// startObservability starts the NATS micro service and the monitor port,
-// once the client server is up (the service shares its command logic).
-func (n *Node) startObservability(ctx context.Context) error {
-	var err error
-	if n.obs.svcConn, err = n.nats.Connect(nats.MaxReconnects(-1), nats.Name(n.cfg.Name+"-service")); err != nil {
-		return fmt.Errorf("connect service to own nats: %w", err)
-	}
-	sc := service.DefaultConfig()
-	sc.Node, sc.Conn, sc.Commands, sc.Logger = n.cfg.Name, n.obs.svcConn, n.client, n.log
-	if n.obs.svc, err = service.New(sc); err != nil {
-		return fmt.Errorf("configure service: %w", err)
-	}
-	if err = n.obs.svc.Start(ctx); err != nil {
-		return fmt.Errorf("start service: %w", err)
-	}
+// startMonitor serves the node's HTTP port, with the live view, when
+// Config.MonitorAddr is set.
+func (n *Node) startMonitor(ctx context.Context) error {
 	if n.cfg.MonitorAddr == "" {
 		return nil
 	}
-	mc := monitor.DefaultConfig()
-	mc.Addr, mc.Logger = n.cfg.MonitorAddr, n.log
-	if n.obs.monitor, err = monitor.New(mc); err != nil {
+	var err error
+	if n.monitor, err = monitor.New(n.parts.monitor); err != nil {
 		return fmt.Errorf("configure monitor: %w", err)
 	}
-	if err = n.mount(n.obs.monitor, n.nats); err != nil {
+	if err = n.mount(n.monitor, n.nats); err != nil {
 		return err
 	}
 	if err = n.startLive(ctx); err != nil {
 		return err
 	}
-	if err = n.obs.monitor.Start(ctx); err != nil {
+	if err = n.monitor.Start(ctx); err != nil {
 		return fmt.Errorf("start monitor: %w", err)
 	}
 	return nil
-}
-
-func (n *Node) closeObservability() []error {
-	var errs []error
-	// The live view first: its event streams would hold up the monitor's
-	// graceful shutdown, and it still publishes on the node's connection.
-	if n.obs.live != nil {
-		errs = append(errs, n.obs.live.Close())
-	}
-	if n.obs.monitor != nil {
-		errs = append(errs, n.obs.monitor.Close())
-	}
-	if n.obs.svc != nil {
-		errs = append(errs, n.obs.svc.Close())
-	}
-	if n.obs.svcConn != nil {
-		n.obs.svcConn.Close()
-	}
-	return errs
 }
 
 // natsEndpoints are the nats-server monitoring endpoints the monitor port
@@ -273,7 +122,7 @@ func (n *Node) mount(m *monitor.Server, ns *embeddednats.Server) error {
 		json.NewEncoder(w).Encode(h)
 	}))
 	if n.metrics != nil {
-		errs = append(errs, m.Handle("GET /metrics", n.metrics.Handler()))
+		errs = append(errs, m.Handle("GET /metrics", n.metrics.Handler()), n.registerNATSLimits(ns))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("mount monitor endpoints: %w", err)
@@ -286,7 +135,7 @@ func (n *Node) mount(m *monitor.Server, ns *embeddednats.Server) error {
 func (n *Node) Monitor() *monitor.Server {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.obs.monitor
+	return n.monitor
 }
 
 // MonitorURL is "http://host:port" of the monitor port, or "".
@@ -299,11 +148,10 @@ func (n *Node) MonitorURL() string {
 
 // WebsocketURL is the NATS WebSocket URL (ws://host:port), or "".
 func (n *Node) WebsocketURL() string {
-	ns := n.NATS()
-	if n.cfg.WebsocketAddr == "" || ns == nil || ns.NATS() == nil {
+	if n.cfg.WebsocketAddr == "" || n.nats.NATS() == nil {
 		return ""
 	}
-	return ns.NATS().WebsocketURL()
+	return n.nats.NATS().WebsocketURL()
 }
 
 // Health statuses.
@@ -327,11 +175,10 @@ type Health struct {
 
 // Health reports whether the node reaches all its neighbors.
 func (n *Node) Health() Health {
-	ns := n.NATS()
-	if ns == nil {
+	if n.nats.NATS() == nil {
 		return Health{Status: HealthUnavailable, Neighbors: n.neighbors(), Missing: n.neighbors(), Error: "not started"}
 	}
-	return n.health(ns)
+	return n.health(n.nats)
 }
 
 func (n *Node) health(ns *embeddednats.Server) Health {

@@ -1,9 +1,8 @@
-package node
+package node_test
 
 import (
-	"bufio"
 	"encoding/json"
-	"io"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,103 +14,31 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/herdhq/herd/node"
+	"github.com/herdhq/herd/node/nodetest"
+	"github.com/herdhq/herd/node/nodetest/wait"
 	"github.com/herdhq/herd/node/service"
 )
 
-// waitFor polls cond until it holds or 10 seconds pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func monitorOn(_ string, c *Config) { c.MonitorAddr = "127.0.0.1:0" }
+func monitorOn(_ string, c *node.Config) { c.MonitorAddr = "127.0.0.1:0" }
 
 // get fetches path from a node's monitor port.
-func get(t *testing.T, n *Node, path string) (int, []byte) {
+func get(t *testing.T, n *node.Node, path string) (int, []byte) {
 	t.Helper()
-	c := &http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Get(n.MonitorURL() + path)
-	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
-	return resp.StatusCode, body
+	return nodetest.Get(t, n.MonitorURL()+path)
 }
 
-// sample is one line of the Prometheus text format.
-type sample struct {
-	name   string
-	labels map[string]string
-	value  float64
-}
-
-// scrape reads /metrics in the text exposition format.
-func scrape(t *testing.T, n *Node) []sample {
+// scrape reads a node's /metrics.
+func scrape(t *testing.T, n *node.Node) nodetest.Samples {
 	t.Helper()
-	code, body := get(t, n, "/metrics")
-	if code != http.StatusOK {
-		t.Fatalf("/metrics: %d %s", code, body)
-	}
-	var out []sample
-	sc := bufio.NewScanner(strings.NewReader(string(body)))
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		sp := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[sp+1:], 64)
-		if err != nil {
-			t.Fatalf("metric line %q: %v", line, err)
-		}
-		s := sample{name: line[:sp], labels: map[string]string{}, value: v}
-		if i := strings.IndexByte(line[:sp], '{'); i >= 0 {
-			s.name = line[:i]
-			for _, kv := range strings.Split(strings.TrimSuffix(line[i+1:sp], "}"), ",") {
-				k, v, _ := strings.Cut(kv, "=")
-				s.labels[k] = strings.Trim(v, `"`)
-			}
-		}
-		out = append(out, s)
-	}
-	return out
+	return nodetest.Scrape(t, n.MonitorURL())
 }
-
-// value is the sum of the samples named name whose labels include want.
-func value(ss []sample, name string, want ...string) float64 {
-	var sum float64
-next:
-	for _, s := range ss {
-		if s.name != name {
-			continue
-		}
-		for i := 0; i+1 < len(want); i += 2 {
-			if s.labels[want[i]] != want[i+1] {
-				continue next
-			}
-		}
-		sum += s.value
-	}
-	return sum
-}
-
-var line3 = map[string][]string{"A": {"B"}, "B": {"A", "C"}, "C": {"B"}}
 
 // After known traffic at A, the counters of A, B and C say exactly what
 // happened: commands by outcome at A, the flood A→B→C, records held.
 func TestNode_Metrics(t *testing.T) {
-	h := startHerdWith(t, line3, monitorOn)
-	reply := h.send("A",
+	h := startHerd(t, nodetest.Line3, monitorOn)
+	reply := h.Send("A",
 		"IAMAT c1 +1+1 100",
 		"IAMAT c1 +1+1 100", // the same record again: stale
 		"IAMAT c2 +1+1 100",
@@ -124,9 +51,9 @@ func TestNode_Metrics(t *testing.T) {
 		t.Fatalf("want 3 refusals, reply:\n%s", reply)
 	}
 	c2 := strings.Split(reply, "\n")[2]
-	h.waitRecord("c2", c2, "A", "B", "C")
+	h.WaitRecord("c2", c2, "A", "B", "C")
 
-	a := scrape(t, h.nodes["A"])
+	a := scrape(t, h.Node("A"))
 	for _, tt := range []struct {
 		command, outcome string
 		want             float64
@@ -135,7 +62,7 @@ func TestNode_Metrics(t *testing.T) {
 		{"whatsat", "answered", 1}, {"whatsat", "unknown_client", 1},
 		{"invalid", "invalid", 1}, {"whatsat", "invalid", 0},
 	} {
-		if got := value(a, "herd_client_commands_total", "command", tt.command, "outcome", tt.outcome, "node", "A"); got != tt.want {
+		if got := a.Value("herd_client_commands_total", "command", tt.command, "outcome", tt.outcome, "node", "A"); got != tt.want {
 			t.Errorf("A commands %s/%s = %v, want %v", tt.command, tt.outcome, got, tt.want)
 		}
 	}
@@ -161,21 +88,17 @@ func TestNode_Metrics(t *testing.T) {
 	for _, c := range checks {
 		var got float64
 		// The flood's counters move just after its messages: poll.
-		waitFor(t, c.node+" "+c.name, func() bool {
-			got = value(scrape(t, h.nodes[c.node]), c.name, c.labels...)
+		wait.For(t, c.node+" "+c.name, func() bool {
+			got = scrape(t, h.Node(c.node)).Value(c.name, c.labels...)
 			return got == c.want
 		})
-	}
-	h.nodes["C"].Metrics().Repaired(3)
-	if got := value(scrape(t, h.nodes["C"]), "herd_antientropy_repaired_records_total", "node", "C"); got != 3 {
-		t.Errorf("repaired = %v, want 3", got)
 	}
 }
 
 // /routez and /varz are nats-server's own, served on the node's port.
 func TestNode_MonitorNATSEndpoints(t *testing.T) {
-	h := startHerdWith(t, line3, monitorOn)
-	code, body := get(t, h.nodes["B"], "/routez")
+	h := startHerd(t, nodetest.Line3, monitorOn)
+	code, body := get(t, h.Node("B"), "/routez")
 	if code != http.StatusOK {
 		t.Fatalf("/routez: %d", code)
 	}
@@ -199,7 +122,7 @@ func TestNode_MonitorNATSEndpoints(t *testing.T) {
 		t.Fatalf("routez of B: server %q, remotes %v", rz.Name, remotes)
 	}
 	for _, path := range []string{"/varz", "/connz", "/subsz", "/nats/routez", "/nats/healthz"} {
-		if code, body := get(t, h.nodes["A"], path); code != http.StatusOK || !json.Valid(body) {
+		if code, body := get(t, h.Node("A"), path); code != http.StatusOK || !json.Valid(body) {
 			t.Errorf("GET %s: %d %.100s", path, code, body)
 		}
 	}
@@ -209,34 +132,34 @@ func TestNode_MonitorNATSEndpoints(t *testing.T) {
 // and recovers when the neighbor is back; NATS's own healthz stays ok.
 func TestNode_Healthz(t *testing.T) {
 	topo := map[string][]string{"A": {"B", "C"}, "B": {"A"}, "C": {"A"}}
-	h := startHerdWith(t, topo, monitorOn)
-	a := h.nodes["A"]
-	health := func() (int, Health) {
+	h := startHerd(t, topo, monitorOn)
+	a := h.Node("A")
+	health := func() (int, node.Health) {
 		code, body := get(t, a, "/healthz")
-		var hz Health
+		var hz node.Health
 		if err := json.Unmarshal(body, &hz); err != nil {
 			t.Fatalf("/healthz body %q: %v", body, err)
 		}
 		return code, hz
 	}
-	if code, hz := health(); code != http.StatusOK || hz.Status != HealthOK {
+	if code, hz := health(); code != http.StatusOK || hz.Status != node.HealthOK {
 		t.Fatalf("formed herd: %d %+v", code, hz)
 	}
-	h.stop("C")
-	var hz Health
-	waitFor(t, "A unhealthy", func() bool {
+	h.Stop("C")
+	var hz node.Health
+	wait.For(t, "A unhealthy", func() bool {
 		var code int
 		code, hz = health()
 		return code == http.StatusServiceUnavailable
 	})
-	if hz.Status != HealthUnavailable || !slices.Equal(hz.Missing, []string{"C"}) {
+	if hz.Status != node.HealthUnavailable || !slices.Equal(hz.Missing, []string{"C"}) {
 		t.Fatalf("with C down: %+v", hz)
 	}
 	if code, _ := get(t, a, "/nats/healthz"); code != http.StatusOK {
 		t.Fatalf("NATS healthz with C down: %d", code)
 	}
-	h.start("C")
-	waitFor(t, "A healthy again", func() bool {
+	h.StartNode("C")
+	wait.For(t, "A healthy again", func() bool {
 		code, _ := health()
 		return code == http.StatusOK
 	})
@@ -248,12 +171,12 @@ func TestNode_LogFile(t *testing.T) {
 	for _, format := range []string{"text", "json"} {
 		t.Run(format, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "A.log")
-			h := startHerdWith(t, map[string][]string{"A": nil}, func(_ string, c *Config) {
+			h := startHerd(t, map[string][]string{"A": nil}, func(_ string, c *node.Config) {
 				c.LogFile, c.LogFileFormat = path, format
 			})
-			reply := h.send("A", "IAMAT c +1+1 100", "WHATSAT c 10 5", "HELLO there")
+			reply := h.Send("A", "IAMAT c +1+1 100", "WHATSAT c 10 5", "HELLO there")
 			at, _, _ := strings.Cut(reply, "\n")
-			nc, err := nats.Connect(h.nodes["A"].NATS().ClientURL())
+			nc, err := nats.Connect(h.Node("A").NATS().ClientURL())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -261,7 +184,7 @@ func TestNode_LogFile(t *testing.T) {
 			if _, err := nc.Request(service.SubjectWHATSAT, []byte("WHATSAT c 1 1"), 10*time.Second); err != nil {
 				t.Fatal(err)
 			}
-			if err := h.nodes["A"].Close(); err != nil { // flushes the file
+			if err := h.Node("A").Close(); err != nil { // flushes the file
 				t.Fatal(err)
 			}
 			data, err := os.ReadFile(path)
@@ -335,4 +258,30 @@ func parseText(line string) map[string]any {
 		line = strings.TrimLeft(rest, " ")
 	}
 	return m
+}
+
+// A publish queue that overflows loses records to the flood, each counted
+// as queue_full: every record A stored was either published to B (its
+// one neighbor) or dropped, and some were dropped.
+func TestNode_FloodDropsCounted(t *testing.T) {
+	const n = 3000
+	h := startHerd(t, map[string][]string{"A": {"B"}, "B": {"A"}}, monitorOn, func(_ string, c *node.Config) {
+		c.Bus.QueueLen = 1
+	})
+	lines := make([]string, n)
+	for i := range lines {
+		lines[i] = fmt.Sprintf("IAMAT c%d +1+1 1621464827", i)
+	}
+	h.Send("A", lines...)
+	var published, dropped float64
+	wait.For(t, "every record published or dropped", func() bool {
+		ss := scrape(t, h.Node("A"))
+		published = ss.Value("herd_flood_published_records_total", "to", "B")
+		dropped = ss.Value("herd_flood_dropped_records_total", "reason", "queue_full")
+		return published+dropped == n
+	})
+	if dropped == 0 {
+		t.Fatalf("%v of %d records published through a queue of 1, none dropped", published, n)
+	}
+	t.Logf("%v published, %v dropped", published, dropped)
 }

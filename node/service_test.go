@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/herdhq/herd/node"
+	"github.com/herdhq/herd/node/nodetest"
 	"github.com/herdhq/herd/node/places"
 	"github.com/herdhq/herd/node/service"
 )
@@ -50,11 +52,11 @@ func request(t *testing.T, nc *nats.Conn, subject, data string) (string, string)
 // Every command sent to herd.iamat / herd.whatsat, as JSON and as a
 // classic line, gets the answer the TCP port gives the same command.
 func TestService_MatchesTCP(t *testing.T) {
-	h := startHerdWith(t, map[string][]string{"A": nil}, func(_ string, c *Config) {
-		c.Client.Clock = fixedClock{}
+	h := startHerd(t, map[string][]string{"A": nil}, func(_ string, c *node.Config) {
+		c.Clock = fixedClock{}
 		c.Places = somePlaces{}
 	})
-	nc, err := nats.Connect(h.nodes["A"].NATS().ClientURL()) // an unauthenticated outsider
+	nc, err := nats.Connect(h.Node("A").NATS().ClientURL()) // an unauthenticated outsider
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,6 +76,12 @@ func TestService_MatchesTCP(t *testing.T) {
 			`{"client":"kiwi","location":"+91-118","time":"1621464827"}`, service.CodeInvalid},
 		{"iamat time out of range", service.SubjectIAMAT, "IAMAT kiwi +1+1 99999999999999999999",
 			`{"client":"kiwi","location":"+1+1","time":"99999999999999999999"}`, service.CodeInvalid},
+		// One rule for names at both doors: not UTF-8 is invalid, never
+		// turned into U+FFFD by the JSON decoder (protocol.md §1).
+		{"iamat name not UTF-8", service.SubjectIAMAT, "IAMAT caf\xe9 +1+1 1621464827",
+			"{\"client\":\"caf\xe9\",\"location\":\"+1+1\",\"time\":\"1621464827\"}", service.CodeInvalid},
+		{"whatsat name not UTF-8", service.SubjectWHATSAT, "WHATSAT caf\xe9 10 5",
+			"{\"client\":\"caf\xe9\",\"radius\":10,\"limit\":5}", service.CodeInvalid},
 		{"whatsat", service.SubjectWHATSAT, "WHATSAT kiwi 10 5", `{"client":"kiwi","radius":10,"limit":5}`, ""},
 		{"whatsat decimal radius", service.SubjectWHATSAT, "WHATSAT kiwi 0.5 20", `{"client":"kiwi","radius":"0.5","limit":"20"}`, ""},
 		{"whatsat limit too big", service.SubjectWHATSAT, "WHATSAT kiwi 10 21", `{"client":"kiwi","radius":10,"limit":21}`, service.CodeInvalid},
@@ -81,7 +89,7 @@ func TestService_MatchesTCP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tcp := h.send("A", tt.tcp)
+			tcp := h.Send("A", tt.tcp)
 			for _, body := range []string{tt.json, tt.tcp} {
 				got, code := request(t, nc, tt.subject, body)
 				if code != tt.code {
@@ -136,8 +144,8 @@ func compareReply(t *testing.T, subject, got, tcp string) {
 // An IAMAT through the service is stored and flooded like one through the
 // TCP port; a new record answers stored:true.
 func TestService_IamatFloods(t *testing.T) {
-	h := startHerd(t, line3)
-	nc, err := nats.Connect(h.nodes["C"].NATS().ClientURL())
+	h := startHerd(t, nodetest.Line3)
+	nc, err := nats.Connect(h.Node("C").NATS().ClientURL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +155,7 @@ func TestService_IamatFloods(t *testing.T) {
 	if err := json.Unmarshal([]byte(got), &r); code != "" || err != nil || !r.Stored {
 		t.Fatalf("reply %q, code %q, err %v", got, code, err)
 	}
-	h.waitRecord("svc", r.AT, "A", "B", "C")
+	h.WaitRecord("svc", r.AT, "A", "B", "C")
 	// Any node answers a WHATSAT for it, with the origin's AT line.
 	got, code = request(t, nc, service.SubjectWHATSAT, "WHATSAT svc 10 3")
 	var w service.WhatsatReply
@@ -160,7 +168,7 @@ func TestService_IamatFloods(t *testing.T) {
 // endpoint too; nothing is stored.
 func TestService_Refusals(t *testing.T) {
 	h := startHerd(t, map[string][]string{"A": nil})
-	nc, err := nats.Connect(h.nodes["A"].NATS().ClientURL())
+	nc, err := nats.Connect(h.Node("A").NATS().ClientURL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,23 +184,24 @@ func TestService_Refusals(t *testing.T) {
 		{service.SubjectIAMAT, `WHATSAT x 1 1`},
 		{service.SubjectWHATSAT, `IAMAT x +1+1 1`},
 		{service.SubjectWHATSAT, `{"client":"x","radius":1e1,"limit":1}`},
+		{service.SubjectIAMAT, `{"client":"x\ud800","location":"+1+1","time":"1"}`}, // a lone surrogate is no UTF-8
 	} {
 		got, code := request(t, nc, tt.subject, tt.data)
 		if code != service.CodeInvalid {
 			t.Errorf("%s %q: code %q, reply %q", tt.subject, tt.data, code, got)
 		}
 	}
-	if n := h.nodes["A"].Store().Len(); n != 0 {
+	if n := h.Node("A").Store().Len(); n != 0 {
 		t.Fatalf("store holds %d records", n)
 	}
 }
 
 // Browsers reach the service over the NATS WebSocket listener.
 func TestService_Websocket(t *testing.T) {
-	h := startHerdWith(t, map[string][]string{"A": nil}, func(_ string, c *Config) {
+	h := startHerd(t, map[string][]string{"A": nil}, func(_ string, c *node.Config) {
 		c.WebsocketAddr = "127.0.0.1:0"
 	})
-	url := h.nodes["A"].WebsocketURL()
+	url := h.Node("A").WebsocketURL()
 	if !strings.HasPrefix(url, "ws://127.0.0.1:") || strings.HasSuffix(url, ":0") || strings.HasSuffix(url, ":-1") {
 		t.Fatalf("websocket URL %q", url)
 	}
@@ -204,5 +213,43 @@ func TestService_Websocket(t *testing.T) {
 	got, code := request(t, nc, service.SubjectIAMAT, `{"client":"browser","location":"+1+1","time":"1"}`)
 	if code != "" || !strings.Contains(got, `"at":"AT A `) {
 		t.Fatalf("reply %q, code %q", got, code)
+	}
+}
+
+// The service's commands are counted with the TCP port's, by the one
+// core: herd_client_commands_total after requests through the service
+// alone.
+func TestService_Counted(t *testing.T) {
+	h := startHerd(t, map[string][]string{"A": nil}, monitorOn)
+	nc, err := nats.Connect(h.Node("A").NATS().ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	for _, r := range []struct{ subject, data string }{
+		{service.SubjectIAMAT, `{"client":"kiwi","location":"+1+1","time":"1621464827"}`},
+		{service.SubjectIAMAT, "IAMAT kiwi +1+1 1621464827"},
+		{service.SubjectIAMAT, "IAMAT kiwi +1+1 99999999999999999999"},
+		{service.SubjectIAMAT, "HELLO"},
+		{service.SubjectIAMAT, "WHATSAT kiwi 10 5"}, // the other endpoint's command
+		{service.SubjectWHATSAT, `{"client":"kiwi","radius":10,"limit":5}`},
+		{service.SubjectWHATSAT, "WHATSAT nobody 10 5"},
+	} {
+		request(t, nc, r.subject, r.data)
+	}
+	ss := scrape(t, h.Node("A"))
+	for _, tt := range []struct {
+		command, outcome string
+		want             float64
+	}{
+		{"iamat", "stored", 1}, {"iamat", "stale", 1}, {"iamat", "invalid", 1},
+		{"whatsat", "answered", 1}, {"whatsat", "unknown_client", 1}, {"invalid", "invalid", 2},
+	} {
+		if got := ss.Value("herd_client_commands_total", "command", tt.command, "outcome", tt.outcome); got != tt.want {
+			t.Errorf("commands %s/%s = %v, want %v", tt.command, tt.outcome, got, tt.want)
+		}
+	}
+	if got := ss.Value("herd_client_connections_opened_total"); got != 0 {
+		t.Errorf("%v TCP connections counted for service requests", got)
 	}
 }

@@ -187,7 +187,7 @@ func (p *proc) waitLine(t *testing.T, re *regexp.Regexp) []string {
 	}
 }
 
-// stop sends SIGTERM and wants exit status 0.
+// stop sends SIGTERM and wants exit status 0 within 5 s: a clean stop.
 func (p *proc) stop(t *testing.T) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -198,9 +198,31 @@ func (p *proc) stop(t *testing.T) {
 		if p.waitErr != nil {
 			t.Fatalf("herd exited with %v after SIGTERM, want status 0", p.waitErr)
 		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("herd did not exit after SIGTERM")
+	case <-time.After(5 * time.Second):
+		t.Fatal("herd did not exit within 5 s of SIGTERM")
 	}
+}
+
+// wantQuiet wants no error-level line in the process's log so far.
+func (p *proc) wantQuiet(t *testing.T) {
+	t.Helper()
+	var errs []string
+	for line := range strings.Lines(p.stderr.String()) {
+		if strings.Contains(line, "level=ERROR") {
+			errs = append(errs, strings.TrimSpace(line))
+		}
+	}
+	if len(errs) > 0 {
+		t.Errorf("herd %v logged %d error lines:\n%s", p.cmd.Args[1:], len(errs), strings.Join(errs, "\n"))
+	}
+}
+
+// stopQuietly is stop, and wants no error-level line in the log: a clean
+// stop is quiet.
+func (p *proc) stopQuietly(t *testing.T) {
+	t.Helper()
+	p.stop(t)
+	p.wantQuiet(t)
 }
 
 // talk sends lines to a client port, half-closes and returns all replies.
@@ -239,10 +261,10 @@ func waitWhatsat(t *testing.T, addr, client string) string {
 
 var tableRE = regexp.MustCompile(`^(\w+)\s+(127\.0\.0\.1:\d+)\s+nats://`)
 
-// herd up runs the default topology in one process: an IAMAT at Goloman is
-// answered by WHATSAT at Welsh with Goloman's AT line and offline places
-// near the client; SIGTERM stops it with status 0.
-func TestHerdUp(t *testing.T) {
+// startUp runs herd up on the built-in herd file with every port 0, and
+// returns it once up with each node's client address.
+func startUp(t *testing.T) (*proc, map[string]string) {
+	t.Helper()
 	p := startProc(t, "up", "--config", herdFile(t, false))
 	p.waitLine(t, regexp.MustCompile(`is up: 5 nodes`))
 	addrs := map[string]string{}
@@ -250,6 +272,14 @@ func TestHerdUp(t *testing.T) {
 		m := p.waitLine(t, tableRE)
 		addrs[m[1]] = m[2]
 	}
+	return p, addrs
+}
+
+// herd up runs the default topology in one process: an IAMAT at Goloman is
+// answered by WHATSAT at Welsh with Goloman's AT line and offline places
+// near the client; SIGTERM stops it with status 0.
+func TestHerdUp(t *testing.T) {
+	p, addrs := startUp(t)
 	at := talk(t, addrs["Goloman"], "IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 1621464827.959498503")
 	if !strings.HasPrefix(at, "AT Goloman ") {
 		t.Fatalf("IAMAT reply %q", at)
@@ -266,10 +296,28 @@ func TestHerdUp(t *testing.T) {
 	if !strings.HasSuffix(out, "}\n\n") {
 		t.Errorf("WHATSAT reply does not end in }\\n\\n")
 	}
-	p.stop(t)
+	p.stopQuietly(t)
 }
 
-// Five herd node processes from one herd file form the same herd.
+// herd up, with some traffic flooded through the herd, then SIGTERM: it
+// exits 0 within 5 s and logs no error as its nodes stop one after
+// another (their neighbors' routes going away are not errors). Three
+// runs: the noise it replaces came in most, not all, runs.
+func TestHerdUp_StopIsQuiet(t *testing.T) {
+	for run := range 3 {
+		p, addrs := startUp(t)
+		for i, name := range []string{"Goloman", "Welsh", "Hands"} {
+			talk(t, addrs[name], fmt.Sprintf("IAMAT quiet-%d-%d +1+1 1621464827", run, i))
+		}
+		waitWhatsat(t, addrs["Welsh"], fmt.Sprintf("quiet-%d-2", run))
+		p.stopQuietly(t)
+	}
+}
+
+// Five herd node processes from one herd file form the same herd, and
+// stop one by one: each exits 0 within 5 s, and no process logs an error
+// — not at start, while neighbors are not up yet, and not while a
+// neighbor that went away stays away and is redialled.
 func TestHerdNode_FiveProcesses(t *testing.T) {
 	file := herdFile(t, true)
 	addrs := map[string]string{}
@@ -298,6 +346,11 @@ func TestHerdNode_FiveProcesses(t *testing.T) {
 	}
 	for _, p := range procs {
 		p.stop(t)
+		// Long enough for the others to redial it and find nobody.
+		time.Sleep(1500 * time.Millisecond)
+	}
+	for _, p := range procs {
+		p.wantQuiet(t)
 	}
 }
 

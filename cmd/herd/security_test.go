@@ -210,3 +210,34 @@ func anyList(ss []string) []any {
 	}
 	return out
 }
+
+// herd node on a cluster address other hosts can reach, with no route
+// authentication: it refuses to start and names the setting that would
+// let it; with that setting it starts.
+func TestHerdNode_openRoutesRefused(t *testing.T) {
+	addrs := freeAddrs(t, 3)
+	file := filepath.Join(t.TempDir(), "open.yaml")
+	write := func(routes string) {
+		data := fmt.Sprintf("auth:\n  routes: {%s}\nnodes:\n  - {name: A, client: %q, nats: %q, cluster: %q}\n",
+			routes, addrs[0], addrs[1], strings.Replace(addrs[2], "127.0.0.1", "0.0.0.0", 1))
+		if err := os.WriteFile(file, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("")
+	p := startProc(t, "node", "--config", file, "--name", "A")
+	select {
+	case <-p.exited:
+	case <-time.After(60 * time.Second):
+		t.Fatal("herd node with open routes off loopback did not exit")
+	}
+	if p.waitErr == nil || !strings.Contains(p.stderr.String(), "auth.routes.insecure") {
+		t.Fatalf("exit %v, stderr %q: want a failure naming auth.routes.insecure", p.waitErr, p.stderr.String())
+	}
+	t.Logf("refused: %s", strings.TrimSpace(p.stderr.String()))
+
+	write("insecure: true")
+	p = startProc(t, "node", "--config", file, "--name", "A")
+	p.waitLine(t, regexp.MustCompile(`^node A up:`))
+	p.stop(t)
+}

@@ -1,8 +1,13 @@
 package herdfile
 
-import "time"
+import (
+	"time"
 
-// AntiEntropy tunes how nodes reconcile with their neighbors (bus/sync.go).
+	"github.com/herdhq/herd/bus/antientropy"
+)
+
+// AntiEntropy tunes how nodes reconcile with their neighbors (package
+// bus/antientropy).
 // They always sync when a node starts and when a neighbor's route comes
 // (back) up; these settings are about the periodic rounds.
 type AntiEntropy struct {
@@ -15,9 +20,11 @@ type AntiEntropy struct {
 	Timeout time.Duration `yaml:"timeout"`
 }
 
-// DefaultAntiEntropy is a round every 5 s ± 20% with 2 s replies.
+// DefaultAntiEntropy is anti-entropy's own default: a round every 5 s ±
+// 20% with 2 s replies.
 func DefaultAntiEntropy() AntiEntropy {
-	return AntiEntropy{Interval: 5 * time.Second, Jitter: 0.2, Timeout: 2 * time.Second}
+	d := antientropy.DefaultConfig()
+	return AntiEntropy{Interval: d.Interval, Jitter: d.Jitter, Timeout: d.Timeout}
 }
 
 func (a AntiEntropy) validate(p *problems) {

@@ -21,6 +21,9 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/herdhq/herd/node/places/resilient"
+	"github.com/herdhq/herd/node/server"
 )
 
 // Config is a whole herd file.
@@ -112,6 +115,8 @@ type Limits struct {
 	// MaxOutstanding bounds, per connection, replies not yet processed or
 	// flushed; reading pauses beyond it (back-pressure on pipelining).
 	MaxOutstanding int `yaml:"max_outstanding"`
+	// Observers bound the NATS client port's connections (limits.go).
+	Observers ObserverLimits `yaml:"observers"`
 }
 
 // LogConfig sets the node's slog handler.
@@ -141,30 +146,34 @@ func (c Config) LogFile(name string) string {
 }
 
 // DefaultConfig returns the herd-wide defaults and no nodes. Parse starts
-// from it, so a herd file need only list its nodes.
+// from it, so a herd file need only list its nodes. Each default is the
+// owning component's (the client port's limits, the Places resilience
+// layer's, anti-entropy's), so it is declared once, there.
 func DefaultConfig() Config {
+	rc, sc := resilient.DefaultConfig(), server.DefaultConfig()
 	return Config{
 		Herd: "herd",
 		Places: PlacesConfig{
 			Provider:      ProviderOffline,
 			KeyEnv:        "HERD_PLACES_KEY",
-			Timeout:       5 * time.Second,
-			MaxConcurrent: 64,
-			CacheTTL:      30 * time.Second,
-			CacheSize:     10000,
+			Timeout:       rc.Timeout,
+			MaxConcurrent: rc.MaxConcurrent,
+			CacheTTL:      rc.CacheTTL,
+			CacheSize:     rc.CacheSize,
 		},
 		Limits: Limits{
-			MaxLineBytes:   4096,
-			IdleTimeout:    5 * time.Minute,
-			WriteTimeout:   10 * time.Second,
-			MaxConnections: 10000,
-			MaxOutstanding: 1024,
+			MaxLineBytes:   sc.MaxLineBytes,
+			IdleTimeout:    sc.IdleTimeout,
+			WriteTimeout:   sc.WriteTimeout,
+			MaxConnections: sc.MaxConns,
+			MaxOutstanding: sc.MaxOutstanding,
+			Observers:      DefaultObserverLimits(),
 		},
 		Log:         LogConfig{Level: "info", Format: "text"},
 		AntiEntropy: DefaultAntiEntropy(),
 		Auth: AuthConfig{
 			System: Credential{User: "sys", PasswordEnv: "HERD_SYSTEM_PASSWORD"},
-			Routes: Credential{PasswordEnv: "HERD_ROUTE_PASSWORD"},
+			Routes: RouteAuth{Credential: Credential{PasswordEnv: "HERD_ROUTE_PASSWORD"}},
 		},
 		TLS: TLSConfig{Routes: RouteTLS{Verify: true}},
 	}

@@ -21,7 +21,19 @@ type AuthConfig struct {
 	// Routes are the credentials every route between nodes must present.
 	// Setting Routes.User turns route authentication on; the password is
 	// then required, so a herd asking for it never runs without it.
-	Routes Credential `yaml:"routes"`
+	Routes RouteAuth `yaml:"routes"`
+}
+
+// RouteAuth is the route credential, and whether a node whose cluster
+// address is not loopback may run without it.
+type RouteAuth struct {
+	Credential `yaml:",inline"`
+	// Insecure lets a node whose cluster address is not loopback start
+	// without route authentication and without verified route TLS. Any
+	// server that reaches such a port can join the herd and publish
+	// forged records, so a node refuses to start that way unless this
+	// says so explicitly.
+	Insecure bool `yaml:"insecure"`
 }
 
 // Credential is a user name and where its password comes from.
@@ -77,7 +89,7 @@ func (a AuthConfig) validate(p *problems) {
 	for _, c := range []struct {
 		field string
 		cred  Credential
-	}{{"auth.system", a.System}, {"auth.routes", a.Routes}} {
+	}{{"auth.system", a.System}, {"auth.routes", a.Routes.Credential}} {
 		if c.cred.User != "" && !printable(c.cred.User) {
 			p.add(c.field+".user", ErrBadUser, "want visible ASCII without spaces")
 		}

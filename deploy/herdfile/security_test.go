@@ -20,13 +20,13 @@ func TestConfig_Validate_security(t *testing.T) {
 		{"defaults", func(*herdfile.Config) {}, nil, ""},
 		{"route auth from env", func(c *herdfile.Config) { c.Auth.Routes.User = "herd" }, nil, ""},
 		{"route auth from file", func(c *herdfile.Config) {
-			c.Auth.Routes = herdfile.Credential{User: "herd", PasswordFile: "/run/secrets/route"}
+			c.Auth.Routes.Credential = herdfile.Credential{User: "herd", PasswordFile: "/run/secrets/route"}
 		}, nil, ""},
 		{"route TLS", func(c *herdfile.Config) {
 			c.TLS.Routes = herdfile.RouteTLS{CAFile: "ca.pem", CertFile: "{node}.pem", KeyFile: "{node}-key.pem"}
 		}, nil, ""},
 		{"route user without source", func(c *herdfile.Config) {
-			c.Auth.Routes = herdfile.Credential{User: "herd"}
+			c.Auth.Routes.Credential = herdfile.Credential{User: "herd"}
 		}, herdfile.ErrMissingSecret, "auth.routes.password_env"},
 		{"route user with space", func(c *herdfile.Config) { c.Auth.Routes.User = "my herd" }, herdfile.ErrBadUser, "auth.routes.user"},
 		{"system user control char", func(c *herdfile.Config) { c.Auth.System.User = "sys\n" }, herdfile.ErrBadUser, "auth.system.user"},
@@ -96,7 +96,7 @@ func TestConfig_RoutePassword(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := validConfig()
-			c.Auth.Routes = tt.cred
+			c.Auth.Routes.Credential = tt.cred
 			got, err := c.RoutePassword(env(tt.env))
 			if tt.wantErr == nil {
 				if err != nil || got != tt.want {

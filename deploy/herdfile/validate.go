@@ -9,6 +9,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/herdhq/herd/node/places/resilient"
+	"github.com/herdhq/herd/node/server"
 )
 
 // Errors wrapped by Validate (and PlacesKey); test with errors.Is. Every
@@ -38,14 +41,10 @@ var (
 	ErrMissingTLSFile    = errors.New("missing or bad TLS file")
 )
 
-// Bounds on limits. Counts that size buffers or semaphores are capped so
-// that no herd file can make a node allocate without bound.
-const (
-	MinLineBytes = 64
-	MaxLineBytes = 1 << 20
-	MaxCount     = 1 << 20 // max_outstanding, max_concurrent
-	maxNameBytes = 64
-)
+// Bounds on limits are the components' own (node/server,
+// node/places/resilient): counts that size buffers or semaphores are
+// capped so that no herd file can make a node allocate without bound.
+const maxNameBytes = 64
 
 // FieldError is one problem with one field of a herd file. Field is the
 // YAML path, e.g. "nodes[2].neighbors[1]" or "places.key_env".
@@ -118,8 +117,8 @@ func (pc PlacesConfig) validate(p *problems) {
 	if pc.Timeout <= 0 {
 		p.add("places.timeout", ErrBadLimit, "%v, want > 0", pc.Timeout)
 	}
-	if pc.MaxConcurrent <= 0 || pc.MaxConcurrent > MaxCount {
-		p.add("places.max_concurrent", ErrBadLimit, "%d, want 1..%d", pc.MaxConcurrent, MaxCount)
+	if pc.MaxConcurrent <= 0 || pc.MaxConcurrent > resilient.MaxConcurrentCap {
+		p.add("places.max_concurrent", ErrBadLimit, "%d, want 1..%d", pc.MaxConcurrent, resilient.MaxConcurrentCap)
 	}
 	if pc.CacheTTL < 0 {
 		p.add("places.cache_ttl", ErrBadLimit, "%v, want >= 0 (0 disables the cache)", pc.CacheTTL)
@@ -130,8 +129,8 @@ func (pc PlacesConfig) validate(p *problems) {
 }
 
 func (l Limits) validate(p *problems) {
-	if l.MaxLineBytes < MinLineBytes || l.MaxLineBytes > MaxLineBytes {
-		p.add("limits.max_line_bytes", ErrBadLimit, "%d, want %d..%d", l.MaxLineBytes, MinLineBytes, MaxLineBytes)
+	if l.MaxLineBytes < server.MinLineBytes || l.MaxLineBytes > server.MaxLineBytesCap {
+		p.add("limits.max_line_bytes", ErrBadLimit, "%d, want %d..%d", l.MaxLineBytes, server.MinLineBytes, server.MaxLineBytesCap)
 	}
 	if l.IdleTimeout <= 0 {
 		p.add("limits.idle_timeout", ErrBadLimit, "%v, want > 0", l.IdleTimeout)
@@ -142,9 +141,10 @@ func (l Limits) validate(p *problems) {
 	if l.MaxConnections <= 0 {
 		p.add("limits.max_connections", ErrBadLimit, "%d, want > 0", l.MaxConnections)
 	}
-	if l.MaxOutstanding <= 0 || l.MaxOutstanding > MaxCount {
-		p.add("limits.max_outstanding", ErrBadLimit, "%d, want 1..%d", l.MaxOutstanding, MaxCount)
+	if l.MaxOutstanding <= 0 || l.MaxOutstanding > server.MaxOutstandingCap {
+		p.add("limits.max_outstanding", ErrBadLimit, "%d, want 1..%d", l.MaxOutstanding, server.MaxOutstandingCap)
 	}
+	l.Observers.validate(p)
 }
 
 func (lc LogConfig) validate(p *problems) {

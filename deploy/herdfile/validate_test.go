@@ -1,13 +1,13 @@
 package herdfile_test
 
 import (
-	"time"
-
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/herdhq/herd/deploy/herdfile"
+	"github.com/herdhq/herd/node/server"
 )
 
 // validConfig is a small valid herd: a path A - B - C, fixed ports on A and
@@ -85,11 +85,19 @@ func TestConfig_Validate(t *testing.T) {
 		{"places cache_ttl negative", func(c *herdfile.Config) { c.Places.CacheTTL = -1 }, herdfile.ErrBadLimit, "places.cache_ttl"},
 		{"places cache_size negative", func(c *herdfile.Config) { c.Places.CacheSize = -1 }, herdfile.ErrBadLimit, "places.cache_size"},
 		{"max_line_bytes too small", func(c *herdfile.Config) { c.Limits.MaxLineBytes = 63 }, herdfile.ErrBadLimit, "limits.max_line_bytes"},
-		{"max_line_bytes too large", func(c *herdfile.Config) { c.Limits.MaxLineBytes = herdfile.MaxLineBytes + 1 }, herdfile.ErrBadLimit, "limits.max_line_bytes"},
+		{"max_line_bytes too large", func(c *herdfile.Config) { c.Limits.MaxLineBytes = server.MaxLineBytesCap + 1 }, herdfile.ErrBadLimit, "limits.max_line_bytes"},
 		{"idle_timeout zero", func(c *herdfile.Config) { c.Limits.IdleTimeout = 0 }, herdfile.ErrBadLimit, "limits.idle_timeout"},
 		{"write_timeout negative", func(c *herdfile.Config) { c.Limits.WriteTimeout = -1 }, herdfile.ErrBadLimit, "limits.write_timeout"},
 		{"max_connections zero", func(c *herdfile.Config) { c.Limits.MaxConnections = 0 }, herdfile.ErrBadLimit, "limits.max_connections"},
 		{"max_outstanding negative", func(c *herdfile.Config) { c.Limits.MaxOutstanding = -5 }, herdfile.ErrBadLimit, "limits.max_outstanding"},
+		{"observer subscriptions low", func(c *herdfile.Config) { c.Limits.Observers.Subscriptions = 10 }, herdfile.ErrBadLimit, "limits.observers.subscriptions"},
+		{"observer connections zero", func(c *herdfile.Config) { c.Limits.Observers.Connections = 0 }, herdfile.ErrBadLimit, "limits.observers.connections"},
+		{"observer pending small", func(c *herdfile.Config) { c.Limits.Observers.PendingBytes = 1 << 10 }, herdfile.ErrBadLimit, "limits.observers.pending_bytes"},
+		{"observer payload small", func(c *herdfile.Config) { c.Limits.Observers.Payload = 4096 }, herdfile.ErrBadLimit, "limits.observers.payload"},
+		{"observer payload large", func(c *herdfile.Config) { c.Limits.Observers.Payload = 64 << 20 }, herdfile.ErrBadLimit, "limits.observers.payload"},
+		{"observer limits raised", func(c *herdfile.Config) {
+			c.Limits.Observers = herdfile.ObserverLimits{Subscriptions: 5000, Connections: 200, PendingBytes: 32 << 20, Payload: 1 << 20}
+		}, nil, ""},
 		{"bad log level", func(c *herdfile.Config) { c.Log.Level = "verbose" }, herdfile.ErrBadLogLevel, "log.level"},
 		{"bad log format", func(c *herdfile.Config) { c.Log.Format = "xml" }, herdfile.ErrBadLogFormat, "log.format"},
 		{"negative sync interval", func(c *herdfile.Config) { c.AntiEntropy.Interval = -time.Second }, herdfile.ErrBadLimit, "antientropy.interval"},

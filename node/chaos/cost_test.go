@@ -21,7 +21,7 @@ import (
 func BenchmarkSyncInSync(b *testing.B) {
 	for _, interval := range []time.Duration{0, 5 * time.Second} {
 		b.Run(fmt.Sprintf("SyncInterval=%s", interval), func(b *testing.B) {
-			benchInSync(b, func(c *node.Config) { c.Bus.SyncInterval = interval })
+			benchInSync(b, func(c *node.Config) { c.AntiEntropy.Interval = interval })
 		})
 	}
 }
@@ -30,7 +30,7 @@ func benchInSync(b *testing.B, mod func(*node.Config)) {
 	const clients = 100_000
 	const window = 30 * time.Second
 	h := startHerd(b, defaultTopology, mod)
-	c, err := net.Dial("tcp", h.node("Goloman").ClientAddr())
+	c, err := net.Dial("tcp", h.Node("Goloman").ClientAddr())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -49,21 +49,21 @@ func benchInSync(b *testing.B, mod func(*node.Config)) {
 		}
 	}
 	deadline := time.Now().Add(60 * time.Second)
-	for _, name := range h.live() {
-		for h.node(name).Store().Len() != clients {
+	for _, name := range h.Live() {
+		for h.Node(name).Store().Len() != clients {
 			if time.Now().After(deadline) {
-				b.Fatalf("%s holds %d clients", name, h.node(name).Store().Len())
+				b.Fatalf("%s holds %d clients", name, h.Node(name).Store().Len())
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
 	time.Sleep(2 * time.Second) // let in-flight exchanges finish
 	for b.Loop() {
-		before := h.net.Bytes()
+		before := h.Net.Bytes()
 		time.Sleep(window)
-		total := float64(h.net.Bytes()-before) / window.Seconds()
+		total := float64(h.Net.Bytes()-before) / window.Seconds()
 		b.ReportMetric(total, "route-B/s")
 		// Every byte leaves one node and enters another.
-		b.ReportMetric(2*total/float64(len(h.live())), "B/s/node")
+		b.ReportMetric(2*total/float64(len(h.Live())), "B/s/node")
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/herdhq/herd/bus/record"
+	"github.com/herdhq/herd/node/nodetest"
 )
 
 // ack is an IAMAT reply: the record its origin stored (if newer) and when.
@@ -25,7 +26,7 @@ type ack struct {
 
 // load sends IAMATs to random live nodes until stop, each newer than the
 // last, for a pool of clients, and collects the replies.
-func load(h *herd, rng *rand.Rand, stop <-chan struct{}, acks *[]ack, mu *sync.Mutex, sent *atomic.Int64) {
+func load(h *nodetest.Herd, rng *rand.Rand, stop <-chan struct{}, acks *[]ack, mu *sync.Mutex, sent *atomic.Int64) {
 	var seq int64
 	clients := 300
 	for {
@@ -34,13 +35,13 @@ func load(h *herd, rng *rand.Rand, stop <-chan struct{}, acks *[]ack, mu *sync.M
 			return
 		default:
 		}
-		live := h.live()
+		live := h.Live()
 		if len(live) == 0 {
 			time.Sleep(time.Millisecond)
 			continue
 		}
 		name := live[rng.IntN(len(live))]
-		n := h.node(name)
+		n := h.Node(name)
 		if n == nil {
 			continue
 		}
@@ -113,7 +114,7 @@ func TestNet_RandomChaos(t *testing.T) {
 	end := time.Now().Add(run)
 	for time.Now().Before(end) {
 		time.Sleep(time.Duration(100+rng.IntN(400)) * time.Millisecond)
-		live := h.live()
+		live := h.Live()
 		var stopped []string
 		for _, n := range all {
 			if !slices.Contains(live, n) {
@@ -123,24 +124,24 @@ func TestNet_RandomChaos(t *testing.T) {
 		switch rng.IntN(6) {
 		case 0:
 			e := edges[rng.IntN(len(edges))]
-			h.net.Cut(e[0], e[1])
+			h.Net.Cut(e[0], e[1])
 			counts["cut"]++
 		case 1:
-			if cuts := h.net.Cuts(); len(cuts) > 0 {
+			if cuts := h.Net.Cuts(); len(cuts) > 0 {
 				e := cuts[rng.IntN(len(cuts))]
-				h.net.Heal(e[0], e[1])
+				h.Net.Heal(e[0], e[1])
 				counts["heal"]++
 			}
 		case 2:
 			if len(live) > 2 {
 				n := live[rng.IntN(len(live))]
-				h.stop(n)
+				h.Stop(n)
 				killed[n] = append(killed[n], time.Now())
 				counts["kill"]++
 			}
 		case 3:
 			if len(stopped) > 0 {
-				h.start(stopped[rng.IntN(len(stopped))])
+				h.StartNode(stopped[rng.IntN(len(stopped))])
 				counts["restart"]++
 			}
 		case 4:
@@ -154,23 +155,23 @@ func TestNet_RandomChaos(t *testing.T) {
 					b = append(b, all[p])
 				}
 			}
-			h.net.Partition(a, b)
+			h.Net.Partition(a, b)
 			counts["partition"]++
 		case 5:
-			h.net.HealAll()
+			h.Net.HealAll()
 			counts["heal-all"]++
 		}
 	}
 	close(stop)
 	loadW.Wait()
-	h.net.HealAll()
+	h.Net.HealAll()
 	for _, n := range all {
-		if h.node(n) == nil {
-			h.start(n)
+		if h.Node(n) == nil {
+			h.StartNode(n)
 		}
 	}
 	t.Logf("chaos: %v; %d IAMATs answered", counts, sent.Load())
-	h.waitRoutes(30 * time.Second)
+	h.WaitRoutes(30 * time.Second)
 
 	// The records that must survive, newest per client.
 	want := map[string]record.Record{}
@@ -186,10 +187,10 @@ func TestNet_RandomChaos(t *testing.T) {
 	}
 	start := time.Now()
 	for {
-		ref := lines(h.node(all[0]))
+		ref := nodetest.Lines(h.Node(all[0]))
 		same := true
 		for _, n := range all[1:] {
-			if !maps.Equal(lines(h.node(n)), ref) {
+			if !maps.Equal(nodetest.Lines(h.Node(n)), ref) {
 				same = false
 				break
 			}

@@ -99,11 +99,11 @@ func (l *Live) publishBeat(r *rater, seq *uint64) {
 	stats := l.cfg.Stats()
 	rates := r.add(now, stats) // keep the window filled even when unwatched
 	subject := BeatSubject(l.cfg.Name)
-	if !l.cfg.Routes.HasInterest(subject) {
+	if !l.routes.HasInterest(subject) {
 		return
 	}
 	*seq++
-	peers := l.cfg.Routes.Peers()
+	peers := l.routes.Peers()
 	if peers == nil {
 		peers = []string{}
 	}
@@ -118,18 +118,18 @@ func (l *Live) publishBye() {
 	l.publish(BeatSubject(l.cfg.Name), Beat{
 		Node: l.cfg.Name, Time: time.Now().UnixMilli(), Bye: true, Peers: []string{},
 	})
-	l.cfg.Conn.Flush() // best effort: the connection closes next
+	l.conn.Flush() // best effort: the connection closes next
 }
 
 // tapTick follows the herd's interest in this node's flood and publishes
 // what the tap saw since the last tick.
 func (l *Live) tapTick() {
 	subject := FloodSubject(l.cfg.Name)
-	if !l.cfg.Routes.HasInterest(subject) {
+	if !l.routes.HasInterest(subject) {
 		l.tap.stop()
 		return
 	}
-	if err := l.tap.start(l.cfg.Conn); err != nil {
+	if err := l.tap.start(l.conn); err != nil {
 		l.cfg.Logger.Warn("live view: tap the flood", "err", err)
 		return
 	}
@@ -144,7 +144,7 @@ func (l *Live) publish(subject string, v any) {
 		l.cfg.Logger.Warn("live view: encode", "subject", subject, "err", err)
 		return
 	}
-	if err := l.cfg.Conn.Publish(subject, data); err != nil {
+	if err := l.conn.Publish(subject, data); err != nil {
 		l.cfg.Logger.Debug("live view: publish", "subject", subject, "err", err)
 	}
 }

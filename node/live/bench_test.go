@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/herdhq/herd/node/nodetest"
 )
 
 // BenchmarkLive_IAMATThroughput measures what an open page costs the herd:
@@ -30,12 +32,12 @@ func BenchmarkLive_IAMATThroughput(b *testing.B) {
 	for _, viewer := range []bool{false, true} {
 		b.Run(fmt.Sprintf("viewer=%v", viewer), func(b *testing.B) {
 			for range b.N {
-				h := startHerd(b, defaultTopology, nil)
+				h := startHerd(b, defaultTopology)
 				if viewer {
 					watch(b, h)
 				}
 				cpu0 := cpuTime()
-				n := h.load(b, time.Duration(secs)*time.Second, rate)
+				n := load(b, h, time.Duration(secs)*time.Second, rate)
 				cpu := cpuTime() - cpu0
 				b.ReportMetric(float64(n)/float64(secs), "iamat/s")
 				b.ReportMetric(float64(cpu.Microseconds())/float64(max(n, 1)), "cpu-µs/iamat")
@@ -62,14 +64,14 @@ func cpuTime() time.Duration {
 
 // watch opens Goloman's page in chromium until the benchmark ends, or
 // reads its event stream in Go when no browser is installed.
-func watch(b *testing.B, h *testHerd) {
+func watch(b *testing.B, h *nodetest.Herd) {
 	b.Helper()
-	page := h.members["Goloman"].web.URL + "/"
+	page := h.Node("Goloman").MonitorURL() + "/"
 	if os.Getenv("HERD_BENCH_NO_BROWSER") == "" {
 		nodeBin, chromium, missing := findBrowser()
 		if missing == "" {
 			d := startDriver(b, nodeBin, chromium, page, b.TempDir(), "watch")
-			d.send(map[string]any{"cmd": "expect", "nodes": len(h.names), "edges": len(h.edges)})
+			d.send(map[string]any{"cmd": "expect", "nodes": len(h.Topo), "edges": len(nodetest.Topology(h.Topo).Edges)})
 			d.step("ready")
 			b.Cleanup(func() {
 				d.stdin.Close()
@@ -81,31 +83,31 @@ func watch(b *testing.B, h *testHerd) {
 		}
 		b.Logf("%s: a Go client reads the event stream instead", missing)
 	}
-	s := openStream(b, h.members["Goloman"].web.URL)
-	s.next() // hello
+	s := nodetest.OpenStream(b, h.Node("Goloman").MonitorURL())
+	s.Next() // hello
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for {
-			if _, err := s.rd.ReadString('\n'); err != nil {
+			if _, err := s.Reader().ReadString('\n'); err != nil {
 				return
 			}
 		}
 	}()
-	b.Cleanup(func() { s.close(); <-done })
+	b.Cleanup(func() { s.Close(); <-done })
 }
 
 // load runs pipelined IAMATs over two connections per node for d and
 // returns how many were answered. rate > 0 paces them to rate per second
 // in all; 0 sends as fast as the herd answers.
-func (h *testHerd) load(b *testing.B, d time.Duration, rate int) int64 {
+func load(b *testing.B, h *nodetest.Herd, d time.Duration, rate int) int64 {
 	b.Helper()
 	var answered atomic.Int64
 	stop := time.Now().Add(d)
 	var wg sync.WaitGroup
-	for i, name := range h.names {
+	for i, name := range h.Live() {
 		for j := range 2 {
-			c, err := net.Dial("tcp", h.members[name].node.ClientAddr())
+			c, err := net.Dial("tcp", h.Node(name).ClientAddr())
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -130,7 +132,7 @@ func (h *testHerd) load(b *testing.B, d time.Duration, rate int) int64 {
 				defer c.(*net.TCPConn).CloseWrite()
 				buf := make([]byte, 0, batch*80)
 				base := time.Now().Unix()
-				start, conns := time.Now(), 2*len(h.names)
+				start, conns := time.Now(), 2*len(h.Live())
 				for k := 0; time.Now().Before(stop); k++ {
 					if rate > 0 { // batch k is due at k*batch*conns/rate
 						time.Sleep(time.Until(start.Add(time.Duration(k*batch*conns) * time.Second / time.Duration(rate))))

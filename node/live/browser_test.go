@@ -15,6 +15,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/herdhq/herd/node/nodetest"
+	"github.com/herdhq/herd/node/nodetest/wait"
 )
 
 // findBrowser finds node, playwright-core and chromium ($HERD_CHROMIUM or
@@ -165,12 +168,12 @@ var cities = [][2]float64{
 
 // flood sends IAMATs from clients in cities to random nodes until stop is
 // closed, each connection pipelining a few lines at a time.
-func (h *testHerd) flood(stop <-chan struct{}, wg *sync.WaitGroup) {
-	for i, name := range h.names {
+func flood(h *nodetest.Herd, stop <-chan struct{}, wg *sync.WaitGroup) {
+	for i, name := range h.Live() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := net.Dial("tcp", h.members[name].node.ClientAddr())
+			c, err := net.Dial("tcp", h.Node(name).ClientAddr())
 			if err != nil {
 				return
 			}
@@ -208,26 +211,26 @@ func (h *testHerd) flood(stop <-chan struct{}, wg *sync.WaitGroup) {
 func TestLive_Browser(t *testing.T) {
 	nodeBin, chromium := browserEnv(t)
 	out := artifactsDir(t)
-	h := startHerd(t, defaultTopology, nil)
-	page := h.members["Goloman"].web.URL + "/"
+	h := startHerd(t, defaultTopology)
+	page := h.Node("Goloman").MonitorURL() + "/"
 
 	d := startDriver(t, nodeBin, chromium, page, out)
-	d.send(map[string]any{"cmd": "expect", "nodes": len(h.names), "edges": len(h.edges)})
+	d.send(map[string]any{"cmd": "expect", "nodes": len(h.Topo), "edges": len(nodetest.Topology(h.Topo).Edges)})
 	if m := d.step("ready"); m["self"] != "Goloman" {
 		t.Errorf("page says it is viewed from %v, want Goloman", m["self"])
 	}
 
 	// Every node counts its flood once it sees the page's interest; the
 	// hop below must not go out before Holiday's tap is on.
-	for name, m := range h.members {
-		waitFor(t, name+" tapping its flood", 10*time.Second, m.live.Tapping)
+	for _, name := range h.Live() {
+		wait.Within(t, 10*time.Second, name+" tapping its flood", h.Node(name).Live().Tapping)
 	}
 
 	// An IAMAT from Los Angeles at Welsh: the hop Welsh→Holiday reaches the
 	// page through Holiday's tap, the location through the flood.
 	const client = "kiwi.cs.ucla.edu"
 	lat, lon := 34.068930, -118.445127
-	h.iamat("Welsh", client, lat, lon)
+	iamat(h, "Welsh", client, lat, lon)
 	d.send(map[string]any{"cmd": "iamat", "client": client, "origin": "Welsh", "lat": lat, "lon": lon})
 	seen := d.step("seen")
 	hops, _ := seen["hops"].([]any)
@@ -249,14 +252,14 @@ func TestLive_Browser(t *testing.T) {
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	h.flood(stop, &wg)
+	flood(h, stop, &wg)
 	d.send(map[string]any{"cmd": "flood"})
 	shot := d.step("screenshot")
 	close(stop)
 	wg.Wait()
 	t.Logf("screenshot during a flood (%v client dots, %v hops in flight, labels %v): %s", shot["clients"], shot["hops"], shot["labels"], shot["path"])
 
-	h.stop("Welsh")
+	h.Stop("Welsh")
 	d.send(map[string]any{"cmd": "stopped", "node": "Welsh"})
 	down := d.step("down")
 	if ms := down["ms"].(float64); ms > 1000 {

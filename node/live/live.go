@@ -81,10 +81,6 @@ type Config struct {
 	// every neighbor edge (each once, in either order).
 	Nodes []string
 	Edges [][2]string
-	// Conn is the node's in-process connection to its own NATS server.
-	Conn *nats.Conn
-	// Routes is the node's embedded NATS server.
-	Routes Routes
 	// Stats reads the node's counters; it must be quick and safe for
 	// concurrent use. Nil means no stats (zeros).
 	Stats func() NodeStats
@@ -105,11 +101,12 @@ type Config struct {
 	// TapPending bounds flood messages queued for the tap; beyond it the
 	// tap drops them (the flood itself is never affected).
 	TapPending int
-	Logger     *slog.Logger
+	// Logger: nil discards.
+	Logger *slog.Logger
 }
 
 // DefaultConfig returns a view that notices a silent node within a
-// second. Name, Nodes, Edges, Conn and Routes must be set.
+// second. Name, Nodes and Edges must be set.
 func DefaultConfig() Config {
 	return Config{
 		Beat:         250 * time.Millisecond,
@@ -119,7 +116,6 @@ func DefaultConfig() Config {
 		MaxViewers:   64,
 		Samples:      32,
 		TapPending:   4096,
-		Logger:       slog.New(slog.DiscardHandler),
 	}
 }
 
@@ -130,12 +126,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: Name %q is not a NATS token", ErrInvalidConfig, c.Name)
 	case !slices.Contains(c.Nodes, c.Name):
 		return fmt.Errorf("%w: Nodes does not list Name %q", ErrInvalidConfig, c.Name)
-	case c.Conn == nil:
-		return fmt.Errorf("%w: Conn is nil", ErrInvalidConfig)
-	case c.Routes == nil:
-		return fmt.Errorf("%w: Routes is nil", ErrInvalidConfig)
-	case c.Logger == nil:
-		return fmt.Errorf("%w: Logger is nil", ErrInvalidConfig)
 	case c.Beat <= 0:
 		return fmt.Errorf("%w: Beat must be positive", ErrInvalidConfig)
 	case c.DownAfter <= c.Beat:
@@ -173,8 +163,10 @@ func (c Config) Validate() error {
 // Live is one node's live view: its heartbeat and flood tap, and the page
 // with its event stream.
 type Live struct {
-	cfg   Config
-	edges [][2]string // Edges deduplicated, each sorted
+	cfg    Config
+	conn   *nats.Conn  // the node's in-process connection to its own server
+	routes Routes      // the node's embedded NATS server
+	edges  [][2]string // Edges deduplicated, each sorted
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -188,17 +180,25 @@ type Live struct {
 	view *view
 }
 
-// New validates cfg. It does no I/O.
-func New(cfg Config) (*Live, error) {
+// New validates cfg. The view talks to the herd over conn, the node's
+// connection to its own NATS server, and reads that server's routes from
+// routes. It does no I/O.
+func New(cfg Config, conn *nats.Conn, routes Routes) (*Live, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if conn == nil || routes == nil {
+		return nil, fmt.Errorf("%w: nil conn or routes", ErrInvalidConfig)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.Nodes = slices.Clone(cfg.Nodes)
 	if cfg.Stats == nil {
 		cfg.Stats = func() NodeStats { return NodeStats{} }
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &Live{cfg: cfg, edges: normalizeEdges(cfg.Edges), ctx: ctx, cancel: cancel}
+	l := &Live{cfg: cfg, conn: conn, routes: routes, edges: normalizeEdges(cfg.Edges), ctx: ctx, cancel: cancel}
 	l.tap = newTap(cfg)
 	l.view = newView(cfg, l.edges)
 	return l, nil
@@ -253,7 +253,7 @@ func (l *Live) Close() error {
 	l.wg.Wait()
 	l.tap.stop()
 	l.view.unsubscribe()
-	if started && !l.cfg.Conn.IsClosed() {
+	if started && !l.conn.IsClosed() {
 		l.publishBye()
 	}
 	return nil

@@ -78,7 +78,7 @@ func (l *Live) viewLoop() {
 		case <-l.ctx.Done():
 			return
 		case now := <-tick.C:
-			if err := l.view.follow(l.cfg.Conn, now); err != nil {
+			if err := l.view.follow(l.conn, now); err != nil {
 				l.cfg.Logger.Warn("live view: listen to the herd", "err", err)
 				continue
 			}

@@ -25,6 +25,8 @@ import (
 var (
 	ErrInvalidConfig = errors.New("invalid log file config")
 	ErrClosed        = errors.New("log file closed")
+	// ErrNotOpen: a line written before Start is dropped.
+	ErrNotOpen = errors.New("log file not open")
 )
 
 // Config of a log file.
@@ -62,7 +64,7 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// File is an open log file.
+// File is a log file.
 type File struct {
 	cfg     Config
 	handler slog.Handler
@@ -70,29 +72,55 @@ type File struct {
 	wg      sync.WaitGroup // the flusher
 
 	mu     sync.Mutex // guards f, w, closed
-	f      *os.File
+	f      *os.File   // nil until Start
 	w      *bufio.Writer
 	closed bool
 }
 
-// Open validates cfg, opens the file and starts the flusher.
-func Open(cfg Config) (*File, error) {
+// New validates cfg and makes the file's handler, so that loggers can be
+// built before the file is opened. It does no I/O: lines written before
+// Start are dropped.
+func New(cfg Config) (*File, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(cfg.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
-	if err != nil {
-		return nil, fmt.Errorf("open log file: %w", err)
-	}
-	lf := &File{cfg: cfg, f: f, w: bufio.NewWriterSize(f, cfg.BufferBytes), done: make(chan struct{})}
+	lf := &File{cfg: cfg, done: make(chan struct{})}
 	opts := &slog.HandlerOptions{Level: cfg.Level}
 	if cfg.Format == "json" {
 		lf.handler = slog.NewJSONHandler(lf, opts)
 	} else {
 		lf.handler = slog.NewTextHandler(lf, opts)
 	}
+	return lf, nil
+}
+
+// Start opens the file (creating it, or appending) and starts the flusher.
+func (lf *File) Start() error {
+	f, err := os.OpenFile(lf.cfg.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("open log file: %w", err)
+	}
+	lf.mu.Lock()
+	defer lf.mu.Unlock()
+	if lf.closed || lf.f != nil {
+		f.Close()
+		return ErrClosed
+	}
+	lf.f, lf.w = f, bufio.NewWriterSize(f, lf.cfg.BufferBytes)
 	lf.wg.Add(1)
 	go lf.flushLoop()
+	return nil
+}
+
+// Open is New and Start.
+func Open(cfg Config) (*File, error) {
+	lf, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := lf.Start(); err != nil {
+		return nil, err
+	}
 	return lf, nil
 }
 
@@ -108,8 +136,11 @@ var _ io.Writer = (*File)(nil)
 func (f *File) Write(p []byte) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.closed {
+	switch {
+	case f.closed:
 		return 0, ErrClosed
+	case f.w == nil:
+		return 0, ErrNotOpen
 	}
 	return f.w.Write(p)
 }
@@ -118,7 +149,7 @@ func (f *File) Write(p []byte) (int, error) {
 func (f *File) Flush() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.closed {
+	if f.closed || f.w == nil {
 		return nil
 	}
 	return f.w.Flush()
@@ -140,8 +171,8 @@ func (f *File) flushLoop() {
 	}
 }
 
-// Close flushes and closes the file and stops the flusher. It is safe to
-// call more than once.
+// Close flushes and closes the file (if Start opened it) and stops the
+// flusher. It is safe to call more than once.
 func (f *File) Close() error {
 	f.mu.Lock()
 	if f.closed {
@@ -150,7 +181,10 @@ func (f *File) Close() error {
 	}
 	f.closed = true
 	close(f.done)
-	err := errors.Join(f.w.Flush(), f.f.Close())
+	var err error
+	if f.f != nil {
+		err = errors.Join(f.w.Flush(), f.f.Close())
+	}
 	f.mu.Unlock()
 	f.wg.Wait()
 	if err != nil {

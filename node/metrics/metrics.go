@@ -1,13 +1,14 @@
 // Package metrics is one node's Prometheus metrics: a registry of its own
 // (several nodes share a process, so nothing goes to the global default
-// registry) and the hooks the node's parts report through — the client
-// server's Observer, the flood bus's Observer, a Places wrapper counting
-// calls by status, the resilient layer's upstream hook and stats, and the
-// anti-entropy repair count.
+// registry) and the hooks the node's parts report through, each a complete
+// interface checked at compile time — the command core's and the client
+// port's Observers, the flood's and anti-entropy's Observers — plus a
+// Places wrapper counting calls by status and the resilient layer's
+// upstream hook and stats.
 //
 // Hooks on the hot path are allocation-free: counters are created once and
-// picked by index (command and outcome, neighbor, status), never by
-// building label strings per call.
+// picked by index (command and outcome, neighbor, typed reason, status),
+// never by building or matching label strings per call.
 package metrics
 
 import (
@@ -20,6 +21,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/herdhq/herd/bus"
+	"github.com/herdhq/herd/bus/antientropy"
+	"github.com/herdhq/herd/node/core"
+	"github.com/herdhq/herd/node/places"
 	"github.com/herdhq/herd/node/server"
 )
 
@@ -34,8 +38,8 @@ type Config struct {
 }
 
 // otherPeer labels flood traffic with a node that is not a configured
-// neighbor (anti-entropy peers, misconfigured senders). It keeps label
-// values bounded whatever arrives on the bus.
+// neighbor (a neighbor added later, a misconfigured or forged sender). It
+// keeps label values bounded whatever arrives on the bus.
 const otherPeer = "other"
 
 // peer holds the flood counters of one neighbor.
@@ -45,23 +49,38 @@ type peer struct {
 	pubRecs       prometheus.Counter
 	relayed       prometheus.Counter
 	stored, stale prometheus.Counter
-	invalid       prometheus.Counter
+	refused       [bus.NumRefusals]prometheus.Counter
 }
+
+// Results of an anti-entropy exchange, as herd_antientropy_exchanges_total
+// labels them.
+const (
+	exchangeInSync = iota
+	exchangeRepaired
+	exchangeFailed
+	numExchangeResults
+)
+
+var exchangeResults = [numExchangeResults]string{"in_sync", "differed", "failed"}
+
+// Results of a received flood record.
+var receivedResults = [2]string{"stale", "stored"} // indexed by newer
 
 // Metrics is one node's metrics. Its methods are safe for concurrent use.
 type Metrics struct {
 	reg *prometheus.Registry
 
-	commands    [server.NumCommands][server.NumOutcomes]prometheus.Counter
+	commands    [core.NumCommands][core.NumOutcomes]prometheus.Counter
 	connsOpened prometheus.Counter
 	connsOpen   prometheus.Gauge
 
 	peers        []peer // configured neighbors, then "other" last
-	dropped      [numDropReasons]prometheus.Counter
+	dropped      [bus.NumDrops]prometheus.Counter
 	floodLatency prometheus.Histogram
 	repaired     prometheus.Counter
+	exchanges    [numExchangeResults]prometheus.Counter
 
-	placesCalls [numStatuses]prometheus.Counter
+	placesCalls [places.NumStatuses]prometheus.Counter
 	upstream    *prometheus.HistogramVec
 
 	// totals are plain sums for in-process readers (the live view), which
@@ -74,10 +93,13 @@ type Metrics struct {
 	placesStats atomic.Pointer[placesStatsFunc]
 }
 
+// Metrics is every part's observer; a signature that drifts is a compile
+// error here, not a counter that silently stays at zero.
 var (
-	_ server.Observer   = (*Metrics)(nil)
-	_ bus.Observer      = (*Metrics)(nil)
-	_ bus.RelayObserver = (*Metrics)(nil)
+	_ core.Observer        = (*Metrics)(nil)
+	_ server.Observer      = (*Metrics)(nil)
+	_ bus.Observer         = (*Metrics)(nil)
+	_ antientropy.Observer = (*Metrics)(nil)
 )
 
 // New makes the metrics of one node on a registry of their own, with the
@@ -93,8 +115,8 @@ func New(cfg Config) *Metrics {
 	// Only the pairs that happen are exported; the others count into a
 	// counter nobody scrapes, so Command never meets a nil.
 	discard := prometheus.NewCounter(prometheus.CounterOpts{Name: "discard"})
-	for c := range server.NumCommands {
-		for o := range server.NumOutcomes {
+	for c := range core.NumCommands {
+		for o := range core.NumOutcomes {
 			m.commands[c][o] = discard
 		}
 	}
@@ -108,26 +130,33 @@ func New(cfg Config) *Metrics {
 	pubRecs := f.counterVec("flood_published_records_total", "Records published in flood messages (own and relayed), by receiving neighbor.", "to")
 	relayed := f.counterVec("flood_relayed_records_total", "Records relayed for another origin, by receiving neighbor.", "to")
 	received := f.counterVec("flood_received_records_total", "Flood records received, by sender and result (stored: newer; stale: dropped).", "from", "result")
-	invalid := f.counterVec("flood_invalid_total", "Flood messages or lines that broke the bus protocol, by sender.", "from")
+	refused := f.counterVec("flood_invalid_total", "Flood and anti-entropy messages or lines refused (never stored), by sender and reason: not_neighbor, bad_headers, bad_record, bad_request.", "from", "reason")
 	for _, name := range append(append([]string(nil), cfg.Neighbors...), otherPeer) {
-		m.peers = append(m.peers, peer{
+		p := peer{
 			name:    name,
 			pubMsgs: pubMsgs.WithLabelValues(name),
 			pubRecs: pubRecs.WithLabelValues(name),
 			relayed: relayed.WithLabelValues(name),
-			stored:  received.WithLabelValues(name, "stored"),
-			stale:   received.WithLabelValues(name, "stale"),
-			invalid: invalid.WithLabelValues(name),
-		})
+			stored:  received.WithLabelValues(name, receivedResults[1]),
+			stale:   received.WithLabelValues(name, receivedResults[0]),
+		}
+		for why := range bus.NumRefusals {
+			p.refused[why] = refused.WithLabelValues(name, why.String())
+		}
+		m.peers = append(m.peers, p)
 	}
 	dropped := f.counterVec("flood_dropped_records_total", "Records lost to the flood: publish queue full, publish error, or (slow_consumer: episodes, not records) a subscription that fell behind.", "reason")
-	for i, reason := range dropReasons {
-		m.dropped[i] = dropped.WithLabelValues(reason)
+	for d := range bus.NumDrops {
+		m.dropped[d] = dropped.WithLabelValues(d.String())
 	}
 	m.floodLatency = f.histogram("flood_latency_seconds",
 		"Time from the origin publishing a record to this node storing it (clocks of two nodes: skew shows here).",
 		prometheus.ExponentialBuckets(50e-6, 2, 18)) // 50µs .. 6.5s
-	m.repaired = f.counter("antientropy_repaired_records_total", "Records stored through anti-entropy rather than the flood.")
+	m.repaired = f.counter("antientropy_repaired_records_total", "Records stored through anti-entropy rather than the flood (pulled by this node's exchanges or pushed by a neighbor's).")
+	exchanges := f.counterVec("antientropy_exchanges_total", "Anti-entropy exchanges this node started, by result: in_sync (one root request), differed (records swapped), failed.", "result")
+	for i, r := range exchangeResults {
+		m.exchanges[i] = exchanges.WithLabelValues(r)
+	}
 
 	f.gaugeFunc("records", "Client records held.", func() float64 {
 		if fn := m.records.Load(); fn != nil {
@@ -140,7 +169,7 @@ func New(cfg Config) *Metrics {
 	// Upstream children appear on first use: an offline herd has none.
 	m.upstream = f.histogramVec("places_upstream_duration_seconds",
 		"Upstream Places attempts (Google providers), by classic status.", prometheus.DefBuckets, "status")
-	for i, s := range statusNames {
+	for i, s := range places.Statuses {
 		m.placesCalls[i] = calls.WithLabelValues(s)
 	}
 	r.MustRegister(placesCollector{m})
@@ -149,14 +178,14 @@ func New(cfg Config) *Metrics {
 
 // commandOutcomes are the outcomes each command can have.
 var commandOutcomes = []struct {
-	c server.Command
-	o server.Outcome
+	c core.Command
+	o core.Outcome
 }{
-	{server.CommandIAMAT, server.OutcomeStored}, {server.CommandIAMAT, server.OutcomeStale},
-	{server.CommandIAMAT, server.OutcomeInvalid},
-	{server.CommandWHATSAT, server.OutcomeAnswered}, {server.CommandWHATSAT, server.OutcomeUnknownClient},
-	{server.CommandWHATSAT, server.OutcomeInvalid},
-	{server.CommandInvalid, server.OutcomeInvalid},
+	{core.CommandIAMAT, core.OutcomeStored}, {core.CommandIAMAT, core.OutcomeStale},
+	{core.CommandIAMAT, core.OutcomeInvalid},
+	{core.CommandWHATSAT, core.OutcomeAnswered}, {core.CommandWHATSAT, core.OutcomeUnknownClient},
+	{core.CommandWHATSAT, core.OutcomeInvalid},
+	{core.CommandInvalid, core.OutcomeInvalid},
 }
 
 // Registry is the node's registry, for more collectors.
@@ -170,15 +199,15 @@ func (m *Metrics) Handler() http.Handler {
 // SetRecords sets the function behind the records gauge (the store's Len).
 func (m *Metrics) SetRecords(fn func() int) { m.records.Store(&fn) }
 
-// Command counts one client command (server.Observer).
-func (m *Metrics) Command(c server.Command, o server.Outcome) {
-	if c < server.NumCommands && o < server.NumOutcomes {
+// Command counts one client command, at any door (core.Observer).
+func (m *Metrics) Command(c core.Command, o core.Outcome) {
+	if c < core.NumCommands && o < core.NumOutcomes {
 		m.commands[c][o].Inc()
 	}
 	switch c {
-	case server.CommandIAMAT:
+	case core.CommandIAMAT:
 		m.totals.iamat.Add(1)
-	case server.CommandWHATSAT:
+	case core.CommandWHATSAT:
 		m.totals.whatsat.Add(1)
 	}
 }
@@ -232,7 +261,7 @@ func (m *Metrics) Published(to string, n int) {
 	m.totals.floodOut.Add(uint64(n))
 }
 
-// Relayed counts records relayed for another origin (bus.RelayObserver).
+// Relayed counts records relayed for another origin (bus.Observer).
 func (m *Metrics) Relayed(to string, n int) { m.peer(to).relayed.Add(float64(n)) }
 
 // Received counts a flood record, stored or stale (bus.Observer).
@@ -248,39 +277,37 @@ func (m *Metrics) Received(from string, newer bool) {
 // Latency observes the time from the origin's stamp to storing (bus.Observer).
 func (m *Metrics) Latency(d time.Duration) { m.floodLatency.Observe(d.Seconds()) }
 
-const (
-	dropQueueFull = iota
-	dropPublishFailed
-	dropSlowConsumer
-	dropOther
-	numDropReasons
-)
-
-var dropReasons = [numDropReasons]string{"queue_full", "publish_failed", "slow_consumer", "other"}
-
-// Dropped counts records the bus did not publish (bus.Observer).
-func (m *Metrics) Dropped(n int, reason string) {
-	i := dropOther
-	switch reason {
-	case "queue full":
-		i = dropQueueFull
-	case "publish failed":
-		i = dropPublishFailed
-	case "slow consumer":
-		i = dropSlowConsumer
+// Dropped counts records the flood lost (bus.Observer).
+func (m *Metrics) Dropped(n int, why bus.Drop) {
+	if why < bus.NumDrops {
+		m.dropped[why].Add(float64(n))
 	}
-	m.dropped[i].Add(float64(n))
 }
 
-// Invalid counts a message or line that broke the bus protocol (bus.Observer).
-func (m *Metrics) Invalid(from string) { m.peer(from).invalid.Inc() }
+// Refused counts a refused message or line (bus.Observer and
+// antientropy.Observer).
+func (m *Metrics) Refused(from string, why bus.Refusal) {
+	if why < bus.NumRefusals {
+		m.peer(from).refused[why].Inc()
+	}
+}
 
-// Repaired counts n records anti-entropy stored (newer than what the node
-// held). Safe on a nil *Metrics, so a node without metrics can call it.
-func (m *Metrics) Repaired(n int) {
-	if m != nil && n > 0 {
-		m.repaired.Add(float64(n))
-		m.totals.repaired.Add(uint64(n))
+// Repaired counts n records anti-entropy stored from peer
+// (antientropy.Observer).
+func (m *Metrics) Repaired(_ string, n int) {
+	m.repaired.Add(float64(n))
+	m.totals.repaired.Add(uint64(n))
+}
+
+// Synced counts one exchange this node started (antientropy.Observer).
+func (m *Metrics) Synced(_ string, inSync bool, err error) {
+	switch {
+	case err != nil:
+		m.exchanges[exchangeFailed].Inc()
+	case inSync:
+		m.exchanges[exchangeInSync].Inc()
+	default:
+		m.exchanges[exchangeRepaired].Inc()
 	}
 }
 

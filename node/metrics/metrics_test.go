@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herdhq/herd/bus"
+	"github.com/herdhq/herd/node/core"
 	"github.com/herdhq/herd/node/places"
 	"github.com/herdhq/herd/node/places/resilient"
-	"github.com/herdhq/herd/node/server"
 )
 
 func newTest() *Metrics { return New(Config{Node: "A", Neighbors: []string{"B", "C"}}) }
@@ -67,11 +68,11 @@ func expect(t *testing.T, m *Metrics, want map[string]float64) {
 
 func TestMetrics_Command(t *testing.T) {
 	m := newTest()
-	m.Command(server.CommandIAMAT, server.OutcomeStored)
-	m.Command(server.CommandIAMAT, server.OutcomeStored)
-	m.Command(server.CommandWHATSAT, server.OutcomeUnknownClient)
-	m.Command(server.CommandIAMAT, server.OutcomeAnswered) // cannot happen: not exported
-	m.Command(server.NumCommands, server.OutcomeStored)    // out of range: ignored
+	m.Command(core.CommandIAMAT, core.OutcomeStored)
+	m.Command(core.CommandIAMAT, core.OutcomeStored)
+	m.Command(core.CommandWHATSAT, core.OutcomeUnknownClient)
+	m.Command(core.CommandIAMAT, core.OutcomeAnswered) // cannot happen: not exported
+	m.Command(core.NumCommands, core.OutcomeStored)    // out of range: ignored
 	m.Connection(true)
 	m.Connection(true)
 	m.Connection(false)
@@ -96,13 +97,18 @@ func TestMetrics_Flood(t *testing.T) {
 	m.Received("B", true)
 	m.Received("B", false)
 	m.Received("Z", true) // not a neighbor: "other", label values stay bounded
-	m.Invalid("evil.sender")
-	m.Dropped(4, "queue full")
-	m.Dropped(1, "publish failed")
-	m.Dropped(1, "slow consumer")
+	m.Refused("evil.sender", bus.RefusedNotNeighbor)
+	m.Refused("B", bus.RefusedBadRecord)
+	m.Refused("B", bus.NumRefusals) // out of range: ignored
+	m.Dropped(4, bus.DropQueueFull)
+	m.Dropped(1, bus.DropPublishFailed)
+	m.Dropped(1, bus.DropSlowConsumer)
+	m.Dropped(1, bus.NumDrops) // out of range: ignored
 	m.Latency(3 * time.Millisecond)
-	m.Repaired(2)
-	(*Metrics)(nil).Repaired(5) // a node without metrics may call it
+	m.Repaired("B", 2)
+	m.Synced("B", true, nil)
+	m.Synced("B", false, nil)
+	m.Synced("C", false, errors.New("timeout"))
 	expect(t, m, map[string]float64{
 		`herd_flood_published_messages_total{node=A,to=B}`:                   1,
 		`herd_flood_published_messages_total{node=A,to=C}`:                   1,
@@ -119,17 +125,29 @@ func TestMetrics_Flood(t *testing.T) {
 		`herd_flood_received_records_total{from=C,node=A,result=stale}`:      0,
 		`herd_flood_received_records_total{from=other,node=A,result=stored}`: 1,
 		`herd_flood_received_records_total{from=other,node=A,result=stale}`:  0,
-		`herd_flood_invalid_total{from=B,node=A}`:                            0,
-		`herd_flood_invalid_total{from=C,node=A}`:                            0,
-		`herd_flood_invalid_total{from=other,node=A}`:                        1,
 		`herd_flood_dropped_records_total{node=A,reason=queue_full}`:         4,
 		`herd_flood_dropped_records_total{node=A,reason=publish_failed}`:     1,
 		`herd_flood_dropped_records_total{node=A,reason=slow_consumer}`:      1,
-		`herd_flood_dropped_records_total{node=A,reason=other}`:              0,
 		`herd_flood_latency_seconds_count{node=A}`:                           1,
 		`herd_flood_latency_seconds_sum{node=A}`:                             0.003,
 		`herd_antientropy_repaired_records_total{node=A}`:                    2,
+		`herd_antientropy_exchanges_total{node=A,result=in_sync}`:            1,
+		`herd_antientropy_exchanges_total{node=A,result=differed}`:           1,
+		`herd_antientropy_exchanges_total{node=A,result=failed}`:             1,
 	})
+	// Refusals by sender (neighbors, then "other") and typed reason.
+	want := map[string]float64{}
+	for _, from := range []string{"B", "C", "other"} {
+		for why := range bus.NumRefusals {
+			want[`herd_flood_invalid_total{from=`+from+`,node=A,reason=`+why.String()+`}`] = 0
+		}
+	}
+	want[`herd_flood_invalid_total{from=other,node=A,reason=not_neighbor}`] = 1
+	want[`herd_flood_invalid_total{from=B,node=A,reason=bad_record}`] = 1
+	expect(t, m, want)
+	if got := m.Totals().Repaired; got != 2 {
+		t.Errorf("Totals().Repaired = %d, want 2", got)
+	}
 }
 
 type scripted struct {
@@ -213,7 +231,7 @@ func TestMetrics_Records(t *testing.T) {
 func TestMetrics_NoAllocs(t *testing.T) {
 	m := newTest()
 	allocs := testing.AllocsPerRun(1000, func() {
-		m.Command(server.CommandIAMAT, server.OutcomeStored)
+		m.Command(core.CommandIAMAT, core.OutcomeStored)
 		m.Published("C", 2)
 		m.Received("B", true)
 		m.Latency(time.Millisecond)

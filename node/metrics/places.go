@@ -10,28 +10,6 @@ import (
 	"github.com/herdhq/herd/node/places/resilient"
 )
 
-// statusNames are the Places status labels, in counter index order.
-var statusNames = [...]string{
-	places.StatusOK, places.StatusZeroResults, places.StatusOverQueryLimit,
-	places.StatusRequestDenied, places.StatusInvalidRequest, places.StatusUnknownError,
-	resilient.StatusError,
-}
-
-const numStatuses = len(statusNames)
-
-// statusIndex maps a status to its counter; an unknown one counts as
-// UNKNOWN_ERROR, which is what a client is told for it.
-func statusIndex(s string) int {
-	for i, n := range statusNames {
-		if n == s {
-			return i
-		}
-	}
-	return 5
-}
-
-const errorIndex = numStatuses - 1
-
 // Places wraps p so that every search is counted by the status it
 // answered with, whatever the provider (offline, Google, resilient).
 func (m *Metrics) Places(p places.Provider) places.Provider {
@@ -47,18 +25,11 @@ var _ places.Provider = (*countingProvider)(nil)
 
 func (c *countingProvider) Nearby(ctx context.Context, q places.Query) (places.Response, error) {
 	resp, err := c.p.Nearby(ctx, q)
-	i := errorIndex
+	status := places.StatusError
 	if err == nil {
-		i = statusIndex(resp.Status)
-		if resp.Status == "" {
-			// The node renders an empty status from the results.
-			i = statusIndex(places.StatusOK)
-			if len(resp.Results) == 0 {
-				i = statusIndex(places.StatusZeroResults)
-			}
-		}
+		status = places.ResponseStatus(resp) // what the client is told
 	}
-	c.m.placesCalls[i].Inc()
+	c.m.placesCalls[places.StatusIndex(status)].Inc()
 	return resp, err
 }
 
@@ -66,22 +37,22 @@ func (c *countingProvider) Nearby(ctx context.Context, q places.Query) (places.R
 // resilient.Config.OnUpstream. Upstream attempts take milliseconds, so
 // the label lookup here costs nothing that matters.
 func (m *Metrics) ObserveUpstream(status string, d time.Duration) {
-	m.upstream.WithLabelValues(statusNames[statusIndex(status)]).Observe(d.Seconds())
+	m.upstream.WithLabelValues(places.Statuses[places.StatusIndex(status)]).Observe(d.Seconds())
 }
 
-// StatsProvider is a provider that reports resilient.Stats (the Google
-// providers' resilience layer).
-type StatsProvider interface {
+// PlacesStats is the resilience layer of the Google providers, as metrics
+// read it (node.Config.PlacesStats names it).
+type PlacesStats interface {
 	Stats() resilient.Stats
 }
 
-var _ StatsProvider = (*resilient.Provider)(nil)
+var _ PlacesStats = (*resilient.Provider)(nil)
 
 type placesStatsFunc func() resilient.Stats
 
 // SetPlacesStats exports the resilience layer's counters (cache hits and
 // misses, retries, collapsed calls, upstream calls in flight) from p.
-func (m *Metrics) SetPlacesStats(p StatsProvider) {
+func (m *Metrics) SetPlacesStats(p PlacesStats) {
 	fn := placesStatsFunc(p.Stats)
 	m.placesStats.Store(&fn)
 }

@@ -1,6 +1,8 @@
 // Package monitor is a node's one HTTP port: a ServeMux that the node (and
 // later features, such as a live web page) mount handlers on, served on one
-// listener with sane timeouts.
+// listener with sane timeouts. It answers only requests addressed to the
+// port itself or to a loopback name, and lets no other origin read its
+// answers (guard.go).
 package monitor
 
 import (
@@ -10,7 +12,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,7 +34,11 @@ type Config struct {
 	// ShutdownTimeout bounds how long Close waits for requests in flight
 	// (long polls such as /connz?... or a streaming page) before cutting them.
 	ShutdownTimeout time.Duration
-	Logger          *slog.Logger
+	// AllowedHosts are host names, besides Addr's host, the bound
+	// address, localhost and loopback IPs, that requests may carry in
+	// their Host header (e.g. the name of a reverse proxy).
+	AllowedHosts []string
+	Logger       *slog.Logger
 }
 
 // DefaultConfig listens on a free loopback port.
@@ -56,6 +64,11 @@ func (c Config) Validate() error {
 	case c.Logger == nil:
 		return fmt.Errorf("%w: Logger is nil", ErrInvalidConfig)
 	}
+	for i, h := range c.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, " \t\r\n/:@") && !strings.HasPrefix(h, "[") {
+			return fmt.Errorf("%w: AllowedHosts[%d] %q: want a host name or IP, without port", ErrInvalidConfig, i, h)
+		}
+	}
 	return nil
 }
 
@@ -65,7 +78,8 @@ type Server struct {
 	mux *http.ServeMux
 	srv *http.Server
 
-	wg sync.WaitGroup // the serve goroutine
+	wg    sync.WaitGroup             // the serve goroutine
+	hosts atomic.Pointer[hostPolicy] // set by Start; nil refuses every request
 
 	mu      sync.Mutex // guards ln, started, closed
 	ln      net.Listener
@@ -78,16 +92,13 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	mux := http.NewServeMux()
-	return &Server{
-		cfg: cfg,
-		mux: mux,
-		srv: &http.Server{
-			Handler:           mux,
-			ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-			ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
-		},
-	}, nil
+	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	s.srv = &http.Server{
+		Handler:           s.guard(s.mux),
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	return s, nil
 }
 
 // Handle mounts h on pattern (http.ServeMux patterns, e.g. "GET /metrics").
@@ -125,6 +136,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
 	}
 	s.ln, s.started = ln, true
+	s.hosts.Store(newHostPolicy(s.cfg.Addr, ln.Addr(), s.cfg.AllowedHosts))
 	s.cfg.Logger.Info("monitor port listening", "addr", ln.Addr().String())
 	s.wg.Add(1)
 	go func() {

@@ -6,6 +6,7 @@ package proto
 
 import (
 	"errors"
+	"unicode/utf8"
 
 	"github.com/herdhq/herd/bus/record"
 )
@@ -16,6 +17,7 @@ var (
 	ErrFromClientAT   = errors.New("AT lines are not accepted from clients")
 	ErrFieldCount     = errors.New("wrong number of fields")
 	ErrClientTooLong  = errors.New("client name longer than 256 bytes")
+	ErrClientNotUTF8  = errors.New("client name not valid UTF-8")
 	ErrBadLocation    = errors.New("bad location")
 	ErrBadTime        = errors.New("bad client time")
 	ErrBadRadius      = errors.New("radius not in (0, 50] km")
@@ -97,9 +99,10 @@ func parseIAMAT(f [5][]byte, n int) (Command, error) {
 		return Command{}, ErrFieldCount
 	}
 	c := Command{Kind: IAMAT, Client: f[1], Location: f[2], Time: f[3]}
+	if err := checkClient(c.Client); err != nil {
+		return Command{}, err
+	}
 	switch {
-	case len(c.Client) > record.MaxClientLen:
-		return Command{}, ErrClientTooLong
 	case !record.ValidLocation(c.Location):
 		return Command{}, ErrBadLocation
 	case !record.ValidTime(c.Time):
@@ -113,8 +116,8 @@ func parseWHATSAT(f [5][]byte, n int) (Command, error) {
 		return Command{}, ErrFieldCount
 	}
 	c := Command{Kind: WHATSAT, Client: f[1], Radius: f[2]}
-	if len(c.Client) > record.MaxClientLen {
-		return Command{}, ErrClientTooLong
+	if err := checkClient(c.Client); err != nil {
+		return Command{}, err
 	}
 	if !record.Decimal(c.Radius) || record.IsZero(c.Radius) || !record.AtMost(c.Radius, MaxRadiusKm) {
 		return Command{}, ErrBadRadius
@@ -125,6 +128,19 @@ func parseWHATSAT(f [5][]byte, n int) (Command, error) {
 	}
 	c.Limit = limit
 	return c, nil
+}
+
+// checkClient is the one rule for client names, whatever the door: at
+// most record.MaxClientLen bytes of valid UTF-8 (protocol.md §1), so that
+// one name can never become two records.
+func checkClient(name []byte) error {
+	switch {
+	case len(name) > record.MaxClientLen:
+		return ErrClientTooLong
+	case !utf8.Valid(name):
+		return ErrClientNotUTF8
+	}
+	return nil
 }
 
 // smallInt parses digits (leading zeros allowed) into an int, refusing

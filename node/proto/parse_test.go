@@ -3,6 +3,7 @@ package proto
 import (
 	"errors"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestParse_Valid(t *testing.T) {
@@ -61,6 +62,11 @@ func TestParse_Invalid(t *testing.T) {
 		{"WHATSAT c 10 5 6", ErrFieldCount},
 		{"IAMAT " + rep('x', 257) + " +1+1 1", ErrClientTooLong},
 		{"WHATSAT " + rep('x', 257) + " 1 1", ErrClientTooLong},
+		// client names must be valid UTF-8, at every door
+		{"IAMAT caf\xe9 +1+1 1", ErrClientNotUTF8},      // Latin-1 é
+		{"IAMAT \xed\xa0\x80 +1+1 1", ErrClientNotUTF8}, // a surrogate
+		{"IAMAT c\xc3 +1+1 1", ErrClientNotUTF8},        // cut short
+		{"WHATSAT caf\xe9 1 1", ErrClientNotUTF8},
 		// locations
 		{"IAMAT c 34.068930-118.445127 1", ErrBadLocation},   // no sign
 		{"IAMAT c +34.068930118.445127 1", ErrBadLocation},   // no second part
@@ -153,7 +159,7 @@ func FuzzParse(f *testing.F) {
 		"IAMAT\tc\t-90.000+180.0\t0001.5000\r",
 		"WHATSAT c 50.000 20",
 		"AT Goloman +0.263873386 kiwi.cs.ucla.edu +34.068930-118.445127 1621464827.959498503",
-		"", " \v\f", "IAMAT c +90.1-0 1",
+		"", " \v\f", "IAMAT c +90.1-0 1", "IAMAT caf\xe9 +1+1 1",
 	} {
 		f.Add([]byte(s))
 	}
@@ -161,6 +167,9 @@ func FuzzParse(f *testing.F) {
 		c, err := Parse(line)
 		if err != nil {
 			return
+		}
+		if c.Kind != Empty && !utf8.Valid(c.Client) {
+			t.Fatalf("accepted client %q, not UTF-8", c.Client)
 		}
 		switch c.Kind {
 		case IAMAT:

@@ -37,6 +37,11 @@ func BenchmarkRenderWhatsat(b *testing.B) {
 
 // iamatLines returns n IAMAT lines for clients distinct modulo 1<<16, each
 // newer than the one before for its client.
+// nopFlood drops what the core hands the flood.
+type nopFlood struct{}
+
+func (nopFlood) Publish(record.Record) {}
+
 func iamatLines(n int) [][]byte {
 	lines := make([][]byte, n)
 	for i := range lines {
@@ -49,10 +54,7 @@ func iamatLines(n int) [][]byte {
 // and stored record, without the socket: parse, time difference, record,
 // store, flood hand-off. The one allocation is the stored record.
 func BenchmarkConn_HandleIAMAT(b *testing.B) {
-	cfg := DefaultConfig()
-	cfg.Name, cfg.Store, cfg.Places = "Goloman", store.New(), &fakePlaces{}
-	cfg.Stored = func(record.Record) {}
-	s, err := New(cfg)
+	s, err := New(DefaultConfig(), newCore(b, store.New(), &fakePlaces{}, nopFlood{}))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -74,10 +76,7 @@ func BenchmarkConn_HandleIAMAT(b *testing.B) {
 // connection, pipelined, and reads every reply: the client port's whole
 // per-line cost including framing, batching and syscalls.
 func BenchmarkServer_PipelinedIAMAT(b *testing.B) {
-	cfg := DefaultConfig()
-	cfg.Name, cfg.Store, cfg.Places = "Goloman", store.New(), &fakePlaces{}
-	cfg.Stored = func(record.Record) {}
-	s, err := New(cfg)
+	s, err := New(DefaultConfig(), newCore(b, store.New(), &fakePlaces{}, nopFlood{}))
 	if err != nil {
 		b.Fatal(err)
 	}

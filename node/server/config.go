@@ -1,6 +1,8 @@
-// Package server is the classic client protocol over TCP: it accepts
-// connections, frames lines, enforces limits, dispatches IAMAT and WHATSAT,
-// and writes replies in order with one flush per batch.
+// Package server is the client protocol's TCP door: it accepts
+// connections, frames lines, enforces limits (line length, idle and write
+// timeouts, connections, outstanding replies), hands each line to the
+// node's command core (node/core) and writes the replies in order with one
+// flush per batch. IAMAT and WHATSAT themselves are the core's.
 package server
 
 import (
@@ -8,43 +10,16 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
-
-	"github.com/herdhq/herd/bus/record"
-	"github.com/herdhq/herd/node/places"
-	"github.com/herdhq/herd/node/store"
 )
 
 // Errors of Validate and Start, in one block.
 var (
 	ErrInvalidConfig = errors.New("invalid config")
 	ErrClosed        = errors.New("server closed")
-	// ErrTimeRange: an IAMAT's time is too far (~292 years) from the
-	// node's clock to compute its difference.
-	ErrTimeRange = errors.New("client time out of range")
-	// ErrUnknownClient: a WHATSAT names a client this node has no record of.
-	ErrUnknownClient = errors.New("unknown client")
-	// ErrBadRecord: a stored record or radius did not parse (cannot happen
-	// with records the store accepted; refused rather than crash).
-	ErrBadRecord = errors.New("bad stored record")
 )
-
-// Clock tells the node's time. Tests fix it.
-type Clock interface {
-	Now() time.Time
-}
-
-// SystemClock is the real clock.
-type SystemClock struct{}
-
-// Now returns time.Now().
-func (SystemClock) Now() time.Time { return time.Now() }
-
-var _ Clock = SystemClock{}
 
 // Config of one client protocol server.
 type Config struct {
-	// Name is the node's name, written in the AT lines it originates.
-	Name string
 	// Addr is the TCP listen address, e.g. "127.0.0.1:12001" or ":0".
 	Addr string
 
@@ -61,20 +36,14 @@ type Config struct {
 	// not yet written; past it the server stops reading that connection.
 	MaxOutstanding int
 
-	Store  *store.Store
-	Places places.Provider
-	Clock  Clock
+	// Logger: nil discards. At debug level it records every client input
+	// and output, and connections opened and closed.
 	Logger *slog.Logger
-	// Stored is called with each record an IAMAT made newer, after its
-	// reply is queued (see Server.Flood). It must not block for long (the
-	// bus only enqueues it). Optional.
-	Stored func(record.Record)
-	// Observe, if set, is told of every command and connection (metrics).
+	// Observe is told of every connection (metrics); nil: nobody.
 	Observe Observer
 }
 
-// DefaultConfig returns the protocol's default limits. Name, Store and
-// Places must still be set.
+// DefaultConfig returns the protocol's default limits.
 func DefaultConfig() Config {
 	return Config{
 		Addr:           "127.0.0.1:0",
@@ -83,39 +52,50 @@ func DefaultConfig() Config {
 		WriteTimeout:   10 * time.Second,
 		MaxConns:       10000,
 		MaxOutstanding: 1024,
-		Clock:          SystemClock{},
-		Logger:         slog.New(slog.DiscardHandler),
 	}
 }
 
-// MinLineBytes is the smallest line limit that still fits any valid command.
-const MinLineBytes = 64
+// Bounds of Config. Limits that size buffers are capped, so that no
+// configuration can make a node allocate without bound.
+const (
+	// MinLineBytes is the smallest line limit that still fits any valid
+	// command.
+	MinLineBytes = 64
+	// MaxLineBytesCap is the largest line limit (a connection's read
+	// buffer is this large).
+	MaxLineBytesCap = 1 << 20
+	// MaxOutstandingCap is the largest MaxOutstanding.
+	MaxOutstandingCap = 1 << 20
+)
 
 // Validate checks c and names the first bad field.
 func (c Config) Validate() error {
 	switch {
-	case !record.ValidName(c.Name):
-		return fmt.Errorf("%w: Name %q is not a NATS token (letters, digits, _ and -)", ErrInvalidConfig, c.Name)
 	case c.Addr == "":
 		return fmt.Errorf("%w: Addr is empty", ErrInvalidConfig)
-	case c.MaxLineBytes < MinLineBytes:
-		return fmt.Errorf("%w: MaxLineBytes %d is below %d", ErrInvalidConfig, c.MaxLineBytes, MinLineBytes)
+	case c.MaxLineBytes < MinLineBytes || c.MaxLineBytes > MaxLineBytesCap:
+		return fmt.Errorf("%w: MaxLineBytes %d is not in %d..%d", ErrInvalidConfig, c.MaxLineBytes, MinLineBytes, MaxLineBytesCap)
 	case c.IdleTimeout <= 0:
 		return fmt.Errorf("%w: IdleTimeout must be positive", ErrInvalidConfig)
 	case c.WriteTimeout <= 0:
 		return fmt.Errorf("%w: WriteTimeout must be positive", ErrInvalidConfig)
 	case c.MaxConns < 1:
 		return fmt.Errorf("%w: MaxConns must be at least 1", ErrInvalidConfig)
-	case c.MaxOutstanding < 1:
-		return fmt.Errorf("%w: MaxOutstanding must be at least 1", ErrInvalidConfig)
-	case c.Store == nil:
-		return fmt.Errorf("%w: Store is nil", ErrInvalidConfig)
-	case c.Places == nil:
-		return fmt.Errorf("%w: Places is nil", ErrInvalidConfig)
-	case c.Clock == nil:
-		return fmt.Errorf("%w: Clock is nil", ErrInvalidConfig)
-	case c.Logger == nil:
-		return fmt.Errorf("%w: Logger is nil", ErrInvalidConfig)
+	case c.MaxOutstanding < 1 || c.MaxOutstanding > MaxOutstandingCap:
+		return fmt.Errorf("%w: MaxOutstanding %d is not in 1..%d", ErrInvalidConfig, c.MaxOutstanding, MaxOutstandingCap)
 	}
 	return nil
 }
+
+// Observer is told of every client connection (metrics). Commands are
+// counted by the core's observer.
+type Observer interface {
+	// Connection counts a client connection opened (open) or closed.
+	Connection(open bool)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Connection(bool) {}
+
+var _ Observer = nopObserver{}

@@ -220,7 +220,7 @@ func lineBuffered(br *bufio.Reader) bool {
 
 // tooLong counts and logs (rate-limited) a line over the limit.
 func (c *conn) tooLong() {
-	c.s.cfg.Observe.Command(CommandInvalid, OutcomeInvalid)
+	c.s.core.Invalid()
 	c.s.limits.Log(slog.LevelInfo, "line too long: answered ? and discarded the rest",
 		"remote", c.nc.RemoteAddr().String(), "max_line_bytes", c.s.cfg.MaxLineBytes)
 }

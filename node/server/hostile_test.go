@@ -19,6 +19,9 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/herdhq/herd/node/nodetest/wait"
+	"github.com/herdhq/herd/node/places"
 )
 
 // holdIdle opens n idle connections to addr from a child process (this test
@@ -161,7 +164,7 @@ func TestServer_Hostile(t *testing.T) {
 	// server's alone).
 	raiseNoFile(t, idle+1000)
 	logs := &logBuffer{}
-	ts := startServer(t, func(c *Config) {
+	ts := startServer(t, func(c *Config, _ *places.Provider) {
 		c.MaxConns = idle + 100
 		c.Logger = logs.logger()
 	})
@@ -169,7 +172,7 @@ func TestServer_Hostile(t *testing.T) {
 	heap0, stack0, rss0 := memNow(t)
 
 	holdIdle(t, ts.Addr().String(), idle)
-	waitFor(t, "idle connections accepted", func() bool { return ts.NumConns() == idle })
+	wait.For(t, "idle connections accepted", func() bool { return ts.NumConns() == idle })
 	heap1, stack1, rss1 := memNow(t)
 	t.Logf("%d idle connections: heap %.1f KiB, stacks %.1f KiB, RSS %.1f KiB per connection",
 		idle, perConn(heap1, heap0, idle), perConn(stack1, stack0, idle), perConn(rss1, rss0, idle))

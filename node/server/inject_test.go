@@ -31,3 +31,18 @@ func TestServer_ATFromClientRefused(t *testing.T) {
 		t.Errorf("client's AT line flooded: %v", <-ts.stored)
 	}
 }
+
+// A client name that is not valid UTF-8 makes the line invalid: "?" with
+// the line's own bytes, nothing stored or flooded (protocol.md §1). A
+// valid UTF-8 name is a name like any other.
+func TestServer_ClientNameUTF8(t *testing.T) {
+	ts := startServer(t, nil)
+	out := ts.roundTrip(t, []byte("IAMAT caf\xe9 +1+1 1621464827\nWHATSAT caf\xe9 1 1\nIAMAT café +1+1 1621464827\n"))
+	want := "? IAMAT caf\xe9 +1+1 1621464827\n? WHATSAT caf\xe9 1 1\nAT Goloman +1.223372037 café +1+1 1621464827\n"
+	if string(out) != want {
+		t.Fatalf("replies %q, want %q", out, want)
+	}
+	if ts.store.Len() != 1 || len(ts.stored) != 1 {
+		t.Fatalf("%d records stored, %d flooded; want only café's", ts.store.Len(), len(ts.stored))
+	}
+}

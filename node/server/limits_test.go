@@ -8,13 +8,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/herdhq/herd/node/nodetest/wait"
+	"github.com/herdhq/herd/node/places"
 )
 
 // Every limit a client can hit is logged, and a flood of hits of one kind
 // writes one line per second, not one per hit.
 func TestServer_LimitsLogged(t *testing.T) {
 	logs := &logBuffer{}
-	ts := startServer(t, func(c *Config) {
+	ts := startServer(t, func(c *Config, _ *places.Provider) {
 		c.Logger = logs.logger()
 		c.IdleTimeout = 300 * time.Millisecond
 		c.WriteTimeout = 200 * time.Millisecond
@@ -54,17 +57,17 @@ func TestServer_LimitsLogged(t *testing.T) {
 		c.Write([]byte("IAMAT c +1+1 1\n")) // not idle: keep them open a while
 		held = append(held, c)
 	}
-	waitFor(t, "40 connections", func() bool { return ts.NumConns() == 40 })
+	wait.For(t, "40 connections", func() bool { return ts.NumConns() == 40 })
 	extra := ts.dial(t)
 	extra.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := extra.Read(make([]byte, 1)); err == nil {
 		t.Fatal("connection over the cap was served")
 	}
-	waitFor(t, "refusal logged", func() bool { return logs.contains("connection limit reached") })
+	wait.For(t, "refusal logged", func() bool { return logs.contains("connection limit reached") })
 	for _, c := range held {
 		c.Close()
 	}
-	waitFor(t, "connections closed", func() bool { return ts.NumConns() == 0 })
+	wait.For(t, "connections closed", func() bool { return ts.NumConns() == 0 })
 
 	// Outstanding replies and write timeout: a client that never reads.
 	slow := ts.dial(t)
@@ -78,9 +81,9 @@ func TestServer_LimitsLogged(t *testing.T) {
 			}
 		}
 	}()
-	waitFor(t, "outstanding limit logged", func() bool { return logs.contains("outstanding replies limit") })
-	waitFor(t, "write timeout logged", func() bool { return logs.contains("write failed or timed out") })
-	waitFor(t, "slow client closed", func() bool { return ts.NumConns() == 0 })
+	wait.For(t, "outstanding limit logged", func() bool { return logs.contains("outstanding replies limit") })
+	wait.For(t, "write timeout logged", func() bool { return logs.contains("write failed or timed out") })
+	wait.For(t, "slow client closed", func() bool { return ts.NumConns() == 0 })
 }
 
 // The reply to a complete line is written at once, even when a partial
@@ -106,19 +109,22 @@ func TestServer_ReplyBeforePartialLine(t *testing.T) {
 }
 
 // A client that streams lines for longer than the idle timeout is not
-// idle, however its reads fall across line boundaries.
+// idle, however its reads fall across line boundaries. (The idle timeout
+// leaves room for the writer to be descheduled on a busy machine; the
+// stream lasts four of them.)
 func TestServer_StreamingIsNotIdle(t *testing.T) {
-	ts := startServer(t, func(c *Config) {
-		c.IdleTimeout = 100 * time.Millisecond
+	const idle = 250 * time.Millisecond
+	ts := startServer(t, func(c *Config, _ *places.Provider) {
+		c.IdleTimeout = idle
 		c.MaxLineBytes = 64 // a small buffer: reads rarely end on a line
 	})
 	c := ts.dial(t)
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	go io.Copy(io.Discard, c)
-	deadline := time.Now().Add(400 * time.Millisecond)
+	deadline := time.Now().Add(4 * idle)
 	for time.Now().Before(deadline) {
 		if _, err := c.Write([]byte("IAMAT c +1+1 1\nIAMAT c +1")); err != nil {
-			t.Fatalf("write after %s: %v", 400*time.Millisecond-time.Until(deadline), err)
+			t.Fatalf("write after %s: %v", 4*idle-time.Until(deadline), err)
 		}
 		if _, err := c.Write([]byte("+1 1\n")); err != nil {
 			t.Fatal(err)

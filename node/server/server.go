@@ -8,16 +8,20 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+
+	"github.com/herdhq/herd/bus/ratelog"
+	"github.com/herdhq/herd/node/core"
 )
 
 // Server serves the client protocol on one TCP listener.
 type Server struct {
-	cfg Config
+	cfg  Config
+	core *core.Core
 
 	// readers and writers are the connections' buffers, held only while a
 	// connection is sending or being answered.
 	readers, writers sync.Pool
-	limits           *rateLog // limit hits, which clients can cause in floods
+	limits           *ratelog.Limiter // limit hits, which clients can cause in floods
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -33,16 +37,24 @@ type Server struct {
 	closed bool
 }
 
-// New validates cfg. It does no I/O.
-func New(cfg Config) (*Server, error) {
+// New validates cfg; the server runs its clients' commands on c. It does
+// no I/O.
+func New(cfg Config, c *core.Core) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if c == nil {
+		return nil, fmt.Errorf("%w: nil core", ErrInvalidConfig)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Observe == nil {
 		cfg.Observe = nopObserver{}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, ctx: ctx, cancel: cancel, conns: make(map[net.Conn]struct{}), limits: newRateLog(cfg.Logger)}
+	s := &Server{cfg: cfg, core: c, ctx: ctx, cancel: cancel, conns: make(map[net.Conn]struct{}),
+		limits: ratelog.New(cfg.Logger, ratelog.DefaultConfig())}
 	s.readers.New = func() any { return bufio.NewReaderSize(nil, cfg.MaxLineBytes+2) }
 	s.writers.New = func() any { return bufio.NewWriterSize(nil, writeBufBytes) }
 	s.batches.New = func() any { return &reply{buf: make([]byte, 0, 4096)} }

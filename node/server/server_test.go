@@ -22,6 +22,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/herdhq/herd/bus/record"
+	"github.com/herdhq/herd/node/core"
+	"github.com/herdhq/herd/node/nodetest/wait"
 	"github.com/herdhq/herd/node/places"
 	"github.com/herdhq/herd/node/store"
 )
@@ -89,26 +91,39 @@ func (f *fakePlaces) Nearby(ctx context.Context, q places.Query) (places.Respons
 	return resp, nil
 }
 
+// chanFlood is the flood as the core sees it: it keeps what it is handed.
+type chanFlood chan record.Record
+
+func (f chanFlood) Publish(r record.Record) { f <- r }
+
+// newCore is node Goloman's command core on st and p, with the fixed clock.
+func newCore(t testing.TB, st *store.Store, p places.Provider, fl core.Flood) *core.Core {
+	t.Helper()
+	c, err := core.New(core.Config{Name: "Goloman", Clock: fixedClock{}}, st, p, fl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 type testServer struct {
 	*Server
 	store  *store.Store
 	places *fakePlaces
-	stored chan record.Record
+	stored chanFlood
 }
 
-func startServer(t *testing.T, mod func(*Config)) *testServer {
+// startServer starts a server on Goloman's core; mod may change its
+// config, and set places (the golden WHATSAT errors script them).
+func startServer(t *testing.T, mod func(*Config, *places.Provider)) *testServer {
 	t.Helper()
-	ts := &testServer{store: store.New(), places: &fakePlaces{n: 3}, stored: make(chan record.Record, 10000)}
+	ts := &testServer{store: store.New(), places: &fakePlaces{n: 3}, stored: make(chanFlood, 10000)}
 	cfg := DefaultConfig()
-	cfg.Name = "Goloman"
-	cfg.Store = ts.store
-	cfg.Places = ts.places
-	cfg.Clock = fixedClock{}
-	cfg.Stored = func(r record.Record) { ts.stored <- r }
+	var p places.Provider = ts.places
 	if mod != nil {
-		mod(&cfg)
+		mod(&cfg, &p)
 	}
-	s, err := New(cfg)
+	s, err := New(cfg, newCore(t, ts.store, p, ts.stored))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,17 +168,6 @@ func (ts *testServer) roundTrip(t *testing.T, input []byte) []byte {
 	return out
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // TestServer_Golden sends each testdata/*.in over one connection, half-closes
 // and compares every byte of the replies with testdata/*.golden.
 func TestServer_Golden(t *testing.T) {
@@ -174,9 +178,9 @@ func TestServer_Golden(t *testing.T) {
 	for _, in := range ins {
 		name := strings.TrimSuffix(filepath.Base(in), ".in")
 		t.Run(name, func(t *testing.T) {
-			ts := startServer(t, func(c *Config) {
+			ts := startServer(t, func(_ *Config, p *places.Provider) {
 				if name == "whatsat_errors" {
-					c.Places = &scripted{}
+					*p = &scripted{}
 				}
 			})
 			input, err := os.ReadFile(in)
@@ -251,7 +255,7 @@ func TestServer_WHATSATQuery(t *testing.T) {
 // 1,000 pipelined commands on one connection, WHATSATs held up by a slow
 // provider: the replies come back complete and in command order.
 func TestServer_PipelinedInOrder(t *testing.T) {
-	ts := startServer(t, func(c *Config) { c.MaxOutstanding = 64 })
+	ts := startServer(t, func(c *Config, _ *places.Provider) { c.MaxOutstanding = 64 })
 	ts.places.gate = make(chan struct{})
 	var in bytes.Buffer
 	var want []string
@@ -275,7 +279,7 @@ func TestServer_PipelinedInOrder(t *testing.T) {
 		c.CloseWrite()
 	}()
 	// Nothing past the first WHATSAT may arrive before it is answered.
-	waitFor(t, "first lookup", func() bool { return ts.places.calls.Load() >= 1 })
+	wait.For(t, "first lookup", func() bool { return ts.places.calls.Load() >= 1 })
 	close(ts.places.gate)
 	br := bufio.NewReader(c)
 	for i, w := range want {
@@ -332,7 +336,7 @@ func TestServer_LongLine(t *testing.T) {
 }
 
 func TestServer_LineLimitBoundary(t *testing.T) {
-	ts := startServer(t, func(c *Config) { c.MaxLineBytes = 64 })
+	ts := startServer(t, func(c *Config, _ *places.Provider) { c.MaxLineBytes = 64 })
 	ok := "IAMAT c +1+1 1621464828.2233720370000000000000000000000000000000" // 64 bytes
 	tooLong := ok + "0"
 	if len(ok) != 64 {
@@ -349,7 +353,7 @@ func TestServer_LineLimitBoundary(t *testing.T) {
 // A client that never reads its replies is cut off by the write timeout,
 // and meanwhile another client is served as usual.
 func TestServer_SlowReader(t *testing.T) {
-	ts := startServer(t, func(c *Config) {
+	ts := startServer(t, func(c *Config, _ *places.Provider) {
 		c.WriteTimeout = 200 * time.Millisecond
 		c.MaxOutstanding = 4
 	})
@@ -380,11 +384,11 @@ func TestServer_SlowReader(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("slow client was not disconnected")
 	}
-	waitFor(t, "slow connection dropped", func() bool { return ts.NumConns() == 0 })
+	wait.For(t, "slow connection dropped", func() bool { return ts.NumConns() == 0 })
 }
 
 func TestServer_IdleTimeout(t *testing.T) {
-	ts := startServer(t, func(c *Config) { c.IdleTimeout = 100 * time.Millisecond })
+	ts := startServer(t, func(c *Config, _ *places.Provider) { c.IdleTimeout = 100 * time.Millisecond })
 	c := ts.dial(t)
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := c.Write([]byte("IAMAT c +1+1 1621464828\n")); err != nil {
@@ -400,9 +404,9 @@ func TestServer_IdleTimeout(t *testing.T) {
 }
 
 func TestServer_MaxConns(t *testing.T) {
-	ts := startServer(t, func(c *Config) { c.MaxConns = 2 })
+	ts := startServer(t, func(c *Config, _ *places.Provider) { c.MaxConns = 2 })
 	a, b := ts.dial(t), ts.dial(t)
-	waitFor(t, "two connections", func() bool { return ts.NumConns() == 2 })
+	wait.For(t, "two connections", func() bool { return ts.NumConns() == 2 })
 	third := ts.dial(t)
 	third.SetDeadline(time.Now().Add(10 * time.Second))
 	if n, err := third.Read(make([]byte, 1)); err == nil {
@@ -424,7 +428,7 @@ func TestServer_Close(t *testing.T) {
 	ts.places.gate = make(chan struct{}) // never released: lookups end by cancellation
 	c := ts.dial(t)
 	fmt.Fprintf(c, "IAMAT c +1+1 1\nWHATSAT c 1 1\n")
-	waitFor(t, "lookup started", func() bool { return ts.places.calls.Load() == 1 })
+	wait.For(t, "lookup started", func() bool { return ts.places.calls.Load() == 1 })
 	if err := ts.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -474,22 +478,17 @@ func TestConfig_Validate(t *testing.T) {
 		field string
 		mod   func(*Config)
 	}{
-		{"Name", func(c *Config) { c.Name = "bad.name" }},
-		{"Name", func(c *Config) { c.Name = "" }},
 		{"Addr", func(c *Config) { c.Addr = "" }},
-		{"MaxLineBytes", func(c *Config) { c.MaxLineBytes = 10 }},
+		{"MaxLineBytes", func(c *Config) { c.MaxLineBytes = MinLineBytes - 1 }},
+		{"MaxLineBytes", func(c *Config) { c.MaxLineBytes = MaxLineBytesCap + 1 }},
 		{"IdleTimeout", func(c *Config) { c.IdleTimeout = 0 }},
 		{"WriteTimeout", func(c *Config) { c.WriteTimeout = -1 }},
 		{"MaxConns", func(c *Config) { c.MaxConns = 0 }},
 		{"MaxOutstanding", func(c *Config) { c.MaxOutstanding = 0 }},
-		{"Store", func(c *Config) { c.Store = nil }},
-		{"Places", func(c *Config) { c.Places = nil }},
-		{"Clock", func(c *Config) { c.Clock = nil }},
-		{"Logger", func(c *Config) { c.Logger = nil }},
+		{"MaxOutstanding", func(c *Config) { c.MaxOutstanding = MaxOutstandingCap + 1 }},
 	}
 	for _, tt := range tests {
 		cfg := DefaultConfig()
-		cfg.Name, cfg.Store, cfg.Places = "Goloman", store.New(), &fakePlaces{}
 		if err := cfg.Validate(); err != nil {
 			t.Fatalf("valid config: %v", err)
 		}

@@ -8,8 +8,10 @@
 // classic protocol line); replies are JSON; refusals are micro errors with
 // codes 400 (invalid command), 404 (unknown client) and 500.
 //
-// The service runs the very same command logic as the TCP port (Commands,
-// implemented by *server.Server): same clock, store, flood and AT line.
+// The service is a thin door over the node's command core (node/core), as
+// the TCP port is: it parses a request, runs it on the core and renders
+// the reply, so both doors share one clock, store, flood, AT line and
+// rules for what is valid.
 package service
 
 import (
@@ -26,9 +28,9 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/herdhq/herd/bus/record"
+	"github.com/herdhq/herd/node/core"
 	"github.com/herdhq/herd/node/places"
 	"github.com/herdhq/herd/node/proto"
-	"github.com/herdhq/herd/node/server"
 )
 
 // Names of the service, its queue group and its endpoints' subjects.
@@ -53,34 +55,26 @@ var (
 	ErrInvalidConfig = errors.New("invalid service config")
 	ErrStarted       = errors.New("service already started")
 	ErrClosed        = errors.New("service closed")
+	// errWrongCommand: a valid command sent to the other endpoint.
+	errWrongCommand = errors.New("not this endpoint's command")
 )
-
-// Commands is the node's command logic shared by every door.
-type Commands interface {
-	Iamat(cmd proto.Command) (r record.Record, stored bool, err error)
-	Flood(r record.Record)
-	WhatsatQuery(cmd proto.Command) (record.Record, places.Query, error)
-	Places() places.Provider
-}
-
-var _ Commands = (*server.Server)(nil)
 
 // Config of one node's service instance.
 type Config struct {
-	Node     string     // the node's name, in the service metadata
-	Conn     *nats.Conn // a connection to the node's own NATS server
-	Commands Commands
+	Node string // the node's name, in the service metadata
 	// MaxConcurrent bounds WHATSAT searches in flight; further requests
 	// wait (the subscription queues them).
 	MaxConcurrent int
 	// Timeout bounds one WHATSAT's Places search.
 	Timeout time.Duration
-	Logger  *slog.Logger
+	// Logger: nil discards. At debug level it records every request and
+	// reply.
+	Logger *slog.Logger
 }
 
-// DefaultConfig returns the limits. Node, Conn and Commands must be set.
+// DefaultConfig returns the limits. Node must be set.
 func DefaultConfig() Config {
-	return Config{MaxConcurrent: 256, Timeout: 30 * time.Second, Logger: slog.New(slog.DiscardHandler)}
+	return Config{MaxConcurrent: 256, Timeout: 30 * time.Second}
 }
 
 // Validate checks c and names the first bad field.
@@ -88,16 +82,10 @@ func (c Config) Validate() error {
 	switch {
 	case !record.ValidName(c.Node):
 		return fmt.Errorf("%w: Node %q is not a NATS token", ErrInvalidConfig, c.Node)
-	case c.Conn == nil:
-		return fmt.Errorf("%w: Conn is nil", ErrInvalidConfig)
-	case c.Commands == nil:
-		return fmt.Errorf("%w: Commands is nil", ErrInvalidConfig)
 	case c.MaxConcurrent < 1:
 		return fmt.Errorf("%w: MaxConcurrent must be at least 1", ErrInvalidConfig)
 	case c.Timeout <= 0:
 		return fmt.Errorf("%w: Timeout must be positive", ErrInvalidConfig)
-	case c.Logger == nil:
-		return fmt.Errorf("%w: Logger is nil", ErrInvalidConfig)
 	}
 	return nil
 }
@@ -105,6 +93,8 @@ func (c Config) Validate() error {
 // Service is one node's instance of the herd service.
 type Service struct {
 	cfg    Config
+	conn   *nats.Conn
+	core   *core.Core
 	sem    chan struct{} // WHATSAT searches in flight
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -115,13 +105,20 @@ type Service struct {
 	closed bool
 }
 
-// New validates cfg. It does no I/O.
-func New(cfg Config) (*Service, error) {
+// New validates cfg. The service answers on conn, a connection to the
+// node's own NATS server, and runs its requests on c. It does no I/O.
+func New(cfg Config, conn *nats.Conn, c *core.Core) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if conn == nil || c == nil {
+		return nil, fmt.Errorf("%w: nil conn or core", ErrInvalidConfig)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Service{cfg: cfg, sem: make(chan struct{}, cfg.MaxConcurrent), ctx: ctx, cancel: cancel}, nil
+	return &Service{cfg: cfg, conn: conn, core: c, sem: make(chan struct{}, cfg.MaxConcurrent), ctx: ctx, cancel: cancel}, nil
 }
 
 // Start registers the service and its endpoints and returns once the
@@ -135,7 +132,7 @@ func (s *Service) Start(ctx context.Context) error {
 	case s.svc != nil:
 		return ErrStarted
 	}
-	svc, err := micro.AddService(s.cfg.Conn, micro.Config{
+	svc, err := micro.AddService(s.conn, micro.Config{
 		Name:        Name,
 		Version:     Version,
 		Description: "herd location service: the classic IAMAT and WHATSAT, JSON in and out",
@@ -161,7 +158,7 @@ func (s *Service) Start(ctx context.Context) error {
 	}
 	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := s.cfg.Conn.FlushWithContext(fctx); err != nil {
+	if err := s.conn.FlushWithContext(fctx); err != nil {
 		svc.Stop()
 		return fmt.Errorf("flush service subscriptions: %w", err)
 	}
@@ -195,9 +192,9 @@ func (s *Service) Close() error {
 // IamatRequest is the JSON body of a herd.iamat request. Time is the
 // client's POSIX time, a JSON string or number, kept as its exact text.
 type IamatRequest struct {
-	Client   string  `json:"client"`
-	Location string  `json:"location"`
-	Time     Decimal `json:"time"`
+	Client   ClientName `json:"client"`
+	Location string     `json:"location"`
+	Time     Decimal    `json:"time"`
 }
 
 // IamatReply answers herd.iamat: the AT line (what the TCP port answers)
@@ -210,9 +207,9 @@ type IamatReply struct {
 // WhatsatRequest is the JSON body of a herd.whatsat request: radius in km
 // (0 < radius ≤ 50) and at most limit results (1..20).
 type WhatsatRequest struct {
-	Client string  `json:"client"`
-	Radius Decimal `json:"radius"`
-	Limit  Decimal `json:"limit"`
+	Client ClientName `json:"client"`
+	Radius Decimal    `json:"radius"`
+	Limit  Decimal    `json:"limit"`
 }
 
 // WhatsatReply answers herd.whatsat: the client's stored AT line and the
@@ -226,19 +223,16 @@ func (s *Service) iamat(req micro.Request) {
 	cmd, line, ok := s.parse(req, proto.IAMAT, func(data []byte) ([]string, error) {
 		var r IamatRequest
 		err := strictDecode(data, &r)
-		return []string{"IAMAT", r.Client, r.Location, string(r.Time)}, err
+		return []string{"IAMAT", string(r.Client), r.Location, string(r.Time)}, err
 	})
 	if !ok {
 		return
 	}
-	rec, stored, err := s.cfg.Commands.Iamat(cmd)
+	err := s.core.Iamat(cmd, func(rec record.Record, stored bool) {
+		s.respond(req, IamatReply{AT: rec.Line, Stored: stored})
+	})
 	if err != nil {
 		s.refuse(req, CodeInvalid, "invalid IAMAT: "+err.Error(), line)
-		return
-	}
-	s.respond(req, IamatReply{AT: rec.Line, Stored: stored})
-	if stored {
-		s.cfg.Commands.Flood(rec)
 	}
 }
 
@@ -246,14 +240,14 @@ func (s *Service) whatsat(req micro.Request) {
 	cmd, line, ok := s.parse(req, proto.WHATSAT, func(data []byte) ([]string, error) {
 		var r WhatsatRequest
 		err := strictDecode(data, &r)
-		return []string{"WHATSAT", r.Client, string(r.Radius), string(r.Limit)}, err
+		return []string{"WHATSAT", string(r.Client), string(r.Radius), string(r.Limit)}, err
 	})
 	if !ok {
 		return
 	}
-	rec, q, err := s.cfg.Commands.WhatsatQuery(cmd)
+	l, err := s.core.Whatsat(cmd)
 	switch {
-	case errors.Is(err, server.ErrUnknownClient):
+	case errors.Is(err, core.ErrUnknownClient):
 		s.refuse(req, CodeUnknownClient, "unknown client", line)
 		return
 	case err != nil:
@@ -274,15 +268,16 @@ func (s *Service) whatsat(req micro.Request) {
 		defer func() { <-s.sem }()
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeout)
 		defer cancel()
-		resp := server.Search(ctx, s.cfg.Commands.Places(), q)
-		s.respond(req, WhatsatReply{AT: rec.Line, Places: resp})
+		s.respond(req, WhatsatReply{AT: l.Record.Line, Places: s.core.Search(ctx, l)})
 	}()
 }
 
 // parse reads a request as JSON (a body starting with '{') or as a classic
 // protocol line, and checks it is the endpoint's command. Either way the
-// command goes through the classic parser, so both doors accept exactly
-// the same commands. On failure it answers the request and returns false.
+// command goes through the core's parser, so both doors accept exactly
+// the same commands (and count the ones they refuse alike; a body the JSON
+// decoder refuses shows in the endpoint's micro stats instead). On failure
+// it answers the request and returns false.
 func (s *Service) parse(req micro.Request, kind proto.Kind, fields func([]byte) ([]string, error)) (proto.Command, []byte, bool) {
 	s.logInput(req)
 	data := bytes.TrimSpace(req.Data())
@@ -302,8 +297,12 @@ func (s *Service) parse(req micro.Request, kind proto.Kind, fields func([]byte) 
 		}
 		line = []byte(f[0] + " " + f[1] + " " + f[2] + " " + f[3])
 	}
-	cmd, err := proto.Parse(line)
-	if err != nil || cmd.Kind != kind {
+	cmd, err := s.core.Parse(line)
+	if err == nil && cmd.Kind != kind {
+		s.core.Invalid()
+		err = errWrongCommand
+	}
+	if err != nil {
 		s.refuse(req, CodeInvalid, "invalid command", line)
 		return proto.Command{}, nil, false
 	}

@@ -74,11 +74,7 @@ func (h *ChaosHerd) Start(ctx context.Context, name string) error {
 	if _, ok := h.nodes[name]; ok {
 		return fmt.Errorf("start %s: %w", name, ErrNodeRunning)
 	}
-	p, err := h.ps.New()
-	if err != nil {
-		return err
-	}
-	cfg, err := NodeConfig(h.hf, name, p, h.log)
+	cfg, err := nodeConfig(h.hf, name, h.ps, h.log)
 	if err != nil {
 		return err
 	}

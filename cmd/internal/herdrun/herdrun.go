@@ -17,7 +17,6 @@ import (
 	"github.com/herdhq/herd/deploy/herdfile"
 	"github.com/herdhq/herd/embeddednats"
 	"github.com/herdhq/herd/node"
-	"github.com/herdhq/herd/node/logfile"
 	"github.com/herdhq/herd/node/metrics"
 	"github.com/herdhq/herd/node/places"
 )
@@ -40,14 +39,14 @@ func Logger(lc herdfile.LogConfig, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// natsLogger quietens the embedded NATS servers below debug level: their
+// natsLogLevel quietens the embedded NATS servers below debug level: their
 // notices (a 15-line banner per server, every route connect) would bury
 // the herd's own log. Warnings and errors still come through.
-func natsLogger(log *slog.Logger) *slog.Logger {
+func natsLogLevel(log *slog.Logger) slog.Level {
 	if log.Enabled(context.Background(), slog.LevelDebug) {
-		return log
+		return slog.LevelDebug
 	}
-	return slog.New(logfile.MinLevel(log.Handler(), slog.LevelWarn))
+	return slog.LevelWarn
 }
 
 // NodeConfig is the node.Config of node name in hf, answering WHATSAT
@@ -63,8 +62,8 @@ func NodeConfig(hf herdfile.Config, name string, p places.Provider, log *slog.Lo
 	cfg.Herd = node.Topology{Nodes: hf.Names(), Edges: hf.Edges()}
 	cfg.Places = p
 	cfg.Logger = log // the node adds its name to every line
+	cfg.NATSLogLevel = natsLogLevel(log)
 
-	cfg.NATS.Logger = natsLogger(log).With("node", n.Name)
 	cfg.NATS.ClusterName = hf.Herd
 	cfg.NATS.ClientAddr = n.NATS
 	cfg.NATS.ClusterAddr = n.Cluster
@@ -76,6 +75,8 @@ func NodeConfig(hf herdfile.Config, name string, p places.Provider, log *slog.Lo
 		cfg.NATS.ClusterAdvertise = n.Cluster
 	}
 	cfg.NATS.MonitorAddr = ""
+	cfg.NATS.ObserverLimits = hf.Limits.Observers.NATS()
+	cfg.NATS.InsecureRoutes = hf.Auth.Routes.Insecure
 	for _, nb := range cfg.Neighbors {
 		peer, _ := hf.Node(nb) // Validate checked every neighbor exists
 		cfg.NATS.Routes = append(cfg.NATS.Routes, "nats-route://"+peer.Cluster)
@@ -85,11 +86,11 @@ func NodeConfig(hf herdfile.Config, name string, p places.Provider, log *slog.Lo
 	// the file is dropped on reload), and the only servers let in.
 	cfg.NATS.Peers = Peers(hf, n.Name)
 	cfg.NATS.PeersOnly = true
-	cfg.NATS.RoutePasswordHint = passwordHint(hf.Auth.Routes, "auth.routes")
+	cfg.NATS.RoutePasswordHint = passwordHint(hf.Auth.Routes.Credential, "auth.routes")
 
-	cfg.Bus.SyncInterval = hf.AntiEntropy.Interval
-	cfg.Bus.SyncJitter = hf.AntiEntropy.Jitter
-	cfg.Bus.SyncTimeout = hf.AntiEntropy.Timeout
+	cfg.AntiEntropy.Interval = hf.AntiEntropy.Interval
+	cfg.AntiEntropy.Jitter = hf.AntiEntropy.Jitter
+	cfg.AntiEntropy.Timeout = hf.AntiEntropy.Timeout
 
 	cfg.Client.Addr = n.Client
 	cfg.Client.MaxLineBytes = hf.Limits.MaxLineBytes
@@ -131,6 +132,28 @@ func passwordHint(c herdfile.Credential, field string) string {
 	return field
 }
 
+// nodeConfig is NodeConfig with the node's Places provider from ps and,
+// when the node serves a monitor port, its metrics, made first so that
+// the provider can report its upstream attempts to them.
+func nodeConfig(hf herdfile.Config, name string, ps *Providers, log *slog.Logger) (node.Config, error) {
+	var m *metrics.Metrics
+	var onUpstream func(string, time.Duration)
+	if n, ok := hf.Node(name); ok && n.Monitor != "" {
+		m = metrics.New(metrics.Config{Node: name, Neighbors: hf.Neighbors(name)})
+		onUpstream = m.ObserveUpstream
+	}
+	p, stats, err := ps.NewObserved(onUpstream)
+	if err != nil {
+		return node.Config{}, err
+	}
+	cfg, err := NodeConfig(hf, name, p, log)
+	if err != nil {
+		return node.Config{}, err
+	}
+	cfg.Metrics, cfg.PlacesStats = m, stats
+	return cfg, nil
+}
+
 // Herd is a set of nodes of one herd file running in this process.
 type Herd struct {
 	Nodes []*node.Node // in file order
@@ -143,11 +166,11 @@ type Herd struct {
 // returns once every one is listening. Nodes on fixed ports may start in
 // any order: configured routes are redialled until the neighbor is up.
 //
-// Nodes started together are seeded only with routes to neighbors already
-// started here (NATS gossip completes the mesh), so that a herd starting
-// in one process does not log a failed dial to every neighbor not yet up.
-// A node with no neighbor started before it waits for later ones to dial
-// it, or, when none of its neighbors is started here, keeps all its routes.
+// Nodes started together dial only their neighbors started before them
+// (whose addresses are known then, also on port 0), so that a herd
+// starting in one process does not log a failed dial to every node not yet
+// up; NATS gossip completes the mesh. A node none of whose peers starts
+// here dials them all.
 //
 // Route credentials, route TLS and the system user come from
 // WithSecurity; a herd file that asks for route auth or TLS without it is
@@ -167,27 +190,11 @@ func Start(ctx context.Context, hf herdfile.Config, names []string, ps *Provider
 	h := &Herd{}
 	started := map[string]string{} // name → cluster address
 	for _, name := range names {
-		// Metrics first when the node serves them: the provider reports
-		// upstream latency to them.
-		var m *metrics.Metrics
-		if n, ok := hf.Node(name); ok && n.Monitor != "" {
-			m = metrics.New(metrics.Config{Node: name, Neighbors: hf.Neighbors(name)})
-		}
-		var onUpstream func(string, time.Duration)
-		if m != nil {
-			onUpstream = m.ObserveUpstream
-		}
-		p, err := ps.NewObserved(onUpstream)
+		cfg, err := nodeConfig(hf, name, ps, log)
 		if err != nil {
 			h.Close()
 			return nil, err
 		}
-		cfg, err := NodeConfig(hf, name, p, log)
-		if err != nil {
-			h.Close()
-			return nil, err
-		}
-		cfg.Metrics = m
 		if o.sec != nil {
 			if err := o.sec.apply(&cfg, name); err != nil {
 				h.Close()
@@ -214,7 +221,7 @@ func Start(ctx context.Context, hf herdfile.Config, names []string, ps *Provider
 		n, err := node.New(cfg)
 		if err != nil {
 			h.Close()
-			return nil, fmt.Errorf("node %s: %w", name, err)
+			return nil, fmt.Errorf("node %s: %w", name, herdFileError(err, cfg))
 		}
 		if err := n.Start(ctx); err != nil {
 			h.Close()

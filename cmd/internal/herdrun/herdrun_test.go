@@ -16,6 +16,8 @@ import (
 
 	"github.com/herdhq/herd/deploy"
 	"github.com/herdhq/herd/deploy/herdfile"
+	"github.com/herdhq/herd/embeddednats"
+	"github.com/herdhq/herd/node/nodetest/wait"
 	"github.com/herdhq/herd/node/places/googlefake"
 )
 
@@ -42,10 +44,14 @@ func TestNodeConfig(t *testing.T) {
 		t.Errorf("routes %v, want %s", cfg.NATS.Routes, wantRoutes)
 	case cfg.NATS.ClusterName != "herd":
 		t.Errorf("cluster name %s", cfg.NATS.ClusterName)
-	case cfg.Bus.SyncInterval != 5*time.Second || cfg.Bus.SyncJitter != 0.2 || cfg.Bus.SyncTimeout != 2*time.Second:
-		t.Errorf("anti-entropy %v %v %v", cfg.Bus.SyncInterval, cfg.Bus.SyncJitter, cfg.Bus.SyncTimeout)
+	case cfg.AntiEntropy.Interval != 5*time.Second || cfg.AntiEntropy.Jitter != 0.2 || cfg.AntiEntropy.Timeout != 2*time.Second:
+		t.Errorf("anti-entropy %+v", cfg.AntiEntropy)
 	case cfg.Client.MaxLineBytes != 4096 || cfg.Client.IdleTimeout != 5*time.Minute || cfg.Client.MaxConns != 10000 || cfg.Client.MaxOutstanding != 1024:
 		t.Errorf("limits %+v", cfg.Client)
+	case cfg.NATS.ObserverLimits != (embeddednats.ObserverLimits{Subscriptions: 1000, Connections: 32, PendingBytes: 16 << 20, Payload: 128 << 10}):
+		t.Errorf("observer limits %+v, want the herd file's", cfg.NATS.ObserverLimits)
+	case cfg.NATS.InsecureRoutes:
+		t.Error("InsecureRoutes set, the herd file says false")
 	}
 	if _, err := NodeConfig(hf, "Nobody", nil, Logger(hf.Log, io.Discard)); err == nil || !strings.Contains(err.Error(), "Goloman") {
 		t.Errorf("unknown node: %v", err)
@@ -74,17 +80,36 @@ nodes:
 	return hf
 }
 
-func startSolo(t *testing.T, hf herdfile.Config) (*Herd, *Providers) {
+// testProviders makes hf's providers with testKey in TEST_PLACES_KEY.
+func testProviders(t *testing.T, hf herdfile.Config) *Providers {
+	t.Helper()
+	return providersWithKey(t, hf, testKey)
+}
+
+// providersWithKey makes hf's providers with key in TEST_PLACES_KEY.
+func providersWithKey(t *testing.T, hf herdfile.Config, key string) *Providers {
 	t.Helper()
 	ps, err := NewProviders(hf, func(k string) string {
 		if k == "TEST_PLACES_KEY" {
-			return testKey
+			return key
 		}
 		return ""
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ps
+}
+
+func startSolo(t *testing.T, hf herdfile.Config) (*Herd, *Providers) {
+	t.Helper()
+	return startSoloKey(t, hf, testKey)
+}
+
+// startSoloKey starts hf with key in TEST_PLACES_KEY.
+func startSoloKey(t *testing.T, hf herdfile.Config, key string) (*Herd, *Providers) {
+	t.Helper()
+	ps := providersWithKey(t, hf, key)
 	h, err := Start(context.Background(), hf, nil, ps, Logger(hf.Log, io.Discard))
 	if err != nil {
 		ps.Close()
@@ -123,15 +148,19 @@ func readWhatsat(br *bufio.Reader) (string, error) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+// iamatWhatsat stores kiwi through c and asks what is near it; it
+// returns the AT line and the whole WHATSAT reply.
+func iamatWhatsat(t *testing.T, c net.Conn, br *bufio.Reader) (at, reply string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
+	fmt.Fprintf(c, "IAMAT kiwi +34.068930-118.445127 1621464827\nWHATSAT kiwi 10 5\n")
+	at, err := br.ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
 	}
+	if reply, err = readWhatsat(br); err != nil {
+		t.Fatal(err)
+	}
+	return at, reply
 }
 
 // 100 identical WHATSATs at once, from 100 client connections, cost one
@@ -162,7 +191,7 @@ func TestStart_GoogleCollapsesIdenticalWhatsats(t *testing.T) {
 			replies[i], _ = readWhatsat(bufio.NewReader(c))
 		}()
 	}
-	waitFor(t, "100 WHATSATs waiting on one upstream call", func() bool {
+	wait.Within(t, 20*time.Second, "100 WHATSATs waiting on one upstream call", func() bool {
 		st := ps.Stats()
 		return fake.Calls() == 1 && len(st) == 1 && st[0].Waiting == n
 	})
@@ -188,15 +217,7 @@ func TestStart_GoogleTimeout(t *testing.T) {
 	c := dial(t, h.Nodes[0].ClientAddr())
 	defer c.Close()
 	br := bufio.NewReader(c)
-	fmt.Fprintf(c, "IAMAT kiwi +34.068930-118.445127 1621464827\nWHATSAT kiwi 10 5\n")
-	at, err := br.ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	reply, err := readWhatsat(br)
-	if err != nil {
-		t.Fatal(err)
-	}
+	at, reply := iamatWhatsat(t, c, br)
 	if !strings.HasPrefix(reply, at) || !strings.Contains(reply, `"status": "UNKNOWN_ERROR"`) || !strings.Contains(reply, `"error_message"`) {
 		t.Fatalf("WHATSAT reply %q", reply)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/herdhq/herd/deploy/herdfile"
+	"github.com/herdhq/herd/node/metrics"
 	"github.com/herdhq/herd/node/places"
 	"github.com/herdhq/herd/node/places/google"
 	"github.com/herdhq/herd/node/places/offline"
@@ -50,14 +51,13 @@ func NewProviders(hf herdfile.Config, getenv func(string) string) (*Providers, e
 	return ps, nil
 }
 
-// New makes one node's provider.
-func (ps *Providers) New() (places.Provider, error) { return ps.NewObserved(nil) }
-
 // NewObserved makes one node's provider; a Google provider calls
-// onUpstream (when set) after every upstream attempt, for metrics.
-func (ps *Providers) NewObserved(onUpstream func(status string, latency time.Duration)) (places.Provider, error) {
+// onUpstream (when set) after every upstream attempt, for metrics, and is
+// returned as stats too: its resilience layer, whose counters metrics
+// export (nil for the offline provider, which has none).
+func (ps *Providers) NewObserved(onUpstream func(status string, latency time.Duration)) (p places.Provider, stats metrics.PlacesStats, err error) {
 	if ps.ds != nil {
-		return offline.NewWithDataset(ps.ds), nil
+		return offline.NewWithDataset(ps.ds), nil, nil
 	}
 	gc := google.DefaultConfig()
 	gc.BaseURL, gc.APIKey = ps.pc.BaseURL, ps.key
@@ -66,13 +66,13 @@ func (ps *Providers) NewObserved(onUpstream func(status string, latency time.Dur
 	if ps.pc.Provider == herdfile.ProviderGoogle {
 		p, err := google.NewPlaces(gc)
 		if err != nil {
-			return nil, fmt.Errorf("places.provider google: %w", err)
+			return nil, nil, fmt.Errorf("places.provider google: %w", err)
 		}
 		up, closeUp = p, p.Close
 	} else {
 		p, err := google.NewLegacy(gc)
 		if err != nil {
-			return nil, fmt.Errorf("places.provider google-legacy: %w", err)
+			return nil, nil, fmt.Errorf("places.provider google-legacy: %w", err)
 		}
 		up, closeUp = p, p.Close
 	}
@@ -84,13 +84,13 @@ func (ps *Providers) NewObserved(onUpstream func(status string, latency time.Dur
 	r, err := resilient.New(up, rc)
 	if err != nil {
 		closeUp()
-		return nil, fmt.Errorf("places: %w", err)
+		return nil, nil, fmt.Errorf("places: %w", err)
 	}
 	ps.mu.Lock()
 	ps.closers = append(ps.closers, func() { r.Close(); closeUp() })
 	ps.resilient = append(ps.resilient, r)
 	ps.mu.Unlock()
-	return r, nil
+	return r, r, nil
 }
 
 // Stats returns the resilience layer's counters of each node's provider,

@@ -142,6 +142,18 @@ func warnOpenRoutes(sec *Security, log *slog.Logger) {
 		"set auth.routes.user (password from HERD_ROUTE_PASSWORD) or tls.routes, see README Security")
 }
 
+// herdFileError names the herd file setting behind a refusal the node
+// reports in its own terms.
+func herdFileError(err error, cfg node.Config) error {
+	if errors.Is(err, embeddednats.ErrOpenRoutes) {
+		return &herdfile.FieldError{Field: "auth.routes.insecure", Err: embeddednats.ErrOpenRoutes,
+			Detail: fmt.Sprintf("cluster address %s is not loopback and routes have neither authentication nor verified TLS; "+
+				"set auth.routes.user (password from HERD_ROUTE_PASSWORD) or tls.routes (verify: true), "+
+				"or auth.routes.insecure: true to let any server that reaches the cluster port join the herd", cfg.NATS.ClusterAddr)}
+	}
+	return err
+}
+
 // String is Summary, so that printing a Security never shows a secret.
 func (s Security) String() string { return s.Summary() }
 

@@ -10,8 +10,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/herdhq/herd/bus"
 	"github.com/herdhq/herd/node"
+	"github.com/herdhq/herd/node/nodetest"
 	"github.com/herdhq/herd/node/places/offline"
 )
 
@@ -19,40 +19,20 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // startLine starts a real herd A–B–C (C two flood hops from A) on port 0
 // with the offline Places provider and waits until it is formed.
+// startLine starts the herd A – B – C (nodetest) with the offline Places
+// data, and returns its nodes in that order. The data is decoded here, once:
+// offline.New would decode it at each node's first WHATSAT, which under
+// the race detector on a busy machine takes seconds and stalls a probe.
 func startLine(t *testing.T) []*node.Node {
 	t.Helper()
-	topo := [][2]any{{"A", []string{"B"}}, {"B", []string{"A", "C"}}, {"C", []string{"B"}}}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var nodes []*node.Node
-	for i, nt := range topo {
-		cfg := node.DefaultConfig()
-		cfg.Name, cfg.Neighbors = nt[0].(string), nt[1].([]string)
-		cfg.Places = offline.New()
-		if i > 0 {
-			cfg.NATS.Routes = []string{"nats-route://" + nodes[i-1].NATS().ClusterAddr()}
-		}
-		n, err := node.New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := n.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { n.Close() })
-		nodes = append(nodes, n)
+	ds, err := offline.LoadEmbedded()
+	if err != nil {
+		t.Fatal(err)
 	}
-	for i, n := range nodes {
-		if err := n.WaitClusterFormed(ctx, len(nodes)-1); err != nil {
-			t.Fatal(err)
-		}
-		for _, nb := range topo[i][1].([]string) {
-			if err := n.NATS().WaitInterest(ctx, bus.Subject(nb)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	return nodes
+	h := nodetest.Start(t, nodetest.Line3, nodetest.WithConfig(func(_ string, c *node.Config) {
+		c.Places = offline.NewWithDataset(ds)
+	}))
+	return []*node.Node{h.Node("A"), h.Node("B"), h.Node("C")}
 }
 
 func addrs(nodes []*node.Node) []string {

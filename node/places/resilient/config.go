@@ -21,6 +21,8 @@ var (
 	ErrNotPositive = errors.New("must be positive")
 	// ErrNegative: a field that must be >= 0 is negative.
 	ErrNegative = errors.New("must not be negative")
+	// ErrTooLarge: a field is above its cap.
+	ErrTooLarge = errors.New("too large")
 	// ErrBackoffRange: MaxBackoff is below BaseBackoff.
 	ErrBackoffRange = errors.New("max backoff below base backoff")
 	// ErrClosed: Nearby was called after Close.
@@ -68,18 +70,22 @@ type Config struct {
 
 // DefaultConfig suits Google's Places APIs from one node: their latency
 // is well under a second, and their default quotas are some hundreds of
-// searches a minute.
+// searches a minute. The herd file's places section defaults to it.
 func DefaultConfig() Config {
 	return Config{
 		Timeout:       5 * time.Second,
-		MaxConcurrent: 32,
+		MaxConcurrent: 64,
 		MaxAttempts:   3,
 		BaseBackoff:   100 * time.Millisecond,
 		MaxBackoff:    2 * time.Second,
-		CacheSize:     1024,
+		CacheSize:     10000,
 		CacheTTL:      30 * time.Second,
 	}
 }
+
+// MaxConcurrentCap is the largest MaxConcurrent: it sizes a semaphore, so
+// no configuration may make it unbounded.
+const MaxConcurrentCap = 1 << 20
 
 // Validate reports the first bad field.
 func (c Config) Validate() error {
@@ -88,6 +94,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("Timeout %v: %w", c.Timeout, ErrNotPositive)
 	case c.MaxConcurrent <= 0:
 		return fmt.Errorf("MaxConcurrent %d: %w", c.MaxConcurrent, ErrNotPositive)
+	case c.MaxConcurrent > MaxConcurrentCap:
+		return fmt.Errorf("MaxConcurrent %d above %d: %w", c.MaxConcurrent, MaxConcurrentCap, ErrTooLarge)
 	case c.MaxAttempts <= 0:
 		return fmt.Errorf("MaxAttempts %d: %w", c.MaxAttempts, ErrNotPositive)
 	case c.BaseBackoff < 0:

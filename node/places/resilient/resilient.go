@@ -128,7 +128,7 @@ func (p *Provider) Nearby(ctx context.Context, q places.Query) (places.Response,
 }
 
 func (p *Provider) fail(err error) (places.Response, error) {
-	p.stats.calls[statusIndex(StatusError)].Add(1)
+	p.stats.calls[places.StatusIndex(StatusError)].Add(1)
 	return places.Response{}, err
 }
 
@@ -136,7 +136,7 @@ func (p *Provider) fail(err error) (places.Response, error) {
 // search (or a cached entry) cannot disturb each other by appending or
 // reslicing. The result bytes are shared: callers must not write them.
 func (p *Provider) answer(r places.Response) places.Response {
-	p.stats.calls[statusIndex(r.Status)].Add(1)
+	p.stats.calls[places.StatusIndex(r.Status)].Add(1)
 	r.Results = slices.Clone(r.Results)
 	r.HTMLAttributions = slices.Clone(r.HTMLAttributions)
 	if r.Results == nil {
@@ -221,7 +221,7 @@ func (p *Provider) attempt(q places.Query) (places.Response, error) {
 		}
 		r = places.Failure(places.StatusUnknownError, msg)
 	}
-	p.stats.upstream[statusIndex(r.Status)].Add(1)
+	p.stats.upstream[places.StatusIndex(r.Status)].Add(1)
 	p.stats.observe(latency)
 	if p.cfg.OnUpstream != nil {
 		p.cfg.OnUpstream(r.Status, latency)

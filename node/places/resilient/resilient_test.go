@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/herdhq/herd/node/nodetest/wait"
 	"github.com/herdhq/herd/node/places"
 	"github.com/herdhq/herd/node/places/google"
 	"github.com/herdhq/herd/node/places/googlefake"
@@ -38,18 +39,6 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
-}
-
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // testConfig retries without waiting and records each backoff ceiling.
@@ -225,7 +214,7 @@ func TestProvider_Nearby_collapse(t *testing.T) {
 	// The fake holds the one upstream call, so the search cannot finish;
 	// every caller counted in Waiting has registered with it. Only when all
 	// n have is the call let through.
-	waitFor(t, "one upstream call and all callers waiting on it", func() bool {
+	wait.For(t, "one upstream call and all callers waiting on it", func() bool {
 		return s.fake.Calls() == 1 && s.p.Stats().Waiting == n
 	})
 	s.fake.Release()
@@ -377,7 +366,7 @@ func TestProvider_Nearby_boundedConcurrency(t *testing.T) {
 			}
 		}()
 	}
-	waitFor(t, "all callers waiting and the slots taken", func() bool {
+	wait.For(t, "all callers waiting and the slots taken", func() bool {
 		st := s.p.Stats()
 		return st.Waiting == n && st.InFlight == limit && s.fake.Calls() == limit
 	})
@@ -400,14 +389,14 @@ func TestProvider_Nearby_callerContext(t *testing.T) {
 		_, err := s.p.Nearby(ctx, ucla)
 		errc <- err
 	}()
-	waitFor(t, "the upstream call", func() bool { return s.fake.Calls() == 1 })
+	wait.For(t, "the upstream call", func() bool { return s.fake.Calls() == 1 })
 	cancel()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 	// The search outlives its caller and fills the cache for the next one.
 	s.fake.Release()
-	waitFor(t, "the search to finish", func() bool { return s.p.Stats().Cached == 1 })
+	wait.For(t, "the search to finish", func() bool { return s.p.Stats().Cached == 1 })
 	if r := nearby(t, s.p, ucla); r.Status != places.StatusOK || s.fake.Calls() != 1 {
 		t.Errorf("status %s, upstream calls %d; want OK from cache, 1", r.Status, s.fake.Calls())
 	}
@@ -424,7 +413,7 @@ func TestProvider_Close(t *testing.T) {
 		_, err := s.p.Nearby(context.Background(), ucla)
 		errc <- err
 	}()
-	waitFor(t, "the upstream call", func() bool { return s.fake.Calls() == 1 })
+	wait.For(t, "the upstream call", func() bool { return s.fake.Calls() == 1 })
 	if err := s.p.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -9,25 +9,7 @@ import (
 
 // StatusError labels calls that ended with an error instead of a response
 // (the caller's ctx ended, or the wrapper was closed).
-const StatusError = "ERROR"
-
-// statusNames are the labels counters are kept under, in index order.
-var statusNames = [...]string{
-	places.StatusOK, places.StatusZeroResults, places.StatusOverQueryLimit,
-	places.StatusRequestDenied, places.StatusInvalidRequest, places.StatusUnknownError,
-	StatusError,
-}
-
-// statusIndex maps a status to its counter; unknown statuses count as
-// UNKNOWN_ERROR, which is what a client is told for them.
-func statusIndex(s string) int {
-	for i, n := range statusNames {
-		if n == s {
-			return i
-		}
-	}
-	return 5
-}
+const StatusError = places.StatusError
 
 // Stats is a snapshot of the wrapper's counters since New. Counters only
 // grow, so a metrics exporter can publish them as Prometheus counters.
@@ -57,9 +39,10 @@ type Stats struct {
 	Cached int
 }
 
-// counters are the live values behind Stats.
+// counters are the live values behind Stats. Calls and upstream are
+// indexed by places.StatusIndex, the one status table metrics use too.
 type counters struct {
-	calls, upstream         [len(statusNames)]atomic.Uint64
+	calls, upstream         [places.NumStatuses]atomic.Uint64
 	hits, misses, retries   atomic.Uint64
 	searches, joined        atomic.Uint64
 	latencyNS, maxLatencyNS atomic.Int64
@@ -78,8 +61,8 @@ func (c *counters) observe(latency time.Duration) {
 
 func (c *counters) snapshot() Stats {
 	s := Stats{
-		Calls:              make(map[string]uint64, len(statusNames)),
-		Upstream:           make(map[string]uint64, len(statusNames)),
+		Calls:              make(map[string]uint64, places.NumStatuses),
+		Upstream:           make(map[string]uint64, places.NumStatuses),
 		CacheHits:          c.hits.Load(),
 		CacheMisses:        c.misses.Load(),
 		Retries:            c.retries.Load(),
@@ -90,7 +73,7 @@ func (c *counters) snapshot() Stats {
 		InFlight:           c.inFlight.Load(),
 		Waiting:            c.waiting.Load(),
 	}
-	for i, n := range statusNames {
+	for i, n := range places.Statuses {
 		if v := c.calls[i].Load(); v > 0 {
 			s.Calls[n] = v
 		}

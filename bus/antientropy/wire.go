@@ -1,4 +1,4 @@
-package bus
+package antientropy
 
 import (
 	"bytes"
@@ -29,8 +29,8 @@ import (
 // A responder that refuses (the sender is not its neighbor, or the request
 // is malformed) replies Herd-Sync: refused.
 const (
-	SyncSubjectPrefix = "herd.sync."
-	HeaderSync        = "Herd-Sync"
+	SubjectPrefix = "herd.sync."
+	HeaderSync    = "Herd-Sync"
 
 	opRoot    = "root"
 	opEqual   = "equal"
@@ -41,8 +41,8 @@ const (
 	opRefused = "refused"
 )
 
-// SyncSubject is the anti-entropy subject a node answers on.
-func SyncSubject(node string) string { return SyncSubjectPrefix + node }
+// Subject is the anti-entropy subject a node answers on.
+func Subject(node string) string { return SubjectPrefix + node }
 
 var errMalformed = errors.New("malformed sync message")
 

@@ -1,7 +1,7 @@
-package bus
+package antientropy
 
 import (
-	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -11,26 +11,30 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/herdhq/herd/bus"
+	"github.com/herdhq/herd/bus/bustest"
 	"github.com/herdhq/herd/bus/digest"
+	"github.com/herdhq/herd/node/nodetest/wait"
 )
 
-// syncCounts is an Observer that also counts anti-entropy events.
+// syncCounts is an anti-entropy Observer for tests.
 type syncCounts struct {
-	counts
-	mu               sync.Mutex // guards the fields below
-	rounds, inSync   int
-	pulled, repaired int
-	errs             []error
+	mu             sync.Mutex // guards the fields below
+	rounds, inSync int
+	repaired       int
+	refused        int
+	errs           []error
 }
 
-func (c *syncCounts) Synced(_ string, inSync bool, pulled int, err error) {
+var _ Observer = (*syncCounts)(nil)
+
+func (c *syncCounts) Synced(_ string, inSync bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.rounds++
 	if inSync {
 		c.inSync++
 	}
-	c.pulled += pulled
 	if err != nil {
 		c.errs = append(c.errs, err)
 	}
@@ -42,54 +46,37 @@ func (c *syncCounts) Repaired(_ string, n int) {
 	c.repaired += n
 }
 
-func (c *syncCounts) snapshot() (rounds, inSync, pulled, repaired int) {
+func (c *syncCounts) Refused(string, bus.Refusal) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.rounds, c.inSync, c.pulled, c.repaired
+	c.refused++
 }
 
-var _ SyncObserver = (*syncCounts)(nil)
+func (c *syncCounts) snapshot() (rounds, inSync, repaired, refused int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rounds, c.inSync, c.repaired, c.refused
+}
 
 func at(origin, client, tm string) string {
 	return fmt.Sprintf("AT %s +0.000000001 %s +1+1 %s", origin, client, tm)
 }
 
-// syncPair starts buses A and B, neighbors of each other (A also of C,
-// which is only a subscription), with stores filled before Start so that
-// the start-up exchange is what repairs them.
-func syncPair(t *testing.T, a, b []string, mod func(*Config)) (storeA, storeB *mapStore, obsA, obsB *syncCounts) {
+// syncPair starts nodes A and B, neighbors of each other (A also of C,
+// which is nobody), with stores filled before Start so that the start-up
+// exchange is what repairs them.
+func syncPair(t *testing.T, a, b []string, mod func(*Config)) (storeA, storeB *bustest.Store, obsA, obsB *syncCounts) {
 	t.Helper()
-	ns := startNATS(t)
-	storeA, storeB = newMapStore(), newMapStore()
+	ns := bustest.StartNATS(t)
+	storeA, storeB = bustest.NewStore(), bustest.NewStore()
 	for _, l := range a {
-		storeA.Put(mustRecord(t, l))
+		storeA.Put(bustest.MustRecord(t, l))
 	}
 	for _, l := range b {
-		storeB.Put(mustRecord(t, l))
+		storeB.Put(bustest.MustRecord(t, l))
 	}
-	obsA, obsB = &syncCounts{}, &syncCounts{}
-	start := func(name string, nbrs []string, st *mapStore, obs *syncCounts) {
-		nc, err := ns.Connect()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		cfg := DefaultConfig()
-		cfg.Name, cfg.Neighbors, cfg.Conn, cfg.Store, cfg.Observe = name, nbrs, nc, st, obs
-		if mod != nil {
-			mod(&cfg)
-		}
-		bus, err := New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := bus.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { bus.Close() })
-	}
-	start("A", []string{"B", "C"}, storeA, obsA)
-	start("B", []string{"A"}, storeB, obsB)
+	obsA = startNodeOn(t, ns, "A", []string{"B", "C"}, storeA, mod).obs
+	obsB = startNodeOn(t, ns, "B", []string{"A"}, storeB, mod).obs
 	return storeA, storeB, obsA, obsB
 }
 
@@ -107,24 +94,24 @@ func sameRecords(a, b map[string]string) bool {
 
 // Two stores that differ both ways end with the newest record of every
 // client on both sides, by the exchanges at start alone.
-func TestBus_SyncRepairsBothWays(t *testing.T) {
+func TestAntiEntropy_SyncRepairsBothWays(t *testing.T) {
 	a := []string{at("A", "onlyA", "5"), at("A", "both", "10"), at("B", "older-at-A", "1")}
 	b := []string{at("B", "onlyB", "6"), at("B", "both", "9"), at("B", "older-at-A", "2")}
-	stA, stB, _, _ := syncPair(t, a, b, func(c *Config) { c.SyncInterval = 0 })
+	stA, stB, _, _ := syncPair(t, a, b, func(c *Config) { c.Interval = 0 })
 	want := map[string]string{
 		"onlyA": at("A", "onlyA", "5"), "onlyB": at("B", "onlyB", "6"),
 		"both": at("A", "both", "10"), "older-at-A": at("B", "older-at-A", "2"),
 	}
-	waitFor(t, "both stores converged", func() bool {
-		return sameRecords(stA.lines(), want) && sameRecords(stB.lines(), want)
+	wait.For(t, "both stores converged", func() bool {
+		return sameRecords(stA.Lines(), want) && sameRecords(stB.Lines(), want)
 	})
 }
 
 // Records pulled by repair are relayed by the flood rules: to every
 // neighbor but their origin and the peer they came from, with this node
 // as sender.
-func TestBus_SyncRelaysRepaired(t *testing.T) {
-	ns := startNATS(t)
+func TestAntiEntropy_SyncRelaysRepaired(t *testing.T) {
+	ns := bustest.StartNATS(t)
 	watch, err := ns.Connect()
 	if err != nil {
 		t.Fatal(err)
@@ -135,17 +122,17 @@ func TestBus_SyncRelaysRepaired(t *testing.T) {
 	if _, err := watch.Subscribe("herd.at.>", func(m *nats.Msg) {
 		mu.Lock()
 		defer mu.Unlock()
-		relayed = append(relayed, strings.Join([]string{m.Subject, m.Header.Get(HeaderOrigin), m.Header.Get(HeaderSender), string(m.Data)}, " | "))
+		relayed = append(relayed, strings.Join([]string{m.Subject, m.Header.Get(bus.HeaderOrigin), m.Header.Get(bus.HeaderSender), string(m.Data)}, " | "))
 	}); err != nil {
 		t.Fatal(err)
 	}
 	watch.Flush()
-	_, stB, _ := startBus(t, ns, "B", []string{"A"}, func(c *Config) { c.SyncInterval = 0 })
-	stB.Put(mustRecord(t, at("X", "c", "1")))
+	stB := startNode(t, ns, "B", []string{"A"}, func(c *Config) { c.Interval = 0 }).store
+	stB.Put(bustest.MustRecord(t, at("X", "c", "1")))
 	// A: neighbors B (the peer), C, and X (the record's origin).
-	startBus(t, ns, "A", []string{"B", "C", "X"}, func(c *Config) { c.SyncInterval = 0 })
+	startNode(t, ns, "A", []string{"B", "C", "X"}, func(c *Config) { c.Interval = 0 })
 	want := "herd.at.C | X | A | " + at("X", "c", "1")
-	waitFor(t, "repaired record relayed to C", func() bool {
+	wait.For(t, "repaired record relayed to C", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(relayed) == 1 && relayed[0] == want
@@ -154,12 +141,12 @@ func TestBus_SyncRelaysRepaired(t *testing.T) {
 
 // While in sync, an exchange is one root request and one reply, whatever
 // the number of records.
-func TestBus_SyncInSyncIsRootOnly(t *testing.T) {
+func TestAntiEntropy_SyncInSyncIsRootOnly(t *testing.T) {
 	var recs []string
 	for i := range 3000 {
 		recs = append(recs, at("A", fmt.Sprintf("c%d", i), "1"))
 	}
-	ns := startNATS(t)
+	ns := bustest.StartNATS(t)
 	watch, err := ns.Connect()
 	if err != nil {
 		t.Fatal(err)
@@ -179,27 +166,24 @@ func TestBus_SyncInSyncIsRootOnly(t *testing.T) {
 	var obsA *syncCounts
 	for _, name := range []string{"A", "B"} {
 		nbr := map[string]string{"A": "B", "B": "A"}[name]
-		_, st, _ := startBus(t, ns, name, []string{nbr}, func(c *Config) {
-			c.SyncInterval = 20 * time.Millisecond
-			if name == "A" {
-				obsA = &syncCounts{}
-				c.Observe = obsA
-			}
-		})
+		n := startNode(t, ns, name, []string{nbr}, func(c *Config) { c.Interval = 20 * time.Millisecond })
+		if name == "A" {
+			obsA = n.obs
+		}
 		for _, l := range recs {
-			st.Put(mustRecord(t, l))
+			n.store.Put(bustest.MustRecord(t, l))
 		}
 	}
 	// The stores may have been caught half-filled at start; wait until A
 	// has seen ten exchanges in a row in sync.
-	waitFor(t, "exchanges in sync", func() bool {
+	wait.For(t, "exchanges in sync", func() bool {
 		_, inSync, _, _ := obsA.snapshot()
 		return inSync >= 10
 	})
 	ops.Clear()
 	bytesSeen.Store(0)
 	_, before, _, _ := obsA.snapshot()
-	waitFor(t, "ten more exchanges", func() bool {
+	wait.For(t, "ten more exchanges", func() bool {
 		_, inSync, _, _ := obsA.snapshot()
 		return inSync >= before+10
 	})
@@ -217,40 +201,41 @@ func TestBus_SyncInSyncIsRootOnly(t *testing.T) {
 }
 
 // A store far behind is filled in chunks no larger than MaxPayload.
-func TestBus_SyncLarge(t *testing.T) {
+func TestAntiEntropy_SyncLarge(t *testing.T) {
 	var recs []string
 	for i := range 20000 {
 		recs = append(recs, at("A", fmt.Sprintf("client-%d", i), "1"))
 	}
-	stA, stB, _, obsB := syncPair(t, recs, nil, func(c *Config) { c.SyncInterval = 0; c.MaxPayload = 4096 })
-	waitFor(t, "B filled", func() bool {
-		return sameRecords(stA.lines(), stB.lines())
+	stA, stB, _, obsB := syncPair(t, recs, nil, func(c *Config) { c.Interval = 0; c.MaxPayload = 4096 })
+	wait.For(t, "B filled", func() bool {
+		return sameRecords(stA.Lines(), stB.Lines())
 	})
 	// B pulled what it lacked, or A pushed it: together every record once.
-	waitFor(t, "counts settled", func() bool {
-		_, _, pulledB, repairedB := obsB.snapshot()
-		return pulledB+repairedB == len(recs)
+	wait.For(t, "counts settled", func() bool {
+		_, _, repairedB, _ := obsB.snapshot()
+		return repairedB == len(recs)
 	})
 }
 
 // NeighborUp syncs at once, even with periodic exchanges off.
-func TestBus_NeighborUp(t *testing.T) {
-	ns := startNATS(t)
-	busA, stA, _ := startBus(t, ns, "A", []string{"B"}, func(c *Config) { c.SyncInterval = 0 })
-	_, stB, _ := startBus(t, ns, "B", []string{"A"}, func(c *Config) { c.SyncInterval = 0 })
+func TestAntiEntropy_NeighborUp(t *testing.T) {
+	ns := bustest.StartNATS(t)
+	a := startNode(t, ns, "A", []string{"B"}, func(c *Config) { c.Interval = 0 })
+	stA, stB := a.store, startNode(t, ns, "B", []string{"A"}, func(c *Config) { c.Interval = 0 }).store
 	// Change B behind the flood's back, after (or while) the start-up
 	// exchanges ran.
-	stB.Put(mustRecord(t, at("B", "late", "1")))
-	busA.NeighborUp("B")
-	busA.NeighborUp("nobody") // not a neighbor: ignored
-	waitFor(t, "A pulled the record", func() bool { return stA.get("late") != "" })
+	stB.Put(bustest.MustRecord(t, at("B", "late", "1")))
+	a.ae.NeighborUp("B")
+	a.ae.NeighborUp("nobody") // not a neighbor: ignored
+	wait.For(t, "A pulled the record", func() bool { return stA.Line("late") != "" })
 }
 
 // Requests from outside the neighbors, or outside the protocol, are
 // refused with a reply and change nothing.
-func TestBus_SyncRefuses(t *testing.T) {
-	ns := startNATS(t)
-	_, st, obs := startBus(t, ns, "A", []string{"B"}, func(c *Config) { c.SyncInterval = 0 })
+func TestAntiEntropy_SyncRefuses(t *testing.T) {
+	ns := bustest.StartNATS(t)
+	a := startNode(t, ns, "A", []string{"B"}, func(c *Config) { c.Interval = 0 })
+	st, obs := a.store, a.obs
 	nc, err := ns.Connect()
 	if err != nil {
 		t.Fatal(err)
@@ -258,6 +243,7 @@ func TestBus_SyncRefuses(t *testing.T) {
 	defer nc.Close()
 	tests := []struct{ name, sender, op, data string }{
 		{"not a neighbor", "Z", opRoot, "0000000000000000"},
+		{"records from a non-neighbor", "Z", opRecords, fmt.Sprintf("%d\n%s", digest.Bucket("zz"), at("Z", "zz", "1"))},
 		{"no sender", "", opRoot, "0000000000000000"},
 		{"unknown op", "B", "explode", ""},
 		{"bad root", "B", opRoot, "xyz"},
@@ -267,8 +253,8 @@ func TestBus_SyncRefuses(t *testing.T) {
 		{"negative bucket", "B", opRecords, "-1\n"},
 	}
 	for _, tt := range tests {
-		m := nats.NewMsg(SyncSubject("A"))
-		m.Header.Set(HeaderSender, tt.sender)
+		m := nats.NewMsg(Subject("A"))
+		m.Header.Set(bus.HeaderSender, tt.sender)
 		m.Header.Set(HeaderSync, tt.op)
 		m.Data = []byte(tt.data)
 		reply, err := nc.RequestMsg(m, 5*time.Second)
@@ -279,41 +265,40 @@ func TestBus_SyncRefuses(t *testing.T) {
 			t.Errorf("%s: reply %q, want %q", tt.name, op, opRefused)
 		}
 	}
-	if len(st.lines()) != 0 {
-		t.Fatalf("a refused request stored %v", st.lines())
+	if len(st.Lines()) != 0 {
+		t.Fatalf("a refused request stored %v", st.Lines())
 	}
-	if obs.invalid.Load() != int64(len(tests)) {
-		t.Fatalf("%d invalid counted, want %d", obs.invalid.Load(), len(tests))
+	if _, _, _, refused := obs.snapshot(); refused != len(tests) {
+		t.Fatalf("%d refusals counted, want %d", refused, len(tests))
 	}
 	// A records request with lines of buckets it did not list: the lines
 	// are stored if newer (they are valid records), but the reply is only
 	// about the listed buckets.
-	m := nats.NewMsg(SyncSubject("A"))
-	m.Header.Set(HeaderSender, "B")
+	m := nats.NewMsg(Subject("A"))
+	m.Header.Set(bus.HeaderSender, "B")
 	m.Header.Set(HeaderSync, opRecords)
 	m.Data = []byte(fmt.Sprintf("%d\n%s\nnot a record", digest.Bucket("zz"), at("B", "c", "1")))
 	if _, err := nc.RequestMsg(m, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "pushed record stored", func() bool { return st.get("c") != "" })
+	wait.For(t, "pushed record stored", func() bool { return st.Line("c") != "" })
 }
 
-func TestConfig_ValidateSync(t *testing.T) {
-	ns := startNATS(t)
-	nc, err := ns.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+func TestConfig_Validate(t *testing.T) {
 	for field, mod := range map[string]func(*Config){
-		"SyncInterval": func(c *Config) { c.SyncInterval = -1 },
-		"SyncJitter":   func(c *Config) { c.SyncJitter = 1 },
-		"SyncTimeout":  func(c *Config) { c.SyncTimeout = 0 },
+		"Name":       func(c *Config) { c.Name = "a b" },
+		"Interval":   func(c *Config) { c.Interval = -1 },
+		"Jitter":     func(c *Config) { c.Jitter = 1 },
+		"Timeout":    func(c *Config) { c.Timeout = 0 },
+		"MaxPayload": func(c *Config) { c.MaxPayload = 10 },
 	} {
 		cfg := DefaultConfig()
-		cfg.Name, cfg.Conn, cfg.Store = "A", nc, newMapStore()
+		cfg.Name = "A"
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
 		mod(&cfg)
-		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), field) {
+		if err := cfg.Validate(); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), field) {
 			t.Errorf("%s: %v", field, err)
 		}
 	}

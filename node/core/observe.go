@@ -1,4 +1,4 @@
-package server
+package core
 
 // Command is the kind of a client command, as metrics count it.
 type Command uint8
@@ -51,18 +51,15 @@ func (o Outcome) String() string {
 	return "unknown"
 }
 
-// Observer is told of every command and connection. It is called on the
+// Observer is told of every command, at every door. It is called on the
 // hot path: implementations must be quick, allocation-free and safe for
 // concurrent use (atomic counters indexed by Command and Outcome).
 type Observer interface {
 	Command(c Command, o Outcome)
-	// Connection counts a client connection opened (open) or closed.
-	Connection(open bool)
 }
 
 type nopObserver struct{}
 
 func (nopObserver) Command(Command, Outcome) {}
-func (nopObserver) Connection(bool)          {}
 
 var _ Observer = nopObserver{}

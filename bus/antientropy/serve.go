@@ -1,46 +1,47 @@
-package bus
+package antientropy
 
 import (
-	"slices"
+	"bytes"
+	"log/slog"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/herdhq/herd/bus"
 	"github.com/herdhq/herd/bus/digest"
 	"github.com/herdhq/herd/bus/record"
 )
 
-// serveSync answers one anti-entropy request on herd.sync.<self>. It runs
-// on the subscription's goroutine, one request at a time.
-func (b *Bus) serveSync(m *nats.Msg) {
-	peer := m.Header.Get(HeaderSender)
+// serve answers one anti-entropy request on herd.sync.<self>. It runs on
+// the subscription's goroutine, one request at a time.
+func (a *AntiEntropy) serve(m *nats.Msg) {
+	peer := m.Header.Get(bus.HeaderSender)
 	op := m.Header.Get(HeaderSync)
 	if m.Reply == "" {
-		b.cfg.Observe.Invalid(peer)
+		a.refuse(peer, bus.RefusedBadRequest, "op", op, "err", "no reply subject")
 		return
 	}
-	if !slices.Contains(b.neighbors(), peer) {
-		b.cfg.Observe.Invalid(peer)
-		b.syncWarn("sync request from a node that is not a neighbor", "sender", peer)
-		b.reply(m, opRefused, nil)
+	if !a.flood.IsNeighbor(peer) {
+		a.refuse(peer, bus.RefusedNotNeighbor, "op", op)
+		a.reply(m, opRefused, nil)
 		return
 	}
 	switch op {
 	case opRoot:
 		theirs, err := parseHash(m.Data)
 		if err != nil {
-			b.refuse(m, peer, op)
+			a.refuseMalformed(m, peer, op)
 			return
 		}
-		mine := b.cfg.Store.GroupSums()
+		mine := a.store.GroupSums()
 		if digest.Root(&mine) == theirs {
-			b.reply(m, opEqual, nil)
+			a.reply(m, opEqual, nil)
 			return
 		}
-		b.reply(m, opGroups, appendHashes(nil, mine[:]))
+		a.reply(m, opGroups, appendHashes(nil, mine[:]))
 	case opBuckets:
 		groups, err := parseInts(m.Data, digest.Groups)
 		if err != nil {
-			b.refuse(m, peer, op)
+			a.refuseMalformed(m, peer, op)
 			return
 		}
 		out := make([]byte, 0, len(groups)*(4+digest.GroupSize*17))
@@ -48,33 +49,34 @@ func (b *Bus) serveSync(m *nats.Msg) {
 			if i > 0 {
 				out = append(out, '\n')
 			}
-			sums := b.cfg.Store.BucketSums(g)
+			sums := a.store.BucketSums(g)
 			out = appendGroupLine(out, g, &sums)
 		}
-		b.reply(m, opBuckets, out)
+		a.reply(m, opBuckets, out)
 	case opRecords:
-		b.serveRecords(m, peer)
+		a.serveRecords(m, peer)
 	default:
-		b.refuse(m, peer, op)
+		a.refuseMalformed(m, peer, op)
 	}
 }
 
 // serveRecords stores the requester's newer records of the listed buckets
 // (push) and streams back this node's records of those buckets that are
 // newer than the requester's or that it lacks (pull).
-func (b *Bus) serveRecords(m *nats.Msg, peer string) {
-	first, rest := firstLine(m.Data)
+func (a *AntiEntropy) serveRecords(m *nats.Msg, peer string) {
+	first, rest, _ := bytes.Cut(m.Data, []byte{'\n'})
 	buckets, err := parseInts(first, digest.Buckets)
 	if err != nil {
-		b.refuse(m, peer, opRecords)
+		a.refuseMalformed(m, peer, opRecords)
 		return
 	}
 	asked := make(map[int]bool, len(buckets))
 	for _, bk := range buckets {
 		asked[bk] = true
 	}
+	// theirs aliases m.Data, which outlives this handler's use of it.
 	theirs := make(map[string]record.Record)
-	pushed := b.storeRepaired(peer, rest, func(r record.Record) {
+	pushed, err := a.flood.Ingest(bus.FromRepair, peer, "", 0, rest, func(r record.Record) {
 		if !asked[digest.Bucket(r.Client())] {
 			return // not one of the buckets it asked about: it cannot lack ours
 		}
@@ -82,21 +84,22 @@ func (b *Bus) serveRecords(m *nats.Msg, peer string) {
 			theirs[r.Client()] = r
 		}
 	})
-	if pushed > 0 {
-		b.syncObs.Repaired(peer, pushed)
-		b.cfg.Logger.Info("sync repaired records", "peer", peer, "records", pushed)
+	if err != nil { // it stopped being a neighbor meanwhile
+		a.reply(m, opRefused, nil)
+		return
 	}
-	limit := b.payloadLimit()
+	a.repaired(peer, pushed)
+	limit := a.payloadLimit()
 	var chunk []byte
 	var recs []record.Record
 	for _, bk := range buckets {
-		recs = b.cfg.Store.AppendBucket(recs[:0], bk)
+		recs = a.store.AppendBucket(recs[:0], bk)
 		for _, r := range recs {
 			if t, ok := theirs[r.Client()]; ok && !record.Newer(r, t) {
 				continue
 			}
 			if len(chunk) > 0 && len(chunk)+1+len(r.Line) > limit {
-				if !b.reply(m, opRecords, chunk) {
+				if !a.reply(m, opRecords, chunk) {
 					return
 				}
 				chunk = nil // PublishMsg copied it, but keep it simple
@@ -107,23 +110,22 @@ func (b *Bus) serveRecords(m *nats.Msg, peer string) {
 			chunk = append(chunk, r.Line...)
 		}
 	}
-	if len(chunk) > 0 && !b.reply(m, opRecords, chunk) {
+	if len(chunk) > 0 && !a.reply(m, opRecords, chunk) {
 		return
 	}
-	b.reply(m, opEnd, nil)
+	a.reply(m, opEnd, nil)
 }
 
-func (b *Bus) refuse(m *nats.Msg, peer, op string) {
-	b.cfg.Observe.Invalid(peer)
-	b.syncWarn("malformed sync request", "sender", peer, "op", op)
-	b.reply(m, opRefused, nil)
+func (a *AntiEntropy) refuseMalformed(m *nats.Msg, peer, op string) {
+	a.refuse(peer, bus.RefusedBadRequest, "op", op)
+	a.reply(m, opRefused, nil)
 }
 
 // reply publishes one reply message and reports whether it was accepted.
-func (b *Bus) reply(m *nats.Msg, op string, data []byte) bool {
+func (a *AntiEntropy) reply(m *nats.Msg, op string, data []byte) bool {
 	r := &nats.Msg{Subject: m.Reply, Data: data, Header: nats.Header{HeaderSync: []string{op}}}
-	if err := b.cfg.Conn.PublishMsg(r); err != nil {
-		b.syncWarn("sync reply failed", "op", op, "err", err)
+	if err := a.conn.PublishMsg(r); err != nil {
+		a.refusals.LogKind(slog.LevelWarn, "reply failed", "sync reply failed", "op", op, "err", err)
 		return false
 	}
 	return true

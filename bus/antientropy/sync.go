@@ -1,0 +1,286 @@
+package antientropy
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/herdhq/herd/bus"
+	"github.com/herdhq/herd/bus/digest"
+	"github.com/herdhq/herd/bus/record"
+)
+
+// The requester's side of anti-entropy.
+
+// Backoff of an exchange that failed (typically: the neighbor is down, or
+// its route is up but its subscription not yet propagated).
+const (
+	syncRetryMin = 50 * time.Millisecond
+	syncRetryMax = time.Second
+)
+
+// NeighborUp tells anti-entropy that the route to a neighbor came (back)
+// up, or that it became a neighbor, so that it syncs with it now. Names
+// that are not neighbors are ignored. It never blocks.
+func (a *AntiEntropy) NeighborUp(name string) {
+	if !a.flood.IsNeighbor(name) {
+		return
+	}
+	a.kickMu.Lock()
+	a.kicked[name] = true
+	a.kickMu.Unlock()
+	select {
+	case a.kick <- struct{}{}:
+	default: // a wake-up is already pending
+	}
+}
+
+func (a *AntiEntropy) takeKicked() []string {
+	a.kickMu.Lock()
+	defer a.kickMu.Unlock()
+	var names []string
+	for n := range a.kicked {
+		names = append(names, n)
+	}
+	clear(a.kicked)
+	return names
+}
+
+// syncLoop runs the exchanges this node starts, one at a time.
+func (a *AntiEntropy) syncLoop() {
+	defer a.wg.Done()
+	due := make(map[string]time.Time) // every neighbor is due at start
+	retry := make(map[string]time.Duration)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		// Neighbors may change (bus.SetNeighbors): forget removed ones; a
+		// new one is due at once.
+		nbrs := a.flood.Neighbors()
+		for n := range due {
+			if !slices.Contains(nbrs, n) {
+				delete(due, n)
+				delete(retry, n)
+			}
+		}
+		for _, n := range nbrs {
+			if _, ok := due[n]; !ok {
+				due[n] = time.Now()
+			}
+		}
+		next := time.Time{}
+		for _, t := range due {
+			if next.IsZero() || t.Before(next) {
+				next = t
+			}
+		}
+		if next.IsZero() {
+			next = time.Now().Add(time.Hour) // no neighbors: wait for a kick
+		}
+		timer.Reset(time.Until(next))
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-a.kick:
+			for _, n := range a.takeKicked() {
+				due[n], retry[n] = time.Now(), 0
+			}
+			continue
+		case <-timer.C:
+		}
+		for _, n := range nbrs {
+			if time.Now().Before(due[n]) {
+				continue
+			}
+			if a.ctx.Err() != nil {
+				return
+			}
+			inSync, pulled, err := a.syncWith(a.ctx, n)
+			a.cfg.Observe.Synced(n, inSync, err)
+			a.repaired(n, pulled)
+			if err != nil {
+				retry[n] = min(max(2*retry[n], syncRetryMin), syncRetryMax)
+				due[n] = time.Now().Add(min(retry[n], a.nextRound()))
+				a.cfg.Logger.Debug("sync failed", "peer", n, "retry_in", retry[n], "err", err)
+				continue
+			}
+			retry[n] = 0
+			due[n] = time.Now().Add(a.nextRound())
+		}
+	}
+}
+
+// never is how far away "no periodic round" is.
+const never = 100 * 365 * 24 * time.Hour
+
+// nextRound is the jittered time to the next periodic exchange.
+func (a *AntiEntropy) nextRound() time.Duration {
+	if a.cfg.Interval <= 0 {
+		return never
+	}
+	f := 1 + a.cfg.Jitter*(2*rand.Float64()-1)
+	return time.Duration(float64(a.cfg.Interval) * f)
+}
+
+// syncWith runs one exchange with peer. It reports whether the stores were
+// in sync at the root and how many records it stored from the peer.
+func (a *AntiEntropy) syncWith(ctx context.Context, peer string) (inSync bool, pulled int, err error) {
+	mine := a.store.GroupSums()
+	reply, err := a.request(ctx, peer, opRoot, appendHash(nil, digest.Root(&mine)))
+	if err != nil {
+		return false, 0, fmt.Errorf("sync root with %s: %w", peer, err)
+	}
+	switch op := reply.Header.Get(HeaderSync); op {
+	case opEqual:
+		return true, 0, nil
+	case opGroups:
+	default:
+		return false, 0, fmt.Errorf("sync root with %s: reply %q: %w", peer, op, ErrSyncRefused)
+	}
+	var theirs [digest.Groups]uint64
+	if err := parseHashes(reply.Data, theirs[:]); err != nil {
+		return false, 0, fmt.Errorf("sync root with %s: %w", peer, err)
+	}
+	var groups []int
+	for g := range mine {
+		if mine[g] != theirs[g] {
+			groups = append(groups, g)
+		}
+	}
+	if len(groups) == 0 {
+		return true, 0, nil
+	}
+	if reply, err = a.request(ctx, peer, opBuckets, appendInts(nil, groups)); err != nil {
+		return false, 0, fmt.Errorf("sync buckets with %s: %w", peer, err)
+	}
+	if op := reply.Header.Get(HeaderSync); op != opBuckets {
+		return false, 0, fmt.Errorf("sync buckets with %s: reply %q: %w", peer, op, ErrSyncRefused)
+	}
+	var buckets []int
+	for line := range bus.Lines(reply.Data) {
+		var sums [digest.GroupSize]uint64
+		g, err := parseGroupLine(line, &sums)
+		if err != nil || !slices.Contains(groups, g) {
+			return false, 0, fmt.Errorf("sync buckets with %s: %w", peer, errMalformed)
+		}
+		my := a.store.BucketSums(g)
+		for i := range sums {
+			if sums[i] != my[i] {
+				buckets = append(buckets, g*digest.GroupSize+i)
+			}
+		}
+	}
+	pulled, err = a.syncRecords(ctx, peer, buckets)
+	if err != nil {
+		return false, pulled, fmt.Errorf("sync records with %s: %w", peer, err)
+	}
+	return false, pulled, nil
+}
+
+// request sends one sync request and waits Timeout for its reply.
+func (a *AntiEntropy) request(ctx context.Context, peer, op string, data []byte) (*nats.Msg, error) {
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
+	defer cancel()
+	return a.conn.RequestMsgWithContext(ctx, a.msg(peer, op, data))
+}
+
+func (a *AntiEntropy) msg(peer, op string, data []byte) *nats.Msg {
+	return &nats.Msg{
+		Subject: Subject(peer),
+		Data:    data,
+		Header:  nats.Header{bus.HeaderSender: []string{a.cfg.Name}, HeaderSync: []string{op}},
+	}
+}
+
+// syncRecords swaps the records of buckets with peer, in requests of about
+// MaxPayload bytes.
+func (a *AntiEntropy) syncRecords(ctx context.Context, peer string, buckets []int) (pulled int, err error) {
+	limit := a.payloadLimit()
+	var recs []record.Record
+	for i := 0; i < len(buckets); {
+		var ids []int
+		var lines []byte
+		for i < len(buckets) {
+			recs = a.store.AppendBucket(recs[:0], buckets[i])
+			size := 6 // the bucket's number in the first line
+			for _, r := range recs {
+				size += len(r.Line) + 1
+			}
+			if len(ids) > 0 && 6*len(ids)+len(lines)+size > limit {
+				break
+			}
+			ids = append(ids, buckets[i])
+			for _, r := range recs {
+				// A bucket too large for one message is cut short: the
+				// peer then sends back some records it need not, which
+				// the store ignores.
+				if len(lines)+len(r.Line)+1 > limit-6*len(ids) && len(lines) > 0 {
+					break
+				}
+				lines = append(lines, r.Line...)
+				lines = append(lines, '\n')
+			}
+			i++
+		}
+		payload := append(appendInts(nil, ids), '\n')
+		n, err := a.exchangeRecords(ctx, peer, append(payload, lines...))
+		pulled += n
+		if err != nil {
+			return pulled, err
+		}
+	}
+	return pulled, nil
+}
+
+// payloadLimit bounds one sync message: MaxPayload, but never more than
+// the server accepts.
+func (a *AntiEntropy) payloadLimit() int {
+	limit := a.cfg.MaxPayload
+	if mp := int(a.conn.MaxPayload()); mp > 0 && mp-4096 < limit {
+		limit = max(mp-4096, MinMaxPayload)
+	}
+	return limit
+}
+
+// exchangeRecords sends one records request and stores the streamed reply
+// through the flood's Ingest.
+func (a *AntiEntropy) exchangeRecords(ctx context.Context, peer string, payload []byte) (pulled int, err error) {
+	inbox := a.conn.NewInbox()
+	sub, err := a.conn.SubscribeSync(inbox)
+	if err != nil {
+		return 0, fmt.Errorf("subscribe reply inbox: %w", err)
+	}
+	defer sub.Unsubscribe()
+	m := a.msg(peer, opRecords, payload)
+	m.Reply = inbox
+	if err := a.conn.PublishMsg(m); err != nil {
+		return 0, fmt.Errorf("publish: %w", err)
+	}
+	for {
+		mctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
+		reply, err := sub.NextMsgWithContext(mctx)
+		cancel()
+		if err != nil {
+			return pulled, err
+		}
+		if len(reply.Data) == 0 && reply.Header.Get("Status") == "503" {
+			return pulled, nats.ErrNoResponders
+		}
+		switch op := reply.Header.Get(HeaderSync); op {
+		case opRecords:
+			n, err := a.flood.Ingest(bus.FromRepair, peer, "", 0, reply.Data, nil)
+			pulled += n
+			if err != nil { // peer stopped being a neighbor
+				return pulled, err
+			}
+		case opEnd:
+			return pulled, nil
+		default:
+			return pulled, fmt.Errorf("reply %q: %w", op, ErrSyncRefused)
+		}
+	}
+}

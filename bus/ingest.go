@@ -1,0 +1,124 @@
+package bus
+
+import (
+	"errors"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/herdhq/herd/bus/record"
+)
+
+// Source is how records from another node arrived.
+type Source uint8
+
+// Sources of Ingest.
+const (
+	// FromFlood: a flood message on herd.at.<self>.
+	FromFlood Source = iota
+	// FromRepair: an anti-entropy exchange.
+	FromRepair
+)
+
+func (s Source) String() string {
+	if s == FromRepair {
+		return "repair"
+	}
+	return "flood"
+}
+
+// receive handles one flood message on herd.at.<self>.
+func (b *Bus) receive(m *nats.Msg) {
+	origin := m.Header.Get(HeaderOrigin)
+	sender := m.Header.Get(HeaderSender)
+	if !record.ValidName(origin) || !record.ValidName(sender) {
+		b.refuse(FromFlood, sender, RefusedBadHeaders, "origin", origin)
+		return
+	}
+	stamp, _ := strconv.ParseInt(m.Header.Get(HeaderStamp), 10, 64)
+	b.Ingest(FromFlood, sender, origin, stamp, m.Data, nil)
+}
+
+// Ingest is the one path by which records from another node enter this
+// one, by the flood or by anti-entropy (src): "store, then relay".
+//
+// It refuses everything when sender is not a current neighbor
+// (ErrNotNeighbor). Otherwise, for each LF-separated line of data, it
+// parses the AT record (refusing a line that is not one, or, from the
+// flood, whose origin is not origin), passes it to seen when set (the
+// record aliases data: clone it to keep it), stores it if newer, and
+// relays a stored record to every neighbor but its origin and sender. It
+// returns how many records it stored. Refusals are counted and logged at
+// most once a second per kind.
+//
+// stamp is the flood's Herd-Stamp (0: none), for latency.
+func (b *Bus) Ingest(src Source, sender, origin string, stamp int64, data []byte, seen func(record.Record)) (stored int, err error) {
+	if !b.IsNeighbor(sender) {
+		b.refuse(src, sender, RefusedNotNeighbor)
+		return 0, ErrNotNeighbor
+	}
+	var now time.Time
+	if src == FromFlood && stamp > 0 {
+		now = b.cfg.Now()
+	}
+	for line := range Lines(data) {
+		// r aliases data until the store copies it.
+		r, err := record.ParseView(line)
+		if err == nil && src == FromFlood && r.Origin() != origin {
+			err = errOriginMismatch
+		}
+		if err != nil {
+			b.refuse(src, sender, RefusedBadRecord, "err", err)
+			continue
+		}
+		if seen != nil {
+			seen(r)
+		}
+		r, newer := b.store.PutView(r)
+		if src == FromFlood {
+			b.cfg.Observe.Received(sender, newer)
+		}
+		if !newer {
+			continue
+		}
+		stored++
+		if !now.IsZero() {
+			b.cfg.Observe.Latency(now.Sub(time.Unix(0, stamp)))
+		}
+		b.enqueue(outbound{rec: r, origin: r.Origin(), sender: sender, stamp: stamp})
+	}
+	return stored, nil
+}
+
+var errOriginMismatch = errors.New("record of another origin than Herd-Origin")
+
+// refuse counts and logs (rate-limited) one refused message or line.
+func (b *Bus) refuse(src Source, sender string, why Refusal, args ...any) {
+	b.cfg.Observe.Refused(sender, why)
+	args = append([]any{"source", src.String(), "sender", sender, "reason", why.String()}, args...)
+	b.refusals.LogKind(slog.LevelWarn, src.String()+" "+why.String(), "refused a message or record from another node", args...)
+}
+
+// Lines yields the non-empty LF-separated lines of data: the lines of a
+// flood or sync payload.
+func Lines(data []byte) func(func([]byte) bool) {
+	return func(yield func([]byte) bool) {
+		for len(data) > 0 {
+			i := 0
+			for i < len(data) && data[i] != '\n' {
+				i++
+			}
+			line := data[:i]
+			if i < len(data) {
+				data = data[i+1:]
+			} else {
+				data = nil
+			}
+			if len(line) > 0 && !yield(line) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,243 @@
+package herdrun
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/herdhq/herd/bus"
+	"github.com/herdhq/herd/deploy/herdfile"
+	"github.com/herdhq/herd/node"
+	"github.com/herdhq/herd/node/nodetest"
+	"github.com/herdhq/herd/node/nodetest/wait"
+	"github.com/herdhq/herd/node/places/googlefake"
+)
+
+// triangleHerd is the herd A–B–C–A on port 0, every node with a monitor
+// port, answering WHATSAT from a fake Google server.
+func triangleHerd(t *testing.T, fakeURL string) herdfile.Config {
+	t.Helper()
+	var nodes strings.Builder
+	for _, n := range []struct{ name, nbrs string }{{"A", "B, C"}, {"B", "A, C"}, {"C", "A, B"}} {
+		fmt.Fprintf(&nodes, `
+  - name: %s
+    client: 127.0.0.1:0
+    nats: 127.0.0.1:0
+    cluster: 127.0.0.1:0
+    monitor: 127.0.0.1:0
+    neighbors: [%s]`, n.name, n.nbrs)
+	}
+	hf, err := herdfile.Parse([]byte(fmt.Sprintf(`
+places:
+  provider: google
+  base_url: %s
+  key_env: TEST_PLACES_KEY
+nodes:%s
+`, fakeURL, nodes.String())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hf
+}
+
+// Every metric of the README's table, scraped from /metrics of a herd run
+// by the code `herd up --chaos` runs (herd file → nodes, the Google
+// provider and its resilience layer against a fake, monitor ports), after
+// real traffic: client commands at both doors, the flood, refused
+// messages, a node stopped and repaired, Places searches retried, cached
+// and collapsed. Nothing is counted by calling the metrics object.
+func TestStart_MetricsTable(t *testing.T) {
+	fake := googlefake.NewPlaces(googlefake.Options{APIKey: testKey, Script: []googlefake.Outcome{googlefake.UnknownError}})
+	defer fake.Close()
+	hf := triangleHerd(t, fake.URL())
+	ps := testProviders(t, hf)
+	defer ps.Close()
+	h, err := StartChaos(context.Background(), hf, ps, Logger(hf.Log, io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	nodes := func() map[string]*node.Node {
+		m := map[string]*node.Node{}
+		for _, n := range h.Running() {
+			m[n.Name()] = n
+		}
+		return m
+	}
+	formed := func() {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		for name, n := range nodes() {
+			if err := n.WaitClusterFormed(ctx, 2); err != nil {
+				t.Fatal(err)
+			}
+			for _, nb := range hf.Neighbors(name) {
+				if err := n.NATS().WaitInterest(ctx, bus.Subject(nb)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	formed()
+	a := nodes()["A"]
+	holds := func(name, client string) func() bool {
+		return func() bool { _, ok := nodes()[name].Store().Get(client); return ok }
+	}
+
+	// Commands at A's TCP port (the service's are counted alike, by the
+	// same core: node.TestService_Counted); one connection stays open.
+	idle := dial(t, a.ClientAddr())
+	defer idle.Close()
+	c := dial(t, a.ClientAddr())
+	fmt.Fprint(c, "IAMAT c1 +34.068930-118.445127 1621464827\nIAMAT c1 +34.068930-118.445127 1621464827\n"+
+		"IAMAT c2 +1+1 99999999999999999999\nHELLO\nWHATSAT nobody 10 5\n")
+	br := bufio.NewReader(c)
+	for range 5 {
+		if _, err := br.ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fmt.Fprint(c, "IAMAT c4 +1+1 1621464827\n")
+	if _, err := br.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"B", "C"} {
+		wait.For(t, name+" holding c1 and c4", func() bool { return holds(name, "c1")() && holds(name, "c4")() })
+	}
+
+	// Places: the first upstream attempt fails and is retried; the same
+	// search again is a cache hit; five identical searches at B while
+	// upstream is held share one call.
+	for range 2 {
+		fmt.Fprint(c, "WHATSAT c1 10 3\n")
+		if r, err := readWhatsat(br); err != nil || !strings.Contains(r, `"status": "OK"`) {
+			t.Fatalf("WHATSAT: %q %v", r, err)
+		}
+	}
+	c.Close()
+	fake.Hold()
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := dial(t, nodes()["B"].ClientAddr())
+			defer c.Close()
+			fmt.Fprint(c, "WHATSAT c1 20 2\n")
+			readWhatsat(bufio.NewReader(c))
+		}()
+	}
+	wait.For(t, "five WHATSATs at B waiting on one upstream call", func() bool {
+		return ps.Stats()[1].Waiting == 5 // providers in start order: A, B, C
+	})
+	fake.Release()
+	wg.Wait()
+
+	// Refused on the bus, over a node's own connection: a sender that is
+	// not a neighbor, no headers, a neighbor sending a line that is no
+	// record.
+	own, err := a.NATS().Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Close()
+	for _, m := range []struct{ sender, data string }{
+		{"Z", "AT Z +0.100000000 z +1+1 1621464827"},
+		{"", "AT B +0.100000000 z +1+1 1621464827"},
+		{"B", "not a record"},
+	} {
+		msg := nats.NewMsg(bus.Subject("A"))
+		if m.sender != "" {
+			msg.Header.Set(bus.HeaderOrigin, m.sender)
+			msg.Header.Set(bus.HeaderSender, m.sender)
+		}
+		msg.Data = []byte(m.data)
+		if err := own.PublishMsg(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// C is stopped, A takes c3, C comes back empty: anti-entropy repairs
+	// c1, c3 and c4.
+	if err := h.Stop("C"); err != nil {
+		t.Fatal(err)
+	}
+	c3 := dial(t, a.ClientAddr())
+	fmt.Fprint(c3, "IAMAT c3 +2+2 1621464828\n")
+	if got, err := bufio.NewReader(c3).ReadString('\n'); err != nil || !strings.HasPrefix(got, "AT A ") {
+		t.Fatalf("IAMAT c3: %q %v", got, err)
+	}
+	c3.Close()
+	wait.For(t, "B holding c3", holds("B", "c3"))
+	if err := h.Start(context.Background(), "C"); err != nil {
+		t.Fatal(err)
+	}
+	wait.For(t, "C repaired", func() bool { return holds("C", "c1")() && holds("C", "c3")() && holds("C", "c4")() })
+	formed()
+
+	scrape := map[string]nodetest.Samples{}
+	for name, n := range nodes() {
+		scrape[name] = nodetest.Scrape(t, n.MonitorURL())
+	}
+	for _, tt := range []struct {
+		node, metric string
+		labels       []string
+		min, max     float64
+	}{
+		{"A", "herd_client_commands_total", []string{"command", "iamat", "outcome", "stored"}, 3, 3}, // c1, c4, c3
+		{"A", "herd_client_commands_total", []string{"command", "iamat", "outcome", "stale"}, 1, 1},
+		{"A", "herd_client_commands_total", []string{"command", "iamat", "outcome", "invalid"}, 1, 1},
+		{"A", "herd_client_commands_total", []string{"command", "whatsat", "outcome", "answered"}, 2, 2},
+		{"A", "herd_client_commands_total", []string{"command", "whatsat", "outcome", "unknown_client"}, 1, 1},
+		{"A", "herd_client_commands_total", []string{"command", "invalid", "outcome", "invalid"}, 1, 1},
+		{"A", "herd_client_connections", nil, 1, 1},              // the idle one
+		{"A", "herd_client_connections_opened_total", nil, 3, 3}, // idle, c, c3
+		{"A", "herd_flood_published_messages_total", []string{"to", "B"}, 1, 3},
+		{"A", "herd_flood_published_records_total", []string{"to", "B"}, 3, 3},
+		{"B", "herd_flood_relayed_records_total", []string{"to", "A"}, 0, 0}, // never back to the origin
+		{"A", "herd_flood_received_records_total", []string{"from", "B", "result", "stored"}, 0, 0},
+		{"B", "herd_flood_received_records_total", []string{"from", "A", "result", "stored"}, 1, 3},
+		{"B", "herd_flood_received_records_total", []string{"result", "stale"}, 1, 6},
+		{"B", "herd_flood_relayed_records_total", []string{"to", "C"}, 1, 3},
+		{"A", "herd_flood_dropped_records_total", []string{"reason", "queue_full"}, 0, 0},
+		{"A", "herd_flood_dropped_records_total", []string{"reason", "publish_failed"}, 0, 0},
+		{"A", "herd_flood_dropped_records_total", []string{"reason", "slow_consumer"}, 0, 0},
+		{"A", "herd_flood_invalid_total", []string{"from", "other", "reason", "not_neighbor"}, 1, 1},
+		{"A", "herd_flood_invalid_total", []string{"from", "other", "reason", "bad_headers"}, 1, 1},
+		{"A", "herd_flood_invalid_total", []string{"from", "B", "reason", "bad_record"}, 1, 1},
+		{"B", "herd_flood_latency_seconds_count", nil, 1, 6},
+		{"A", "herd_records", nil, 3, 3},
+		{"C", "herd_records", nil, 3, 3},
+		{"C", "herd_antientropy_repaired_records_total", nil, 3, 3},
+		{"C", "herd_antientropy_exchanges_total", []string{"result", "differed"}, 1, 2},
+		{"B", "herd_antientropy_exchanges_total", []string{"result", "in_sync"}, 1, 100},
+		{"A", "herd_antientropy_exchanges_total", []string{"result", "failed"}, 1, 100}, // B and C not up at A's start
+		{"A", "herd_places_calls_total", []string{"status", "OK"}, 2, 2},
+		{"A", "herd_places_upstream_duration_seconds_count", []string{"status", "UNKNOWN_ERROR"}, 1, 1},
+		{"A", "herd_places_upstream_duration_seconds_count", []string{"status", "OK"}, 1, 1},
+		{"A", "herd_places_retries_total", nil, 1, 1},
+		{"A", "herd_places_upstream_searches_total", nil, 1, 1},
+		{"A", "herd_places_cache_misses_total", nil, 1, 1},
+		{"A", "herd_places_cache_hits_total", nil, 1, 1},
+		{"A", "herd_places_cache_entries", nil, 1, 1},
+		{"A", "herd_places_upstream_in_flight", nil, 0, 0},
+		{"B", "herd_places_collapsed_calls_total", nil, 4, 4},
+	} {
+		ss := scrape[tt.node]
+		if !ss.Has(tt.metric, tt.labels...) {
+			t.Errorf("%s does not export %s%v", tt.node, tt.metric, tt.labels)
+			continue
+		}
+		if got := ss.Value(tt.metric, tt.labels...); got < tt.min || got > tt.max {
+			t.Errorf("%s %s%v = %v, want %v..%v", tt.node, tt.metric, tt.labels, got, tt.min, tt.max)
+		}
+	}
+}

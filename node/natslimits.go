@@ -1,0 +1,52 @@
+package node
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/herdhq/herd/embeddednats"
+	"github.com/herdhq/herd/node/metrics"
+)
+
+// natsLimitKinds label herd_nats_limit_hits_total, one per field of
+// embeddednats.LimitHits.
+var natsLimitKinds = []struct {
+	kind  string
+	count func(embeddednats.LimitHits) uint64
+}{
+	{"slow_consumer", func(h embeddednats.LimitHits) uint64 { return h.SlowConsumers }},
+	{"subscriptions", func(h embeddednats.LimitHits) uint64 { return h.Subscriptions }},
+	{"connections", func(h embeddednats.LimitHits) uint64 { return h.Connections }},
+	{"payload", func(h embeddednats.LimitHits) uint64 { return h.Payload }},
+}
+
+// natsLimitCollector reads the embedded server's limit hits at scrape time.
+type natsLimitCollector struct {
+	desc *prometheus.Desc
+	ns   *embeddednats.Server
+}
+
+var _ prometheus.Collector = natsLimitCollector{}
+
+func (c natsLimitCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c natsLimitCollector) Collect(ch chan<- prometheus.Metric) {
+	h := c.ns.LimitHits()
+	for _, k := range natsLimitKinds {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(k.count(h)), k.kind)
+	}
+}
+
+// registerNATSLimits exports ns's limit hits in the node's metrics.
+func (n *Node) registerNATSLimits(ns *embeddednats.Server) error {
+	desc := prometheus.NewDesc(metrics.Namespace+"_nats_limit_hits_total",
+		"NATS client port (observers) refused by a limit of limits.observers, by kind: slow_consumer counts connections cut "+
+			"for falling behind; subscriptions, connections and payload count the refusals nats-server reports "+
+			"(a repeated one at most once a second, subscriptions once every 2 s).",
+		[]string{"kind"}, prometheus.Labels{"node": n.cfg.Name})
+	if err := n.metrics.Registry().Register(natsLimitCollector{desc: desc, ns: ns}); err != nil {
+		return fmt.Errorf("register nats limit metrics: %w", err)
+	}
+	return nil
+}
