@@ -22,6 +22,8 @@ func TestSystemdUnit(t *testing.T) {
 		"DynamicUser=yes", "ProtectSystem=strict", "NoNewPrivileges=yes", "Restart=on-failure",
 		"EnvironmentFile=-/etc/herd/herd.env", "ExecStart=/usr/local/bin/herd node --config /etc/herd/herd.yaml --name %i",
 		"LoadCredential=route-key.pem:", "ExecReload=/bin/kill -HUP $MAINPID",
+		"ExecReload=/usr/local/bin/herd check --config /etc/herd/herd.yaml --name %i --file-only",
+		"ExecStartPre=/usr/local/bin/herd check --config /etc/herd/herd.yaml --name %i",
 	} {
 		if !strings.Contains(string(unit), want) {
 			t.Errorf("unit lacks %q", want)

@@ -30,6 +30,8 @@ var (
 	ErrRouteTLS       = errors.New("invalid route TLS")
 	ErrObserver       = errors.New("invalid observer permissions")
 	ErrOpenRoutes     = errors.New("open routes off loopback")
+	ErrPeer           = errors.New("invalid peer")
+	ErrRouteCertName  = errors.New("route certificate does not name this server's route host")
 
 	ErrStarted  = errors.New("server already started")
 	ErrNotReady = errors.New("server not running")
@@ -70,6 +72,13 @@ type Config struct {
 	// Routes are the neighbors' route addresses, as "nats-route://host:port"
 	// or plain "host:port". They are redialled forever after a cut.
 	Routes []string
+	// Peers are the other servers of the herd (peers.go). Each with a known
+	// port is dialled like Routes, so the mesh does not depend on gossip;
+	// SetPeers changes them while the server runs.
+	Peers []Peer
+	// PeersOnly accepts routes only from Peers, each identified by name and,
+	// when RouteTLS verifies diallers, by a certificate naming its host.
+	PeersOnly bool
 	// MonitorAddr is host:port of nats-server's HTTP monitoring endpoint.
 	// Empty disables it; port 0 picks a free port.
 	MonitorAddr string
@@ -114,6 +123,9 @@ type Config struct {
 	// (explicit or gossip-learned). Both or neither.
 	RouteUser     string
 	RoutePassword Secret
+	// RoutePasswordHint says where the route password comes from (e.g.
+	// "HERD_ROUTE_PASSWORD"), for the line that reports a mismatch.
+	RoutePasswordHint string
 	// RouteTLS, when set, makes every route TLS: this server's
 	// certificate, RootCAs to verify the servers it dials and, with
 	// ClientAuth RequireAndVerifyClientCert, ClientCAs to verify the
@@ -186,6 +198,9 @@ func (c Config) Validate() error {
 	}
 	if c.ConnectRetries < 0 {
 		return fmt.Errorf("field ConnectRetries %d: %w: must not be negative (nats-server treats it as no retry)", c.ConnectRetries, ErrConnectRetries)
+	}
+	if err := validatePeers(c.Name, c.Peers); err != nil {
+		return err
 	}
 	if err := c.ObserverLimits.validate(); err != nil {
 		return err
@@ -302,16 +317,10 @@ func (c Config) options(node *nodeIdentity) (*server.Options, error) {
 			ConnectRetries: c.ConnectRetries,
 		},
 	}
-	for _, r := range c.Routes {
-		u, _ := parseRoute(r)
-		if u.User == nil && c.RoutePassword != "" {
-			u.User = url.UserPassword(c.RouteUser, string(c.RoutePassword))
-		}
-		o.Routes = append(o.Routes, u)
-	}
 	if err := c.applyAuth(o, node); err != nil {
 		return nil, err
 	}
+	c.applyRoutes(o, c.Peers)
 	c.ObserverLimits.apply(o)
 	if c.MonitorAddr != "" {
 		mhost, mport, _ := splitAddr(c.MonitorAddr, true)

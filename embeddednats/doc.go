@@ -18,6 +18,25 @@
 // completes by gossip. A herd on fixed ports may start in any order:
 // explicit routes keep redialling until the neighbor is up.
 //
+// Peers (peers.go) are the herd's other servers by name. Every peer whose
+// route port is known is dialled as a configured route, so a herd on fixed
+// ports meshes without gossip, and SetPeers (a reloaded herd file) adds
+// routes and drops them for good: nats-server redials a gossip-learned
+// route for as long as ConnectRetries says, and only a configuration
+// reload ends a configured one. With PeersOnly a server accepts routes only
+// from its peers.
+//
+// Every route this server dials presents the user "<its name>@<route
+// user>" (peers.go): a route's CONNECT carries only the random server ID,
+// and the accepting server needs the name to check the dialler
+// (routecheck.go, nats-server's CustomRouterAuthentication): the route
+// password, membership, and, with route TLS verifying diallers, that the
+// certificate names the host of the peer it claims to be. Refusals say
+// what is wrong and which setting to check, and are held before they are
+// answered, longer each time (refusals.go), so that a refused server's
+// redials, and the redials of every server that learned its address by
+// gossip, back off to one every refusalHoldMax.
+//
 // The node talks to its own server in-process (Server.Connect); the client
 // listener (ClientAddr, loopback by default) is for observers and tools.
 // The server's own signal handling is off (NoSigs) and its Fatalf does not
@@ -42,11 +61,11 @@
 // list`; route credentials (RouteUser/RoutePassword), which every route
 // must present and which this server presents on explicit and
 // gossip-learned routes alike; route TLS with CA verification (RouteTLS,
-// built by RouteTLSConfig or LoadRouteTLS). A refused route is redialled
-// once a second, and nats-server's info-and-above log lines pass a token
-// bucket (logBurst, logRate), so neither a refused node nor an observer
-// sending forbidden publishes can flood the log. Passwords are Secret
-// values, which print as [REDACTED].
+// built by RouteTLSConfig or LoadRouteTLS). A refused route backs off (see
+// above), and nats-server's info-and-above log lines pass a token bucket
+// (logBurst, logRate), so neither a refused node nor an observer sending
+// forbidden publishes can flood the log. Passwords are Secret values,
+// which print as [REDACTED].
 //
 // Core NATS is at-most-once: a publish towards a server whose route is cut
 // returns no error and is simply not delivered.

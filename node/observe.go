@@ -161,13 +161,16 @@ const (
 )
 
 // Health is the answer of /healthz: ok when the NATS server runs and has a
-// route to every configured neighbor.
+// route to every configured neighbor (health.go).
 type Health struct {
 	Status    string   `json:"status"`
 	Neighbors []string `json:"neighbors"`
 	// Missing are the neighbors without a route now.
 	Missing []string `json:"missing,omitempty"`
-	Error   string   `json:"error,omitempty"`
+	// UnreachablePeers are the other nodes of the herd without a route
+	// now, neighbors or not: the mesh is incomplete while any is listed.
+	UnreachablePeers []string `json:"unreachable_peers,omitempty"`
+	Error            string   `json:"error,omitempty"`
 }
 
 // Health reports whether the node reaches all its neighbors.
@@ -180,22 +183,11 @@ func (n *Node) Health() Health {
 
 func (n *Node) health(ns *embeddednats.Server) Health {
 	h := Health{Status: HealthOK, Neighbors: n.neighbors()}
-	srv := ns.NATS()
-	var up map[string]bool
-	if srv == nil || !srv.Running() {
+	if srv := ns.NATS(); srv == nil || !srv.Running() {
 		h.Error = "nats server not running"
-	} else if rz, err := srv.Routez(&natsserver.RoutezOptions{}); err != nil {
-		h.Error = "routez: " + err.Error()
+		h.Missing = h.Neighbors
 	} else {
-		up = make(map[string]bool, len(rz.Routes))
-		for _, r := range rz.Routes {
-			up[r.RemoteName] = true
-		}
-	}
-	for _, nb := range h.Neighbors {
-		if !up[nb] {
-			h.Missing = append(h.Missing, nb)
-		}
+		meshHealth(&h, ns)
 	}
 	if h.Error != "" || len(h.Missing) > 0 {
 		h.Status = HealthUnavailable

@@ -27,7 +27,7 @@ func (c *upCmd) Run(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	hf, log, ps, sec, err := setup(c.Config, e)
+	hf, log, ps, sec, err := setup(c.Config, "", e)
 	if err != nil {
 		return err
 	}
@@ -58,13 +58,17 @@ func (c *upCmd) Run(ctx context.Context, e env) error {
 }
 
 // setup reads what herd up and herd node need before starting nodes: the
-// herd file (path, or the built-in herd when empty), the logger it asks
-// for, the Places providers and the security settings. The caller closes
-// the providers.
-func setup(path string, e env) (herdfile.Config, *slog.Logger, *herdrun.Providers, *herdrun.Security, error) {
+// herd file (path, or the built-in herd when empty; as node reads it when
+// node is set: see herdfile.Config.ForNode), the logger it asks for, the
+// Places providers and the security settings. The caller closes the
+// providers.
+func setup(path, node string, e env) (herdfile.Config, *slog.Logger, *herdrun.Providers, *herdrun.Security, error) {
 	hf, err := loadHerdFile(path)
 	if err != nil {
 		return hf, nil, nil, nil, err
+	}
+	if node != "" {
+		hf = hf.ForNode(node)
 	}
 	log := herdrun.Logger(hf.Log, e.stderr)
 	sec, err := herdrun.LoadSecurity(hf, e.getenv)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/herdhq/herd/deploy/herdfile"
+	"github.com/herdhq/herd/embeddednats"
 	"github.com/herdhq/herd/node"
 	"github.com/herdhq/herd/node/metrics"
 	"github.com/herdhq/herd/node/places"
@@ -80,6 +81,12 @@ func NodeConfig(hf herdfile.Config, name string, p places.Provider, log *slog.Lo
 		peer, _ := hf.Node(nb) // Validate checked every neighbor exists
 		cfg.NATS.Routes = append(cfg.NATS.Routes, "nats-route://"+peer.Cluster)
 	}
+	// Every other node of the file is a peer: dialled as a configured
+	// route (the mesh does not wait for gossip, and a node taken out of
+	// the file is dropped on reload), and the only servers let in.
+	cfg.NATS.Peers = Peers(hf, n.Name)
+	cfg.NATS.PeersOnly = true
+	cfg.NATS.RoutePasswordHint = passwordHint(hf.Auth.Routes.Credential, "auth.routes")
 
 	cfg.AntiEntropy.Interval = hf.AntiEntropy.Interval
 	cfg.AntiEntropy.Jitter = hf.AntiEntropy.Jitter
@@ -97,6 +104,32 @@ func NodeConfig(hf herdfile.Config, name string, p places.Provider, log *slog.Lo
 	cfg.LogFile = hf.LogFile(n.Name)
 	cfg.LogFileFormat = hf.Log.Format
 	return cfg, nil // node.New validates, after Start's route seeding
+}
+
+// Peers are the NATS peers of node name: every other node of hf, at its
+// cluster address.
+func Peers(hf herdfile.Config, name string) []embeddednats.Peer {
+	var peers []embeddednats.Peer
+	for _, m := range hf.Nodes {
+		if m.Name != name {
+			peers = append(peers, embeddednats.Peer{Name: m.Name, Route: m.Cluster})
+		}
+	}
+	return peers
+}
+
+// passwordHint names where a credential's password comes from, for the
+// line that reports a mismatch: the variable, else the file.
+func passwordHint(c herdfile.Credential, field string) string {
+	switch {
+	case c.PasswordEnv != "" && c.PasswordFile != "":
+		return fmt.Sprintf("%s (%s.password_env) or %s (%s.password_file)", c.PasswordEnv, field, c.PasswordFile, field)
+	case c.PasswordEnv != "":
+		return c.PasswordEnv
+	case c.PasswordFile != "":
+		return fmt.Sprintf("%s (%s.password_file)", c.PasswordFile, field)
+	}
+	return field
 }
 
 // nodeConfig is NodeConfig with the node's Places provider from ps and,
@@ -133,11 +166,11 @@ type Herd struct {
 // returns once every one is listening. Nodes on fixed ports may start in
 // any order: configured routes are redialled until the neighbor is up.
 //
-// Nodes started together are seeded only with routes to neighbors already
-// started here (NATS gossip completes the mesh), so that a herd starting
-// in one process does not log a failed dial to every neighbor not yet up.
-// A node with no neighbor started before it waits for later ones to dial
-// it, or, when none of its neighbors is started here, keeps all its routes.
+// Nodes started together dial only their neighbors started before them
+// (whose addresses are known then, also on port 0), so that a herd
+// starting in one process does not log a failed dial to every node not yet
+// up; NATS gossip completes the mesh. A node none of whose peers starts
+// here dials them all.
 //
 // Route credentials, route TLS and the system user come from
 // WithSecurity; a herd file that asks for route auth or TLS without it is
@@ -155,7 +188,7 @@ func Start(ctx context.Context, hf herdfile.Config, names []string, ps *Provider
 		names = hf.Names()
 	}
 	h := &Herd{}
-	started := map[string]string{} // name → cluster URL
+	started := map[string]string{} // name → cluster address
 	for _, name := range names {
 		cfg, err := nodeConfig(hf, name, ps, log)
 		if err != nil {
@@ -168,14 +201,22 @@ func Start(ctx context.Context, hf herdfile.Config, names []string, ps *Provider
 				return nil, err
 			}
 		}
-		var seeds []string
-		for _, nb := range cfg.Neighbors {
-			if url, ok := started[nb]; ok {
-				seeds = append(seeds, url)
+		if slices.ContainsFunc(cfg.NATS.Peers, func(p embeddednats.Peer) bool { return slices.Contains(names, p.Name) }) {
+			// Nodes started together: dial the neighbors started before,
+			// at their real addresses, and let gossip complete the mesh,
+			// as every node dialling every earlier one would race with it
+			// (duplicate routes, closed again) just as the herd forms.
+			cfg.NATS.Routes = nil
+			for i, p := range cfg.NATS.Peers {
+				host, _, _ := net.SplitHostPort(p.Route)
+				addr, ok := started[p.Name]
+				switch {
+				case ok && slices.Contains(cfg.Neighbors, p.Name):
+					cfg.NATS.Peers[i].Route = addr
+				case ok || slices.Contains(names, p.Name):
+					cfg.NATS.Peers[i].Route = net.JoinHostPort(host, "0") // not dialled
+				}
 			}
-		}
-		if len(seeds) > 0 || slices.ContainsFunc(cfg.Neighbors, func(nb string) bool { return slices.Contains(names, nb) }) {
-			cfg.NATS.Routes = seeds
 		}
 		n, err := node.New(cfg)
 		if err != nil {
@@ -187,7 +228,7 @@ func Start(ctx context.Context, hf herdfile.Config, names []string, ps *Provider
 			return nil, fmt.Errorf("start node %s: %w", name, err)
 		}
 		h.Nodes = append(h.Nodes, n)
-		started[name] = "nats-route://" + n.NATS().ClusterAddr()
+		started[name] = n.NATS().ClusterAddr()
 	}
 	return h, nil
 }
