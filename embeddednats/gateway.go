@@ -221,12 +221,12 @@ func (s *Server) MissingRegions() []string {
 }
 
 // RegionSubscribed reports whether region has told this server, over its
-// outbound gateway, of a subscription on exactly subject in Account: a
-// publish of subject here then reaches that subscriber. A wildcard
-// subscription (an observer's herd.>) does not count.
-func (s *Server) RegionSubscribed(region, subject string) bool {
+// outbound gateway, of a subscription on exactly each of subjects in
+// Account: a publish of one of them here then reaches its subscriber. A
+// wildcard subscription (an observer's herd.>) does not count.
+func (s *Server) RegionSubscribed(region string, subjects ...string) bool {
 	srv, err := s.running()
-	if err != nil || s.cfg.GatewayAddr == "" {
+	if err != nil || s.cfg.GatewayAddr == "" || len(subjects) == 0 {
 		return false
 	}
 	gz, err := srv.Gatewayz(&server.GatewayzOptions{Name: region, AccountName: Account, AccountSubscriptions: true})
@@ -238,9 +238,15 @@ func (s *Server) RegionSubscribed(region, subject string) bool {
 		return false
 	}
 	for _, a := range out.Accounts {
-		if a.Name == Account && a.InterestMode == server.InterestOnly.String() && slices.Contains(a.Subs, subject) {
-			return true
+		if a.Name != Account || a.InterestMode != server.InterestOnly.String() {
+			continue
 		}
+		for _, subj := range subjects {
+			if !slices.Contains(a.Subs, subj) {
+				return false
+			}
+		}
+		return true
 	}
 	return false
 }
