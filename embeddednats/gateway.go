@@ -50,9 +50,6 @@ type GatewayState struct {
 	// Outbound: this server's gateway connection to the region is up. A
 	// server sends to another region only over its own outbound gateway.
 	Outbound bool `json:"outbound"`
-	// Server is the name of the region's server that outbound connection
-	// goes to.
-	Server string `json:"server,omitempty"`
 	// InterestKnown: the region has sent its whole interest in Account
 	// (interest-only mode), so a publish here reaches the region's
 	// subscribers — and only them. Until then NATS drops what this server
@@ -275,7 +272,7 @@ func gatewayStates(srv *server.Server, want []string) []GatewayState {
 			continue
 		}
 		g := get(name)
-		g.Outbound, g.Server = true, out.Connection.Name
+		g.Outbound = true
 		for _, a := range out.Accounts {
 			if a.Name == Account && a.InterestMode == server.InterestOnly.String() {
 				g.InterestKnown = true
