@@ -9,6 +9,7 @@ import (
 
 	"github.com/herdhq/herd/embeddednats"
 	"github.com/herdhq/herd/node"
+	"github.com/herdhq/herd/node/live"
 	"github.com/herdhq/herd/node/nodetest/wait"
 )
 
@@ -93,3 +94,13 @@ func (h *Herd) waitRegions(ctx context.Context) {
 // regionStartTimeout bounds a node's wait for its neighbors in other
 // regions in WaitFormed (gateways are first dialled a second after start).
 const regionStartTimeout = 20 * time.Second
+
+// GatewayState is the state of the gateways between regions a and b in f.
+func GatewayState(f live.Frame, a, b string) string {
+	for _, g := range f.Gateways {
+		if (g.A == a && g.B == b) || (g.A == b && g.B == a) {
+			return g.State
+		}
+	}
+	return ""
+}

@@ -102,10 +102,10 @@ export class HerdGraph {
       label.textContent = r.name;
       const n = r.nodes.length;
       r.nodes.forEach((name, j) => {
-        // The region's nodes start facing the centre of the drawing.
-        const a = c.a + Math.PI + (2 * Math.PI * j) / Math.max(n, 1);
-        const x = c.x + rr * Math.cos(a), y = c.y + rr * Math.sin(a);
-        this.nodes.set(name, { name, region: r.name, x, y, a: Math.atan2(y - CY, x - CX) });
+        // Spread around the region's centre, none facing the drawing's
+        // centre; each stats card sits outward from its region's centre.
+        const a = c.a + (n % 2 === 0 ? Math.PI / n : 0) + (2 * Math.PI * j) / Math.max(n, 1);
+        this.nodes.set(name, { name, region: r.name, x: c.x + rr * Math.cos(a), y: c.y + rr * Math.sin(a), a });
       });
     });
     const legend = document.querySelector('.legend');
