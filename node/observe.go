@@ -173,7 +173,7 @@ type Health struct {
 	// UnreachableRegions are the other regions this node's gateways do
 	// not deliver to now (regions.go).
 	UnreachableRegions []string `json:"unreachable_regions,omitempty"`
-	Error            string   `json:"error,omitempty"`
+	Error              string   `json:"error,omitempty"`
 }
 
 // Health reports whether the node reaches all its neighbors.

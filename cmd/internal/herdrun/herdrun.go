@@ -79,7 +79,7 @@ func NodeConfig(hf herdfile.Config, name string, p places.Provider, log *slog.Lo
 	cfg.NATS.ObserverLimits = hf.Limits.Observers.NATS()
 	cfg.NATS.InsecureRoutes = hf.Auth.Routes.Insecure
 	for _, nb := range cfg.Neighbors {
-		peer, _ := hf.Node(nb) // Validate checked every neighbor exists
+		peer, _ := hf.Node(nb)                     // Validate checked every neighbor exists
 		if hf.Region(nb) == cfg.NATS.ClusterName { // others are reached through a gateway
 			cfg.NATS.Routes = append(cfg.NATS.Routes, "nats-route://"+peer.Cluster)
 		}
@@ -160,7 +160,7 @@ func nodeConfig(hf herdfile.Config, name string, ps *Providers, log *slog.Logger
 
 // Herd is a set of nodes of one herd file running in this process.
 type Herd struct {
-	Nodes []*node.Node // in file order
+	Nodes []*node.Node   // in file order
 	peers map[string]int // node → its route peers (the rest of its region)
 
 	closeOnce sync.Once
