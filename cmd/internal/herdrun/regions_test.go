@@ -21,7 +21,7 @@ import (
 )
 
 // regionsFile is the shipped deploy/regions.yaml with every port 0.
-func regionsFile(t *testing.T) herdfile.Config {
+func regionsFile(t testing.TB) herdfile.Config {
 	t.Helper()
 	data := regexp.MustCompile(`127\.0\.0\.1:1\d{4}`).ReplaceAll(deploy.RegionsHerdFile(), []byte("127.0.0.1:0"))
 	hf, err := herdfile.Parse(data)
