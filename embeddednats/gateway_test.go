@@ -121,12 +121,37 @@ func TestServer_regions(t *testing.T) {
 	us2 := regionServer(t, "us2", "us", known, []string{"eu", "ap"}, us1.ClusterAddr())
 	known["us"] = []string{us1.GatewayAddr()}
 	ap1 := regionServer(t, "ap1", "ap", known, []string{"eu", "us"})
+	// A subscription made before the gateways form is known everywhere
+	// once WaitClusterFormed returns: the other regions sent all their
+	// interest before a gateway counts as up.
+	early, err := ap1.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	earlySub, err := early.SubscribeSync("herd.at.ap1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	early.Flush()
 	all := []*Server{eu1, eu2, us1, us2, ap1}
 	peers := map[*Server][]string{eu1: {"eu2"}, eu2: {"eu1"}, us1: {"us2"}, us2: {"us1"}, ap1: nil}
 	for _, s := range all {
 		if err := s.WaitClusterFormed(testContext(t), len(peers[s])); err != nil {
 			t.Fatalf("%s: %v", s.Name(), err)
 		}
+	}
+	if !eu2.RegionSubscribed("ap", "herd.at.ap1") {
+		t.Fatal("eu2 formed before it knew ap1's subscription")
+	}
+	nc2, err := eu2.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc2.Publish("herd.at.ap1", []byte("first message")); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := earlySub.NextMsg(waitTimeout); err != nil || string(m.Data) != "first message" {
+		t.Fatalf("ap1 got %v, %v: the first message after formation was lost", m, err)
 	}
 	for _, s := range all {
 		if got := s.Peers(); !slices.Equal(got, peers[s]) {
