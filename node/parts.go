@@ -51,6 +51,9 @@ func (c Config) parts() (parts, error) {
 	if err := bus.ValidNeighbors(c.Name, c.Neighbors); err != nil {
 		return p, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
+	if err := c.validateRegions(); err != nil {
+		return p, err
+	}
 	if err := c.validateObservability(); err != nil {
 		return p, err
 	}
@@ -82,6 +85,7 @@ func (c Config) parts() (parts, error) {
 	p.live = live.DefaultConfig()
 	topo := c.topology()
 	p.live.Name, p.live.Nodes, p.live.Edges, p.live.Logger = c.Name, topo.Nodes, topo.Edges, p.log
+	p.live.Regions = topo.Regions
 	for _, v := range []struct {
 		part string
 		err  error
@@ -182,4 +186,5 @@ func (n *Node) wire() {
 		m.SetPlacesStats(n.cfg.PlacesStats)
 	}
 	p.live.Stats = n.liveStats
+	p.live.Gateways = n.nats.GatewaysUp
 }
