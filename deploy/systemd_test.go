@@ -21,7 +21,10 @@ func TestSystemdUnit(t *testing.T) {
 	for _, want := range []string{
 		"DynamicUser=yes", "ProtectSystem=strict", "NoNewPrivileges=yes", "Restart=on-failure",
 		"EnvironmentFile=-/etc/herd/herd.env", "ExecStart=/usr/local/bin/herd node --config /etc/herd/herd.yaml --name %i",
-		"LoadCredential=route-key.pem:", "ExecReload=/bin/kill -HUP $MAINPID", "StateDirectory=herd",
+		"LoadCredential=route-key.pem:", "ExecReload=/bin/kill -HUP $MAINPID",
+		"ExecReload=/usr/local/bin/herd check --config /etc/herd/herd.yaml --name %i --file-only",
+		"ExecStartPre=/usr/local/bin/herd check --config /etc/herd/herd.yaml --name %i",
+		"StateDirectory=herd",
 	} {
 		if !strings.Contains(string(unit), want) {
 			t.Errorf("unit lacks %q", want)

@@ -166,14 +166,20 @@ const (
 )
 
 // Health is the answer of /healthz: ok when the NATS server runs and has a
-// route to every configured neighbor (else unavailable, 503), and its
-// storage, if any, has every record on disk (else degraded, 200).
+// route to every configured neighbor (health.go; else unavailable, 503),
+// and its storage, if any, has every record on disk (else degraded, 200).
 type Health struct {
 	Status    string   `json:"status"`
 	Neighbors []string `json:"neighbors"`
 	// Missing are the neighbors without a route now.
 	Missing []string `json:"missing,omitempty"`
-	Error   string   `json:"error,omitempty"`
+	// UnreachablePeers are the other nodes of the herd without a route
+	// now, neighbors or not: the mesh is incomplete while any is listed.
+	UnreachablePeers []string `json:"unreachable_peers,omitempty"`
+	// UnreachableRegions are the other regions this node's gateways do
+	// not deliver to now (regions.go).
+	UnreachableRegions []string `json:"unreachable_regions,omitempty"`
+	Error              string   `json:"error,omitempty"`
 	// Storage is the storage's health; absent when the node keeps its
 	// records in memory only.
 	Storage *StorageHealth `json:"storage,omitempty"`
@@ -189,22 +195,11 @@ func (n *Node) Health() Health {
 
 func (n *Node) health(ns *embeddednats.Server) Health {
 	h := Health{Status: HealthOK, Neighbors: n.neighbors()}
-	srv := ns.NATS()
-	var up map[string]bool
-	if srv == nil || !srv.Running() {
+	if srv := ns.NATS(); srv == nil || !srv.Running() {
 		h.Error = "nats server not running"
-	} else if rz, err := srv.Routez(&natsserver.RoutezOptions{}); err != nil {
-		h.Error = "routez: " + err.Error()
+		h.Missing = h.Neighbors
 	} else {
-		up = make(map[string]bool, len(rz.Routes))
-		for _, r := range rz.Routes {
-			up[r.RemoteName] = true
-		}
-	}
-	for _, nb := range h.Neighbors {
-		if !up[nb] {
-			h.Missing = append(h.Missing, nb)
-		}
+		meshHealth(&h, n.reachable(), ns)
 	}
 	h.Storage = n.storageHealth()
 	switch {

@@ -55,6 +55,9 @@ func (c Config) parts(st storage.Store) (parts, error) {
 	if err := bus.ValidNeighbors(c.Name, c.Neighbors); err != nil {
 		return p, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
+	if err := c.validateRegions(); err != nil {
+		return p, err
+	}
 	if err := c.validateObservability(); err != nil {
 		return p, err
 	}
@@ -93,6 +96,7 @@ func (c Config) parts(st storage.Store) (parts, error) {
 	p.live = live.DefaultConfig()
 	topo := c.topology()
 	p.live.Name, p.live.Nodes, p.live.Edges, p.live.Logger = c.Name, topo.Nodes, topo.Edges, p.log
+	p.live.Regions = topo.Regions
 	for _, v := range []struct {
 		part string
 		err  error
@@ -197,4 +201,5 @@ func (n *Node) wire() {
 		m.SetPlacesStats(n.cfg.PlacesStats)
 	}
 	p.live.Stats = n.liveStats
+	p.live.Gateways = n.nats.GatewaysUp
 }
