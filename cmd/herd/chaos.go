@@ -30,7 +30,7 @@ func (c *upCmd) runChaos(ctx context.Context, e env, hf herdfile.Config, log *sl
 	defer ln.Close()
 	h, err := herdrun.StartChaos(ctx, hf, ps, log)
 	if err != nil {
-		return err
+		return salvageHint(err)
 	}
 	defer h.Close()
 	fctx, cancel := context.WithTimeout(ctx, c.FormTimeout)

@@ -21,17 +21,18 @@ import (
 type nodeCmd struct {
 	Config string `short:"c" required:"" type:"existingfile" help:"Herd file (YAML) describing every node. SIGHUP reloads it: the node takes its new neighbors and peers (adding or removing nodes needs no restart)."`
 	Name   string `short:"n" required:"" help:"Which node of the herd file to run."`
+	dataDir
 }
 
 func (c *nodeCmd) Run(ctx context.Context, e env) error {
-	hf, log, ps, sec, err := setup(c.Config, c.Name, e)
+	hf, log, ps, sec, err := setup(c.Config, c.Name, c.dataDir, e)
 	if err != nil {
 		return err
 	}
 	defer ps.Close()
 	h, err := herdrun.Start(ctx, hf, []string{c.Name}, ps, log, herdrun.WithSecurity(sec))
 	if err != nil {
-		return err
+		return salvageHint(err)
 	}
 	defer h.Close()
 	n := h.Nodes[0]

@@ -18,7 +18,8 @@ type upCmd struct {
 	FormTimeout time.Duration `default:"30s" help:"How long to wait for the NATS cluster to form."`
 	Chaos       bool          `help:"Put every node behind a route proxy and serve 'herd chaos' commands (cut, heal, partition, stop, start) on --chaos-admin."`
 	ChaosAdmin  string        `default:"127.0.0.1:12099" help:"Loopback address of the chaos admin endpoint (with --chaos)."`
-	Profile     profileFlags  `embed:""`
+	dataDir     `embed:""`
+	Profile     profileFlags `embed:""`
 }
 
 func (c *upCmd) Run(ctx context.Context, e env) error {
@@ -27,7 +28,7 @@ func (c *upCmd) Run(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	hf, log, ps, sec, err := setup(c.Config, "", e)
+	hf, log, ps, sec, err := setup(c.Config, "", c.dataDir, e)
 	if err != nil {
 		return err
 	}
@@ -41,7 +42,7 @@ func (c *upCmd) Run(ctx context.Context, e env) error {
 	}
 	h, err := herdrun.Start(ctx, hf, nil, ps, log, herdrun.WithSecurity(sec))
 	if err != nil {
-		return err
+		return salvageHint(err)
 	}
 	defer h.Close()
 	fctx, cancel := context.WithTimeout(ctx, c.FormTimeout)
@@ -59,13 +60,19 @@ func (c *upCmd) Run(ctx context.Context, e env) error {
 
 // setup reads what herd up and herd node need before starting nodes: the
 // herd file (path, or the built-in herd when empty; as node reads it when
-// node is set: see herdfile.Config.ForNode), the logger it asks for, the
-// Places providers and the security settings. The caller closes the
-// providers.
-func setup(path, node string, e env) (herdfile.Config, *slog.Logger, *herdrun.Providers, *herdrun.Security, error) {
+// node is set: see herdfile.Config.ForNode) with --data applied, the
+// logger it asks for, the Places providers and the security settings. The
+// caller closes the providers.
+func setup(path, node string, data dataDir, e env) (herdfile.Config, *slog.Logger, *herdrun.Providers, *herdrun.Security, error) {
 	hf, err := loadHerdFile(path)
 	if err != nil {
 		return hf, nil, nil, nil, err
+	}
+	if err := data.check(); err != nil {
+		return hf, nil, nil, nil, err
+	}
+	if data.Data != "" {
+		hf.Storage.Dir = data.Data
 	}
 	if node != "" {
 		hf = hf.ForNode(node)
