@@ -30,6 +30,10 @@ var (
 	ErrRouteTLS       = errors.New("invalid route TLS")
 	ErrObserver       = errors.New("invalid observer permissions")
 	ErrOpenRoutes     = errors.New("open routes off loopback")
+	ErrPeer           = errors.New("invalid peer")
+	ErrRouteCertName  = errors.New("route certificate does not name this server's route host")
+	ErrGatewayAddr    = errors.New("invalid gateway address")
+	ErrRegion         = errors.New("invalid region")
 
 	ErrStarted  = errors.New("server already started")
 	ErrNotReady = errors.New("server not running")
@@ -70,6 +74,13 @@ type Config struct {
 	// Routes are the neighbors' route addresses, as "nats-route://host:port"
 	// or plain "host:port". They are redialled forever after a cut.
 	Routes []string
+	// Peers are the other servers of the herd (peers.go). Each with a known
+	// port is dialled like Routes, so the mesh does not depend on gossip;
+	// SetPeers changes them while the server runs.
+	Peers []Peer
+	// PeersOnly accepts routes only from Peers, each identified by name and,
+	// when RouteTLS verifies diallers, by a certificate naming its host.
+	PeersOnly bool
 	// MonitorAddr is host:port of nats-server's HTTP monitoring endpoint.
 	// Empty disables it; port 0 picks a free port.
 	MonitorAddr string
@@ -114,16 +125,32 @@ type Config struct {
 	// (explicit or gossip-learned). Both or neither.
 	RouteUser     string
 	RoutePassword Secret
+	// RoutePasswordHint says where the route password comes from (e.g.
+	// "HERD_ROUTE_PASSWORD"), for the line that reports a mismatch.
+	RoutePasswordHint string
 	// RouteTLS, when set, makes every route TLS: this server's
 	// certificate, RootCAs to verify the servers it dials and, with
 	// ClientAuth RequireAndVerifyClientCert, ClientCAs to verify the
 	// servers that dial it. See RouteTLSConfig.
 	RouteTLS *tls.Config
-	// InsecureRoutes lets a server whose ClusterAddr is not loopback run
-	// without route credentials or verified TLS, where any server that
-	// reaches the port may join and publish on the bus. Validate refuses
-	// that unless it is set.
+	// InsecureRoutes lets a server whose ClusterAddr (or GatewayAddr) is
+	// not loopback run without route credentials or verified TLS, where
+	// any server that reaches the port may join and publish on the bus.
+	// Validate refuses that unless it is set.
 	InsecureRoutes bool
+
+	// Regions (gateway.go). ClusterName is this server's region.
+
+	// GatewayAddr is host:port of the gateway listener, through which the
+	// other regions' servers reach this one. Empty: no gateways (a herd
+	// of one region). Port 0 picks a free port; ask Server.GatewayAddr.
+	GatewayAddr string
+	// GatewayAdvertise, if set, is the host:port other regions learn by
+	// gossip to dial this server. Empty: the listener's.
+	GatewayAdvertise string
+	// Regions are the herd's other regions, each joined through a gateway
+	// of this server. Needs GatewayAddr.
+	Regions []Region
 
 	// Options, if set, is called last on the built server options, for
 	// settings this Config does not carry.
@@ -187,10 +214,19 @@ func (c Config) Validate() error {
 	if c.ConnectRetries < 0 {
 		return fmt.Errorf("field ConnectRetries %d: %w: must not be negative (nats-server treats it as no retry)", c.ConnectRetries, ErrConnectRetries)
 	}
+	if err := validatePeers(c.Name, c.Peers); err != nil {
+		return err
+	}
 	if err := c.ObserverLimits.validate(); err != nil {
 		return err
 	}
-	return c.validateAuth()
+	if err := c.validateGateways(); err != nil {
+		return err
+	}
+	if err := c.validateAuth(); err != nil {
+		return err
+	}
+	return c.validateGatewaysSecure()
 }
 
 // IsToken reports whether s is a non-empty NATS subject token made of ASCII
@@ -302,16 +338,11 @@ func (c Config) options(node *nodeIdentity) (*server.Options, error) {
 			ConnectRetries: c.ConnectRetries,
 		},
 	}
-	for _, r := range c.Routes {
-		u, _ := parseRoute(r)
-		if u.User == nil && c.RoutePassword != "" {
-			u.User = url.UserPassword(c.RouteUser, string(c.RoutePassword))
-		}
-		o.Routes = append(o.Routes, u)
-	}
 	if err := c.applyAuth(o, node); err != nil {
 		return nil, err
 	}
+	c.applyRoutes(o, c.Peers)
+	c.applyGateways(o)
 	c.ObserverLimits.apply(o)
 	if c.MonitorAddr != "" {
 		mhost, mport, _ := splitAddr(c.MonitorAddr, true)

@@ -1,7 +1,9 @@
 // Package embeddednats starts, stops and configures the one nats-server that
 // every herd node embeds, and hands out in-process nats.go connections to it.
 //
-// The servers of a herd form one NATS cluster (one ClusterName). Each server
+// The servers of a herd form one NATS cluster (one ClusterName) — or, in a
+// herd of several regions, one cluster per region (ClusterName is the
+// region) joined through gateways (gateway.go: GatewayAddr, Regions). Each server
 // is seeded with routes to its configured neighbors only; NATS completes the
 // full route mesh itself by gossip: when B accepts a route from C, it tells
 // every server it knows (A) about C and A dials C. Routes that a server was
@@ -17,6 +19,25 @@
 // nodes already started (whose ClusterAddr is then known); the mesh still
 // completes by gossip. A herd on fixed ports may start in any order:
 // explicit routes keep redialling until the neighbor is up.
+//
+// Peers (peers.go) are the herd's other servers by name. Every peer whose
+// route port is known is dialled as a configured route, so a herd on fixed
+// ports meshes without gossip, and SetPeers (a reloaded herd file) adds
+// routes and drops them for good: nats-server redials a gossip-learned
+// route for as long as ConnectRetries says, and only a configuration
+// reload ends a configured one. With PeersOnly a server accepts routes only
+// from its peers.
+//
+// Every route this server dials presents the user "<its name>@<route
+// user>" (peers.go): a route's CONNECT carries only the random server ID,
+// and the accepting server needs the name to check the dialler
+// (routecheck.go, nats-server's CustomRouterAuthentication): the route
+// password, membership, and, with route TLS verifying diallers, that the
+// certificate names the host of the peer it claims to be. Refusals say
+// what is wrong and which setting to check, and are held before they are
+// answered, longer each time (refusals.go), so that a refused server's
+// redials, and the redials of every server that learned its address by
+// gossip, back off to one every refusalHoldMax.
 //
 // The node talks to its own server in-process (Server.Connect); the client
 // listener (ClientAddr, loopback by default) is for observers and tools.
@@ -42,12 +63,13 @@
 // list`; route credentials (RouteUser/RoutePassword), which every route
 // must present and which this server presents on explicit and
 // gossip-learned routes alike; route TLS with CA verification (RouteTLS,
-// built by RouteTLSConfig or LoadRouteTLS). A refused route is redialled
-// once a second, and nats-server's info-and-above log lines pass a token
-// bucket (logBurst, logRate), so neither a refused node nor an observer
-// sending forbidden publishes can flood the log. Passwords are Secret
-// values, which print as [REDACTED].
+// built by RouteTLSConfig or LoadRouteTLS). A refused route backs off (see
+// above), and nats-server's info-and-above log lines pass a token bucket
+// (logBurst, logRate), so neither a refused node nor an observer sending
+// forbidden publishes can flood the log. Passwords are Secret values,
+// which print as [REDACTED].
 //
 // Core NATS is at-most-once: a publish towards a server whose route is cut
-// returns no error and is simply not delivered.
+// returns no error and is simply not delivered; across a gateway, likewise
+// until the other region has declared its interest (GatewayState.Up).
 package embeddednats

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +23,12 @@ type slogLogger struct {
 	l       *slog.Logger
 	onFatal func(msg string)
 	limit   *ratelog.Limiter // info and above (loglimit.go)
+	// refusedRoute, if set, reports whether the route connection with this
+	// id was refused by this server's routeCheck, which logged why:
+	// nats-server's own line for it ("authentication error") is vaguer,
+	// and its warning that the read loop was slow (the refusal was held
+	// on purpose) no news. Both go to debug level.
+	refusedRoute func(rid uint64) bool
 }
 
 var _ server.Logger = (*slogLogger)(nil)
@@ -47,16 +54,65 @@ func (s *slogLogger) log(level slog.Level, format string, v []any) {
 }
 
 func (s *slogLogger) Noticef(format string, v ...any) { s.log(slog.LevelInfo, format, v) }
-func (s *slogLogger) Warnf(format string, v ...any)   { s.log(slog.LevelWarn, format, v) }
-func (s *slogLogger) Errorf(format string, v ...any) {
-	if peerWentAway(format, v) { // peerclose.go
-		s.log(slog.LevelInfo, format+" (the route peer is gone)", v)
+func (s *slogLogger) Warnf(format string, v ...any) {
+	if strings.HasSuffix(format, readLoopSlow) && s.refused(format) {
+		s.log(slog.LevelDebug, format, v)
 		return
 	}
-	s.log(slog.LevelError, format, v)
+	s.log(slog.LevelWarn, format, v)
+}
+
+func (s *slogLogger) Errorf(format string, v ...any) {
+	switch {
+	case peerWentAway(format, v): // peerclose.go
+		s.log(slog.LevelInfo, format+" (the route peer is gone)", v)
+	case s.refused(format) && strings.Contains(fmt.Sprintf(format, v...), authError):
+		s.log(slog.LevelDebug, format, v)
+	case strings.HasSuffix(format, routeError) && len(v) == 1 && v[0] == authViolation:
+		// The dialling side learns nothing but this from a refusal.
+		s.log(slog.LevelError, format+": the peer refused this node's route; the peer's log says why "+
+			"(route password, certificate, or this node not in its herd file)", v)
+	default:
+		s.log(slog.LevelError, format, v)
+	}
 }
 func (s *slogLogger) Debugf(format string, v ...any) { s.log(slog.LevelDebug, format, v) }
 func (s *slogLogger) Tracef(format string, v ...any) { s.log(LevelTrace, format, v) }
+
+// nats-server's lines about a route, as their formats end or their text
+// contains them; for a connection the format starts with its description,
+// for a route "<addr> - rid:<id> - ".
+const (
+	readLoopSlow  = "Readloop processing time: %v"
+	authError     = "authentication error"
+	routeError    = "Route Error %s"
+	authViolation = "'Authorization Violation'"
+)
+
+// refused reports whether format is about a route connection that this
+// server's routeCheck refused.
+func (s *slogLogger) refused(format string) bool {
+	if s.refusedRoute == nil {
+		return false
+	}
+	rid, ok := routeID(format)
+	return ok && s.refusedRoute(rid)
+}
+
+// routeID finds the route connection id in a format nats-server prefixed
+// with the connection's description.
+func routeID(format string) (uint64, bool) {
+	_, rest, ok := strings.Cut(format, " - rid:")
+	if !ok {
+		return 0, false
+	}
+	end := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
+	if end <= 0 {
+		return 0, false
+	}
+	id, err := strconv.ParseUint(rest[:end], 10, 64)
+	return id, err == nil
+}
 
 // Fatalf logs at error level and reports the failure; it never exits.
 func (s *slogLogger) Fatalf(format string, v ...any) {

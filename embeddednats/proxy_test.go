@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -15,6 +16,8 @@ type tcpProxy struct {
 
 	targetSet chan struct{} // closed once target is known
 	target    string        // written once before targetSet is closed
+
+	accepts atomic.Int64 // connections accepted: dials of the target
 
 	// mu guards ln and conns.
 	mu    sync.Mutex
@@ -57,6 +60,7 @@ func (p *tcpProxy) serve(ln net.Listener) {
 			if err != nil {
 				return
 			}
+			p.accepts.Add(1)
 			<-p.targetSet
 			up, err := net.Dial("tcp", p.target)
 			if err != nil {

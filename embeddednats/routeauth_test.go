@@ -11,7 +11,6 @@ import (
 	"errors"
 	"log/slog"
 	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,11 +68,12 @@ func TestServer_routeAuth(t *testing.T) {
 	a := startServer(t, ca)
 
 	for _, tt := range []struct {
-		name string
-		cfg  func(*Config)
+		name    string
+		cfg     func(*Config)
+		refusal string // what A logs
 	}{
-		{"wrong password", auth("wrong-staple")},
-		{"no credentials", func(*Config) {}},
+		{"wrong password", auth("wrong-staple"), "route password mismatch with X"},
+		{"no credentials", func(*Config) {}, "does not say which node it is"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			logs := newCapture(slog.LevelInfo)
@@ -81,9 +81,9 @@ func TestServer_routeAuth(t *testing.T) {
 			tt.cfg(&c)
 			c.Logger = slog.New(teeHandler{logs, c.Logger.Handler()})
 			c.Routes = []string{a.ClusterAddr()}
-			refused := aLogs.count("authentication error")
+			refused := aLogs.count(tt.refusal)
 			x := startServer(t, c)
-			waitFor(t, "A to refuse a route", func() bool { return aLogs.count("authentication error") > refused })
+			waitFor(t, "A to refuse a route", func() bool { return aLogs.count(tt.refusal) > refused })
 			rate := watchRefused(t, x, logs, aLogs)
 			t.Logf("refused (%s): %.1f log lines/s over %v, both ends", tt.name, rate, refusedWindow)
 			if rate > maxRefusedLogRate {
@@ -144,33 +144,7 @@ func newTestCA(t *testing.T, name string) *testPKI {
 // as TLS server and client.
 func (ca *testPKI) issue(t *testing.T, name string) (certPEM, keyPEM []byte) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+	return ca.issueFor(t, name, "127.0.0.1")
 }
 
 // routeTLS is a node certificate from issuer, trusting trust.

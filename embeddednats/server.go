@@ -30,11 +30,16 @@ const readyPoll = 50 * time.Millisecond
 // Server is one embedded nats-server and the in-process connections handed
 // out to it.
 type Server struct {
-	cfg  Config
-	opts *server.Options
-	log  *slog.Logger
-	id   *nodeIdentity // the in-process connections' credential
-	hits limitCounter  // limit refusals nats-server reported
+	cfg   Config
+	log   *slog.Logger
+	id    *nodeIdentity // the in-process connections' credential
+	hits  limitCounter  // limit refusals nats-server reported
+	check *routeCheck   // who may open a route (routecheck.go)
+
+	// reloadMu serializes SetPeers and guards opts, the options the
+	// running server uses (nats-server keeps the pointer it was given).
+	reloadMu sync.Mutex
+	opts     *server.Options
 
 	failed    chan struct{} // closed on the first fatal error
 	closed    chan struct{} // closed when Close begins
@@ -69,7 +74,7 @@ func New(cfg Config) (*Server, error) {
 	if l == nil {
 		l = slog.New(slog.DiscardHandler)
 	}
-	return &Server{
+	s := &Server{
 		cfg:    cfg,
 		opts:   opts,
 		id:     id,
@@ -77,7 +82,10 @@ func New(cfg Config) (*Server, error) {
 		failed: make(chan struct{}),
 		closed: make(chan struct{}),
 		conns:  make(map[*nats.Conn]struct{}),
-	}, nil
+	}
+	s.check = newRouteCheck(cfg, s.log, s.closed, newPeerSet(cfg.Peers))
+	opts.CustomRouterAuthentication = s.check
+	return s, nil
 }
 
 // Start starts the server and returns once its client and route listeners
@@ -101,13 +109,18 @@ func (s *Server) Start(ctx context.Context) error {
 		s.mu.Unlock()
 		return fmt.Errorf("create nats server: %w", err)
 	}
-	srv.SetLoggerV2(countingLogger{newSlogLogger(s.log, s.fatal), &s.hits}, s.cfg.Debug, s.cfg.Trace, false)
+	lg := newSlogLogger(s.log, s.fatal)
+	lg.refusedRoute = s.check.wasRefused
+	srv.SetLoggerV2(countingLogger{lg, &s.hits}, s.cfg.Debug, s.cfg.Trace, false)
 	s.srv = srv
 	s.state = stateStarting
 	s.mu.Unlock()
 
 	srv.Start()
 	err = s.waitReady(ctx, srv)
+	if err == nil {
+		s.checkOwnCertificate()
+	}
 
 	s.mu.Lock()
 	if err == nil && s.state == stateStarting {

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"os"
 )
 
@@ -59,4 +60,72 @@ func LoadRouteTLS(certFile, keyFile, caFile string, verify bool) (*tls.Config, e
 		return nil, err
 	}
 	return RouteTLSConfig(cert, key, ca, verify)
+}
+
+// CheckRouteCert reports whether the certificate of t (its first) names
+// host, as a DNS or IP SAN: the host the other servers dial this one at,
+// and the one its peers expect of it (Config.PeersOnly). The error wraps
+// ErrRouteCertName and says what the certificate names instead.
+func CheckRouteCert(t *tls.Config, host string) error {
+	if t == nil || len(t.Certificates) == 0 || len(t.Certificates[0].Certificate) == 0 {
+		return fmt.Errorf("%w: no certificate", ErrRouteTLS)
+	}
+	leaf := t.Certificates[0].Leaf
+	if leaf == nil {
+		var err error
+		if leaf, err = x509.ParseCertificate(t.Certificates[0].Certificate[0]); err != nil {
+			return fmt.Errorf("%w: parse certificate: %v", ErrRouteTLS, err)
+		}
+	}
+	if leaf.VerifyHostname(host) != nil {
+		return fmt.Errorf("%w: the route certificate is for %s, not %s", ErrRouteCertName, certNames(leaf), host)
+	}
+	return nil
+}
+
+// routeHost is the host other servers dial this one at: the advertised
+// one, else the route listener's, or "" when that is every interface.
+func (c Config) routeHost() string {
+	addr := c.ClusterAdvertise
+	if addr == "" {
+		addr = c.ClusterAddr
+	}
+	return dialledHost(addr)
+}
+
+// dialledHost is the host of addr, or "" when it is empty or every
+// interface.
+func dialledHost(addr string) string {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil || h == "" {
+		return ""
+	}
+	if ip := net.ParseIP(h); ip != nil && ip.IsUnspecified() {
+		return ""
+	}
+	return h
+}
+
+// checkOwnCertificate logs, once at start, when this server's own route
+// certificate does not name its route host: every server dialling it then
+// fails to verify it, and its peers refuse its routes. The server still
+// runs (tests and `herd check` say more), but the operator learns why it
+// stays alone.
+func (s *Server) checkOwnCertificate() {
+	if s.cfg.RouteTLS == nil {
+		return
+	}
+	if host := s.cfg.routeHost(); host != "" {
+		if err := CheckRouteCert(s.cfg.RouteTLS, host); err != nil {
+			s.log.Error("route certificate of this node does not name its route host: servers dialling it will not verify it and its peers refuse its routes",
+				"err", err, "route_host", host)
+		}
+	}
+	// Gateways use the same certificate: the other regions dial this host.
+	if host := s.cfg.gatewayHost(); host != "" {
+		if err := CheckRouteCert(s.cfg.RouteTLS, host); err != nil {
+			s.log.Error("route certificate of this node does not name its gateway host: other regions' servers dialling it will not verify it",
+				"err", err, "gateway_host", host)
+		}
+	}
 }

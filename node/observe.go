@@ -114,7 +114,7 @@ func (n *Node) mount(m *monitor.Server, ns *embeddednats.Server) error {
 	errs = append(errs, m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		h := n.health(ns)
 		code := http.StatusOK
-		if h.Status != HealthOK {
+		if h.Status == HealthUnavailable {
 			code = http.StatusServiceUnavailable
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -158,16 +158,31 @@ func (n *Node) WebsocketURL() string {
 const (
 	HealthOK          = "ok"
 	HealthUnavailable = "unavailable"
+	// HealthDegraded: the node serves every client, but some record it
+	// holds is not on disk (Health.Storage says why). /healthz answers
+	// 200: taking the node out of service would lose availability and
+	// would not bring the disk back.
+	HealthDegraded = "degraded"
 )
 
 // Health is the answer of /healthz: ok when the NATS server runs and has a
-// route to every configured neighbor.
+// route to every configured neighbor (health.go; else unavailable, 503),
+// and its storage, if any, has every record on disk (else degraded, 200).
 type Health struct {
 	Status    string   `json:"status"`
 	Neighbors []string `json:"neighbors"`
 	// Missing are the neighbors without a route now.
 	Missing []string `json:"missing,omitempty"`
-	Error   string   `json:"error,omitempty"`
+	// UnreachablePeers are the other nodes of the herd without a route
+	// now, neighbors or not: the mesh is incomplete while any is listed.
+	UnreachablePeers []string `json:"unreachable_peers,omitempty"`
+	// UnreachableRegions are the other regions this node's gateways do
+	// not deliver to now (regions.go).
+	UnreachableRegions []string `json:"unreachable_regions,omitempty"`
+	Error              string   `json:"error,omitempty"`
+	// Storage is the storage's health; absent when the node keeps its
+	// records in memory only.
+	Storage *StorageHealth `json:"storage,omitempty"`
 }
 
 // Health reports whether the node reaches all its neighbors.
@@ -180,25 +195,18 @@ func (n *Node) Health() Health {
 
 func (n *Node) health(ns *embeddednats.Server) Health {
 	h := Health{Status: HealthOK, Neighbors: n.neighbors()}
-	srv := ns.NATS()
-	var up map[string]bool
-	if srv == nil || !srv.Running() {
+	if srv := ns.NATS(); srv == nil || !srv.Running() {
 		h.Error = "nats server not running"
-	} else if rz, err := srv.Routez(&natsserver.RoutezOptions{}); err != nil {
-		h.Error = "routez: " + err.Error()
+		h.Missing = h.Neighbors
 	} else {
-		up = make(map[string]bool, len(rz.Routes))
-		for _, r := range rz.Routes {
-			up[r.RemoteName] = true
-		}
+		meshHealth(&h, n.reachable(), ns)
 	}
-	for _, nb := range h.Neighbors {
-		if !up[nb] {
-			h.Missing = append(h.Missing, nb)
-		}
-	}
-	if h.Error != "" || len(h.Missing) > 0 {
+	h.Storage = n.storageHealth()
+	switch {
+	case h.Error != "" || len(h.Missing) > 0:
 		h.Status = HealthUnavailable
+	case h.Storage != nil && h.Storage.Status != HealthOK:
+		h.Status = HealthDegraded
 	}
 	return h
 }

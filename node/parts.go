@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/herdhq/herd/node/places"
 	"github.com/herdhq/herd/node/server"
 	"github.com/herdhq/herd/node/service"
+	"github.com/herdhq/herd/node/storage"
 )
 
 // parts are the configs of a node's parts, each built once from Config
@@ -35,12 +37,14 @@ type parts struct {
 	core    core.Config
 	client  server.Config
 	svc     service.Config
+	storage storage.Config // Dir "": memory only
 	monitor monitor.Config // unused without Config.MonitorAddr
 	live    live.Config    // idem
 }
 
-// parts builds and validates every part's config.
-func (c Config) parts() (parts, error) {
+// parts builds and validates every part's config; st is the node's
+// store, which the storage fills.
+func (c Config) parts(st storage.Store) (parts, error) {
 	var p parts
 	switch {
 	case !record.ValidName(c.Name):
@@ -50,6 +54,9 @@ func (c Config) parts() (parts, error) {
 	}
 	if err := bus.ValidNeighbors(c.Name, c.Neighbors); err != nil {
 		return p, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if err := c.validateRegions(); err != nil {
+		return p, err
 	}
 	if err := c.validateObservability(); err != nil {
 		return p, err
@@ -77,11 +84,19 @@ func (c Config) parts() (parts, error) {
 	p.client.Logger, p.client.Observe = p.log, nil
 	p.svc = c.Service
 	p.svc.Node, p.svc.Logger = c.Name, p.log
+	var storageErr error
+	if c.Storage.Dir != "" {
+		p.storage = c.Storage
+		p.storage.Dir = filepath.Join(c.Storage.Dir, c.Name)
+		p.storage.Store, p.storage.Logger, p.storage.Observe = st, p.log, storage.NopObserver{}
+		storageErr = p.storage.Validate()
+	}
 	p.monitor = monitor.DefaultConfig()
 	p.monitor.Addr, p.monitor.Logger = c.MonitorAddr, p.log
 	p.live = live.DefaultConfig()
 	topo := c.topology()
 	p.live.Name, p.live.Nodes, p.live.Edges, p.live.Logger = c.Name, topo.Nodes, topo.Edges, p.log
+	p.live.Regions = topo.Regions
 	for _, v := range []struct {
 		part string
 		err  error
@@ -91,6 +106,7 @@ func (c Config) parts() (parts, error) {
 		{"core", p.core.Validate()},
 		{"Client", p.client.Validate()},
 		{"Service", p.svc.Validate()},
+		{"Storage", storageErr},
 	} {
 		if v.err != nil {
 			return p, fmt.Errorf("%s: %w", v.part, v.err)
@@ -176,10 +192,14 @@ func (n *Node) wire() {
 	}
 	p := &n.parts
 	p.bus.Observe, p.ae.Observe, p.core.Observe, p.client.Observe = m, m, m, m
+	if p.storage.Dir != "" {
+		p.storage.Observe = m.Storage()
+	}
 	p.places = m.Places(n.cfg.Places)
 	m.SetRecords(n.store.Len)
 	if n.cfg.PlacesStats != nil {
 		m.SetPlacesStats(n.cfg.PlacesStats)
 	}
 	p.live.Stats = n.liveStats
+	p.live.Gateways = n.nats.GatewaysUp
 }

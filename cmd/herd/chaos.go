@@ -30,12 +30,12 @@ func (c *upCmd) runChaos(ctx context.Context, e env, hf herdfile.Config, log *sl
 	defer ln.Close()
 	h, err := herdrun.StartChaos(ctx, hf, ps, log)
 	if err != nil {
-		return err
+		return salvageHint(err)
 	}
 	defer h.Close()
 	fctx, cancel := context.WithTimeout(ctx, c.FormTimeout)
 	for _, n := range h.Running() {
-		if err = n.WaitClusterFormed(fctx, len(hf.Nodes)-1); err != nil {
+		if err = n.WaitClusterFormed(fctx, len(herdrun.Peers(hf, n.Name()))); err != nil { // its region's nodes
 			break
 		}
 	}

@@ -12,7 +12,7 @@ import (
 type clientCmd struct {
 	Addr   string        `arg:"" help:"Node to talk to: host:port, or a node name of the herd file (e.g. Goloman)."`
 	Lines  []string      `arg:"" optional:"" help:"Lines to send; without them, lines are read from standard input."`
-	Config string        `short:"c" type:"existingfile" help:"Herd file for node names. Default: the built-in herd."`
+	Config string        `short:"c" type:"existingfile" env:"HERD_CONFIG" help:"Herd file for node names (or set HERD_CONFIG). Default: the built-in herd on 127.0.0.1."`
 	Wait   time.Duration `default:"30s" help:"How long to wait for replies after the last line."`
 }
 

@@ -19,8 +19,10 @@ type cli struct {
 	Up      upCmd      `cmd:"" help:"Run every node of a herd file in this process (the built-in five-node herd by default)."`
 	Node    nodeCmd    `cmd:"" help:"Run one node of a herd file."`
 	Client  clientCmd  `cmd:"" help:"Send lines to a node's client port and print the replies (a friendlier nc)."`
+	Check   checkCmd   `cmd:"" help:"Check a herd file, and the secrets and route certificates it names, as 'herd node' would read them; exit non-zero naming the field at fault."`
 	Chaos   chaosCmd   `cmd:"" help:"Cut and heal routes, partition the herd, stop and start nodes of a running 'herd up --chaos'."`
 	Bench   benchCmd   `cmd:"" help:"Load-test a herd through its client ports: throughput, latency, flood convergence, and a check that every record reached every node."`
+	Storage storageCmd `cmd:"" help:"Work on a node's records on disk (storage salvage)."`
 	Version versionCmd `cmd:"" help:"Print the herd version."`
 }
 

@@ -38,6 +38,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build herd:", err)
 		os.Exit(1)
 	}
+	// The race runtime sleeps a second at every exit (for other threads'
+	// reports to come out); the herd's own stop is what the tests time.
+	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -388,28 +391,7 @@ func TestRun_HelpAndVersion(t *testing.T) {
 // herd client sends its arguments, or standard input, and prints every
 // reply; a node name resolves through the herd file.
 func TestRun_Client(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	// An echo server that answers each line, like a node, and closes after EOF.
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				sc := bufio.NewScanner(c)
-				for sc.Scan() {
-					fmt.Fprintf(c, "? %s\n", sc.Text())
-				}
-			}()
-		}
-	}()
-	addr := ln.Addr().String()
+	addr := echoServer(t)
 	if code, out, errOut := runCLI(t, "", "client", addr, "HELLO", "WORLD"); code != 0 || out != "? HELLO\n? WORLD\n" {
 		t.Errorf("args: %d %q %q", code, out, errOut)
 	}

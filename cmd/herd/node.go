@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -17,12 +19,13 @@ import (
 )
 
 type nodeCmd struct {
-	Config string `short:"c" required:"" type:"existingfile" help:"Herd file (YAML) describing every node. SIGHUP reloads it: the node takes its new neighbors (adding or removing nodes needs no restart)."`
+	Config string `short:"c" required:"" type:"existingfile" help:"Herd file (YAML) describing every node. SIGHUP reloads it: the node takes its new neighbors and peers (adding or removing nodes needs no restart)."`
 	Name   string `short:"n" required:"" help:"Which node of the herd file to run."`
+	dataDir
 }
 
 func (c *nodeCmd) Run(ctx context.Context, e env) error {
-	hf, log, ps, sec, err := setup(c.Config, e)
+	hf, log, ps, sec, err := setup(c.Config, c.Name, c.dataDir, e)
 	if err != nil {
 		return err
 	}
@@ -30,24 +33,20 @@ func (c *nodeCmd) Run(ctx context.Context, e env) error {
 	defer herdrun.TuneGC(ctx, e.getenv)()
 	h, err := herdrun.Start(ctx, hf, []string{c.Name}, ps, log, herdrun.WithSecurity(sec))
 	if err != nil {
-		return err
+		return salvageHint(err)
 	}
 	defer h.Close()
 	n := h.Nodes[0]
-	// The joined notice and reloads print from two goroutines.
+	// The mesh watch and reloads print from two goroutines.
 	e.stdout = &lockedWriter{w: e.stdout}
 	fmt.Fprintf(e.stdout, "node %s up: client %s, nats %s, monitor %s, neighbors %v (started %s)\n",
 		n.Name(), n.ClientAddr(), n.NATS().ClientURL(), or(n.MonitorURL(), "-"), hf.Neighbors(n.Name()), time.Now().Format(time.RFC3339))
 	fmt.Fprintf(e.stdout, "node %s security: %s\n", n.Name(), sec.Summary())
-	// Tell the operator when the herd is whole: until then, records may
-	// miss the nodes not yet connected.
-	joined := make(chan struct{})
+	mctx, stopMesh := context.WithCancel(ctx)
+	meshDone := make(chan struct{})
 	go func() {
-		defer close(joined)
-		peers := len(hf.Nodes) - 1
-		if err := n.WaitClusterFormed(ctx, peers); err == nil {
-			fmt.Fprintf(e.stdout, "node %s joined the herd: %d peers\n", n.Name(), peers)
-		}
+		defer close(meshDone)
+		watchMesh(mctx, e.stdout, log, n, time.Now)
 	}()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -60,14 +59,17 @@ func (c *nodeCmd) Run(ctx context.Context, e env) error {
 			c.reload(e, log, hf, n)
 		}
 	}
-	<-joined
+	stopMesh()
+	<-meshDone
 	fmt.Fprintln(e.stdout, "shutting down")
 	return h.Close()
 }
 
-// reload reads the herd file again and gives the node its new neighbors.
-// Everything else in the file (addresses, limits, security, Places) takes
-// a restart; a change there is reported, not applied.
+// reload reads the herd file again and gives the node its new neighbors
+// and peers. Everything else in the file (addresses, limits, security,
+// Places) takes a restart; a change there is reported, not applied.
+// `herd check` (the unit's ExecReload runs it first) refuses a file that
+// would fail here.
 func (c *nodeCmd) reload(e env, log *slog.Logger, old herdfile.Config, n *node.Node) {
 	hf, err := loadHerdFile(c.Config)
 	if err != nil {
@@ -80,14 +82,28 @@ func (c *nodeCmd) reload(e env, log *slog.Logger, old herdfile.Config, n *node.N
 		return
 	}
 	if prev, _ := old.Node(c.Name); prev.Client != self.Client || prev.NATS != self.NATS ||
-		prev.Cluster != self.Cluster || prev.Monitor != self.Monitor {
+		prev.Cluster != self.Cluster || prev.Monitor != self.Monitor || prev.Gateway != self.Gateway {
 		log.Warn("reload herd file: this node's addresses changed; they take a restart", "node", c.Name)
+	}
+	if !slices.Equal(old.Regions(), hf.Regions()) || old.Region(c.Name) != hf.Region(c.Name) {
+		log.Warn("reload herd file: the regions changed; a node's region and the regions its gateways dial take a restart", "node", c.Name)
 	}
 	if err := n.SetNeighbors(hf.Neighbors(c.Name)); err != nil {
 		log.Error("reload herd file: neighbors not changed", "err", err)
 		return
 	}
-	fmt.Fprintf(e.stdout, "node %s reloaded the herd file: neighbors %v\n", c.Name, hf.Neighbors(c.Name))
+	added, removed, err := n.NATS().SetPeers(herdrun.Peers(hf, c.Name))
+	if err != nil {
+		log.Error("reload herd file: peers not changed", "err", err)
+	}
+	var peers strings.Builder
+	if len(added) > 0 {
+		fmt.Fprintf(&peers, "; new peers %v", added)
+	}
+	if len(removed) > 0 {
+		fmt.Fprintf(&peers, "; removed peers %v: their routes are closed and they are no longer dialled", removed)
+	}
+	fmt.Fprintf(e.stdout, "node %s reloaded the herd file: neighbors %v%s\n", c.Name, hf.Neighbors(c.Name), peers.String())
 }
 
 // lockedWriter serializes writes from several goroutines.

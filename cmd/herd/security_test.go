@@ -166,7 +166,7 @@ nodes:
 
 	lines := func() int { return strings.Count(a.stderr.String(), "\n") + strings.Count(b.stderr.String(), "\n") }
 	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(a.stderr.String(), "authentication error") {
+	for !strings.Contains(a.stderr.String(), "route password mismatch with B") {
 		if time.Now().After(deadline) {
 			t.Fatalf("A never refused B; A's log:\n%s", a.stderr.String())
 		}

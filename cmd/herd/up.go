@@ -18,7 +18,8 @@ type upCmd struct {
 	FormTimeout time.Duration `default:"30s" help:"How long to wait for the NATS cluster to form."`
 	Chaos       bool          `help:"Put every node behind a route proxy and serve 'herd chaos' commands (cut, heal, partition, stop, start) on --chaos-admin."`
 	ChaosAdmin  string        `default:"127.0.0.1:12099" help:"Loopback address of the chaos admin endpoint (with --chaos)."`
-	Profile     profileFlags  `embed:""`
+	dataDir     `embed:""`
+	Profile     profileFlags `embed:""`
 }
 
 func (c *upCmd) Run(ctx context.Context, e env) error {
@@ -27,7 +28,7 @@ func (c *upCmd) Run(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	hf, log, ps, sec, err := setup(c.Config, e)
+	hf, log, ps, sec, err := setup(c.Config, "", c.dataDir, e)
 	if err != nil {
 		return err
 	}
@@ -42,11 +43,11 @@ func (c *upCmd) Run(ctx context.Context, e env) error {
 	}
 	h, err := herdrun.Start(ctx, hf, nil, ps, log, herdrun.WithSecurity(sec))
 	if err != nil {
-		return err
+		return salvageHint(err)
 	}
 	defer h.Close()
 	fctx, cancel := context.WithTimeout(ctx, c.FormTimeout)
-	err = h.WaitFormed(fctx, len(hf.Nodes)-1)
+	err = h.WaitFormed(fctx)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("wait for the cluster to form: %w", err)
@@ -59,13 +60,23 @@ func (c *upCmd) Run(ctx context.Context, e env) error {
 }
 
 // setup reads what herd up and herd node need before starting nodes: the
-// herd file (path, or the built-in herd when empty), the logger it asks
-// for, the Places providers and the security settings. The caller closes
-// the providers.
-func setup(path string, e env) (herdfile.Config, *slog.Logger, *herdrun.Providers, *herdrun.Security, error) {
+// herd file (path, or the built-in herd when empty; as node reads it when
+// node is set: see herdfile.Config.ForNode) with --data applied, the
+// logger it asks for, the Places providers and the security settings. The
+// caller closes the providers.
+func setup(path, node string, data dataDir, e env) (herdfile.Config, *slog.Logger, *herdrun.Providers, *herdrun.Security, error) {
 	hf, err := loadHerdFile(path)
 	if err != nil {
 		return hf, nil, nil, nil, err
+	}
+	if err := data.check(); err != nil {
+		return hf, nil, nil, nil, err
+	}
+	if data.Data != "" {
+		hf.Storage.Dir = data.Data
+	}
+	if node != "" {
+		hf = hf.ForNode(node)
 	}
 	log := herdrun.Logger(hf.Log, e.stderr)
 	sec, err := herdrun.LoadSecurity(hf, e.getenv)
@@ -92,11 +103,25 @@ func loadHerdFile(path string) (herdfile.Config, error) {
 }
 
 func printHerd(e env, hf herdfile.Config, h *herdrun.Herd, took time.Duration) {
-	fmt.Fprintf(e.stdout, "herd %q is up: %d nodes, cluster formed in %s\n\n", hf.Herd, len(h.Nodes), took.Round(time.Millisecond))
+	regions := hf.Regions()
+	if len(regions) > 1 {
+		fmt.Fprintf(e.stdout, "herd %q is up: %d nodes in %d regions (%s), clusters and gateways formed in %s\n\n",
+			hf.Herd, len(h.Nodes), len(regions), strings.Join(regions, ", "), took.Round(time.Millisecond))
+	} else {
+		fmt.Fprintf(e.stdout, "herd %q is up: %d nodes, cluster formed in %s\n\n", hf.Herd, len(h.Nodes), took.Round(time.Millisecond))
+	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tCLIENT\tNATS\tMONITOR\tNEIGHBORS")
+	if len(regions) > 1 {
+		fmt.Fprintln(tw, "NODE\tCLIENT\tNATS\tMONITOR\tREGION\tGATEWAY\tNEIGHBORS")
+	} else {
+		fmt.Fprintln(tw, "NODE\tCLIENT\tNATS\tMONITOR\tNEIGHBORS")
+	}
 	for _, n := range h.Nodes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n.Name(), n.ClientAddr(), n.NATS().ClientURL(), or(n.MonitorURL(), "-"), strings.Join(hf.Neighbors(n.Name()), ", "))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t", n.Name(), n.ClientAddr(), n.NATS().ClientURL(), or(n.MonitorURL(), "-"))
+		if len(regions) > 1 {
+			fmt.Fprintf(tw, "%s\t%s\t", hf.Region(n.Name()), n.NATS().GatewayAddr())
+		}
+		fmt.Fprintf(tw, "%s\n", strings.Join(hf.Neighbors(n.Name()), ", "))
 	}
 	tw.Flush()
 	if u := h.Nodes[0].MonitorURL(); u != "" {

@@ -28,14 +28,16 @@ import (
 
 // Config is a whole herd file.
 type Config struct {
-	// Herd is the cluster name shared by every node's NATS server. It must
-	// be a NATS token.
+	// Herd is the herd's name: the NATS cluster name of every node whose
+	// region is not set (regions.go). It must be a NATS token.
 	Herd   string       `yaml:"herd"`
 	Places PlacesConfig `yaml:"places"`
 	Limits Limits       `yaml:"limits"`
 	Log    LogConfig    `yaml:"log"`
 	// AntiEntropy tunes the periodic reconciliation between neighbors.
 	AntiEntropy AntiEntropy `yaml:"antientropy"`
+	// Storage keeps each node's records on disk (storage.go).
+	Storage Storage `yaml:"storage"`
 	// Auth and TLS secure the embedded NATS servers (security.go).
 	Auth AuthConfig `yaml:"auth"`
 	TLS  TLSConfig  `yaml:"tls"`
@@ -54,8 +56,17 @@ type Node struct {
 	Client string `yaml:"client"`
 	// NATS is the embedded NATS server's client port, for observers and tools.
 	NATS string `yaml:"nats"`
-	// Cluster is the embedded NATS server's route port; neighbors dial it.
+	// Cluster is the embedded NATS server's route port; the other nodes
+	// of its region dial it.
 	Cluster string `yaml:"cluster"`
+	// Region is the node's region (regions.go): the nodes of one region
+	// form one NATS cluster named after it. Empty: the herd's name, so a
+	// herd of one region needs no region fields.
+	Region string `yaml:"region"`
+	// Gateway is the embedded NATS server's gateway port, through which the
+	// other regions' nodes reach this region. Required on every node of a
+	// herd of several regions; optional otherwise.
+	Gateway string `yaml:"gateway"`
 	// Monitor is the HTTP metrics/health address; empty means none.
 	Monitor string `yaml:"monitor"`
 	// Websocket, if set, is the address of a NATS WebSocket listener for
@@ -171,6 +182,7 @@ func DefaultConfig() Config {
 		},
 		Log:         LogConfig{Level: "info", Format: "text"},
 		AntiEntropy: DefaultAntiEntropy(),
+		Storage:     DefaultStorage(),
 		Auth: AuthConfig{
 			System: Credential{User: "sys", PasswordEnv: "HERD_SYSTEM_PASSWORD"},
 			Routes: RouteAuth{Credential: Credential{PasswordEnv: "HERD_ROUTE_PASSWORD"}},
@@ -217,6 +229,9 @@ func Load(path string) (Config, error) {
 	}
 	if c.Log.FileDir != "" && !filepath.IsAbs(c.Log.FileDir) {
 		c.Log.FileDir = filepath.Join(filepath.Dir(path), c.Log.FileDir)
+	}
+	if c.Storage.Dir != "" && !filepath.IsAbs(c.Storage.Dir) {
+		c.Storage.Dir = filepath.Join(filepath.Dir(path), c.Storage.Dir)
 	}
 	for i, n := range c.Nodes {
 		if n.LogFile != "" && !filepath.IsAbs(n.LogFile) {

@@ -53,15 +53,18 @@ type TLSConfig struct {
 }
 
 // RouteTLS turns TLS on for the routes between nodes when its files are
-// set (all three, or none). In CertFile and KeyFile, "{node}" stands for
-// the node's name, so one herd file serves per-node certificates. Load
-// resolves relative paths against the herd file's directory.
+// set (all three, or none). In every path, "{node}" stands for the node's
+// name (NodePlaceholder), so one herd file serves per-node certificates and
+// per-node credential directories. Load resolves relative paths against
+// the herd file's directory.
 type RouteTLS struct {
 	// CAFile holds the CA certificate(s) that signed every node's
 	// certificate; a node trusts no other.
 	CAFile string `yaml:"ca_file"`
-	// CertFile and KeyFile are the node's certificate (with an IP or DNS
-	// SAN matching its cluster address) and private key, PEM.
+	// CertFile and KeyFile are the node's certificate and private key,
+	// PEM. The certificate must name the host of the node's cluster
+	// address (a DNS or IP SAN): peers dial that name, and the peers it
+	// dials refuse a certificate that does not name the node it says it is.
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
 	// Verify also requires and verifies a certificate from every node that
@@ -69,17 +72,17 @@ type RouteTLS struct {
 	Verify bool `yaml:"verify"`
 }
 
-// NodePlaceholder in RouteTLS.CertFile and KeyFile is replaced by the
-// node's name.
+// NodePlaceholder in a path of the herd file (TLS files, password and key
+// files) is replaced by the name of the node that reads it: see ForNode.
 const NodePlaceholder = "{node}"
 
 // Enabled reports whether route TLS is configured.
 func (t RouteTLS) Enabled() bool { return t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" }
 
-// Files returns the certificate, key and CA paths of node.
+// Files returns the certificate, key and CA paths of node, with
+// NodePlaceholder replaced in each.
 func (t RouteTLS) Files(node string) (cert, key, ca string) {
-	return strings.ReplaceAll(t.CertFile, NodePlaceholder, node),
-		strings.ReplaceAll(t.KeyFile, NodePlaceholder, node), t.CAFile
+	return forNode(t.CertFile, node), forNode(t.KeyFile, node), forNode(t.CAFile, node)
 }
 
 func (a AuthConfig) validate(p *problems) {

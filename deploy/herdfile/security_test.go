@@ -134,6 +134,11 @@ func TestRouteTLS_Files(t *testing.T) {
 	if cert != "/c/Hands.pem" || key != "/c/Hands.key" || ca != "/c/ca.pem" {
 		t.Errorf("Files = %s %s %s", cert, key, ca)
 	}
+	// The CA path takes the placeholder too (a per-node credentials dir).
+	r.CAFile = "/run/credentials/herd-node@{node}.service/route-ca.pem"
+	if _, _, ca := r.Files("Hands"); ca != "/run/credentials/herd-node@Hands.service/route-ca.pem" {
+		t.Errorf("CA path %s, want the placeholder replaced", ca)
+	}
 	if (herdfile.RouteTLS{Verify: true}).Enabled() || !r.Enabled() {
 		t.Error("Enabled wrong")
 	}

@@ -3,11 +3,7 @@ package hosttest
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,15 +51,19 @@ func requireLab(t *testing.T) {
 	t.Skipf("five-host test %s; run as root with iproute2 (CI sets HERD_REQUIRE_NETNS=1)", why)
 }
 
-// lab is the running five-host herd.
+// lab is the running herd of deploy/hosts/herd.yaml.
 type lab struct {
-	t     *testing.T
-	net   *Lab
-	bin   string
-	file  string
-	env   []string
-	mu    sync.Mutex // guards procs
-	procs map[string]*nodeProc
+	t      *testing.T
+	began  time.Time
+	net    *Lab
+	byNode map[string]Host
+	bin    string
+	pki    string // CA, and <node>.pem and <node>-key.pem of every node
+	herd   string // the shipped herd file's text
+	file   string // the herd file the nodes read: the shipped one, copied
+	env    []string
+	mu     sync.Mutex // guards procs
+	procs  map[string]*nodeProc
 }
 
 type nodeProc struct {
@@ -74,58 +74,63 @@ type nodeProc struct {
 	stdout syncWriter   // lines printed, for waitOut
 }
 
-// TestFiveHosts runs deploy/hosts/herd.yaml on five network namespaces with
-// TLS and authenticated routes: floods across hosts, survives a cut link
-// and heals it, and a host stopped and restarted catches up.
-func TestFiveHosts(t *testing.T) {
+// newLab builds herd, makes the six hosts' namespaces and the herd's PKI,
+// and installs deploy/hosts/herd.yaml unchanged, as an operator copies it
+// to /etc/herd/herd.yaml.
+func newLab(t *testing.T) *lab {
 	requireLab(t)
-	began := time.Now()
+	l := &lab{t: t, began: time.Now(), procs: map[string]*nodeProc{}, byNode: map[string]Host{},
+		env: []string{"HERD_ROUTE_PASSWORD=route-secret-for-the-lab", "HERD_SYSTEM_PASSWORD=sys-secret-for-the-lab"}}
 	Sweep(prefixBase)
 	dir := t.TempDir()
-
-	bin := filepath.Join(dir, "herd")
-	build := exec.Command("go", "build", "-o", bin, "../../cmd/herd")
+	l.bin = filepath.Join(dir, "herd")
+	build := exec.Command("go", "build", "-o", l.bin, "../../cmd/herd")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build herd: %v\n%s", err, out)
 	}
-
 	names := []string{"goloman.herd", "hands.herd", "holiday.herd", "welsh.herd", "wilkes.herd", "sixth.herd"}
 	nl, err := NewLab(fmt.Sprintf("%s%d-", prefixBase, os.Getpid()), names)
 	t.Cleanup(nl.Close) // even when NewLab failed half way
 	if err != nil {
 		t.Fatal(err)
 	}
-
-	// The deploy file, with its systemd credential paths pointed at a PKI
-	// made here.
-	pki := filepath.Join(dir, "tls")
-	if err := os.Mkdir(pki, 0o700); err != nil {
+	l.net = nl
+	l.pki = filepath.Join(dir, "tls")
+	if err := os.Mkdir(l.pki, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	byNode := map[string]Host{}
 	for n, h := range nodeHosts {
-		byNode[n] = nl.Host(h)
+		l.byNode[n] = nl.Host(h)
 	}
-	if err := WritePKI(pki, byNode); err != nil {
+	if err := WritePKI(l.pki, l.byNode); err != nil {
 		t.Fatal(err)
 	}
 	src, err := os.ReadFile("../hosts/herd.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	herd := strings.NewReplacer(
-		"/run/credentials/herd-node@{node}.service/route-ca.pem", filepath.Join(pki, "ca.pem"),
-		"/run/credentials/herd-node@{node}.service/route-cert.pem", filepath.Join(pki, "{node}.pem"),
-		"/run/credentials/herd-node@{node}.service/route-key.pem", filepath.Join(pki, "{node}-key.pem"),
-	).Replace(string(src))
-	file := filepath.Join(dir, "herd.yaml")
-	if err := os.WriteFile(file, []byte(herd), 0o600); err != nil {
+	l.herd = string(src)
+	l.file = filepath.Join(dir, "herd.yaml")
+	if err := os.WriteFile(l.file, src, 0o644); err != nil {
 		t.Fatal(err)
 	}
-
-	l := &lab{t: t, net: nl, bin: bin, file: file, procs: map[string]*nodeProc{},
-		env: []string{"HERD_ROUTE_PASSWORD=route-secret-for-the-lab", "HERD_SYSTEM_PASSWORD=sys-secret-for-the-lab"}}
 	t.Cleanup(l.stopAll)
+	return l
+}
+
+// TestFiveHosts runs deploy/hosts/herd.yaml, byte for byte, on five
+// network namespaces with TLS and authenticated routes, each node's route
+// TLS files in its own credentials directory as systemd hands them over:
+// floods across hosts, survives a cut link and heals it, a host stopped
+// and restarted catches up, and a sixth host added and removed by SIGHUP
+// is dialled no more once removed.
+func TestFiveHosts(t *testing.T) {
+	l := newLab(t)
+	began := l.began
+	byNode := l.byNode
+	nl := l.net
+	herd := l.herd
+	file := l.file
 	for _, n := range []string{"Welsh", "Wilkes", "Goloman", "Holiday", "Hands"} { // any order
 		l.start(n)
 	}
@@ -178,7 +183,7 @@ func TestFiveHosts(t *testing.T) {
 	if six == five+sixthNode {
 		t.Fatal("could not add Sixth to Welsh's neighbors in the herd file")
 	}
-	if err := os.WriteFile(file, []byte(six), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte(six), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	l.start("Sixth")
@@ -193,8 +198,25 @@ func TestFiveHosts(t *testing.T) {
 	at = l.iamat("Sixth", "from-sixth", "+4+4")
 	l.waitEverywhere("from-sixth", at)
 
-	// Remove it again: the others reload the five-host file, then it stops.
+	// Remove it again: the others reload the five-host file and drop it at
+	// once, saying so once each; Sixth keeps running (and dialling them,
+	// refused) until it is stopped, and nobody dials it meanwhile.
 	l.reloadAll(five, "Goloman", "Hands", "Holiday", "Welsh", "Wilkes")
+	for _, n := range []string{"Goloman", "Hands", "Holiday", "Welsh", "Wilkes"} {
+		if got := strings.Count(l.proc(n).stdout.String(), "removed peers [Sixth]"); got != 1 {
+			t.Errorf("%s said %d times that Sixth was removed, want once:\n%s", n, got, l.proc(n).stdout.String())
+		}
+	}
+	l.waitUnreachable("Sixth", "Goloman", "Hands", "Holiday", "Welsh", "Wilkes")
+	// From now on no connection may reach Sixth's host at all (so nothing
+	// here talks to it either): its TCP passive opens must not move.
+	quiet := 5 * time.Second
+	opens := l.passiveOpens("Sixth")
+	for start := time.Now(); time.Since(start) < quiet; time.Sleep(100 * time.Millisecond) {
+		if n := l.passiveOpens("Sixth") - opens; n != 0 {
+			t.Fatalf("Sixth was dialled %d times within %v after the others dropped it, want never", n, time.Since(start).Round(time.Millisecond))
+		}
+	}
 	l.stop("Sixth")
 	l.waitHealth("Welsh", true) // no longer waits for Sixth
 
@@ -204,13 +226,41 @@ func TestFiveHosts(t *testing.T) {
 	t.Logf("five-host test took %s", time.Since(began).Round(time.Millisecond))
 }
 
-func (l *lab) host(node string) Host { return l.net.Host(nodeHosts[node]) }
+func (l *lab) host(node string) Host { return l.byNode[node] }
+
+// credentials is what the wrapper around herd does before it runs it,
+// as systemd does for the unit (LoadCredential): in the host's own mount
+// namespace (ip netns exec makes one per process), a fresh /run and the
+// node's credentials directory on a tmpfs of its own, holding the CA and
+// the certificate and key of node $3 (its own, or another's in a test),
+// read-only; and, as StateDirectory=herd, /var/lib/herd the node's own
+// (a directory of the lab's, beside the PKI, kept across restarts). Then
+// it becomes herd itself (same pid, signals reach it).
+// $1 is the node, $2 the PKI directory, the rest herd's command line.
+const credentials = `mount -t tmpfs -o mode=0755 herd-run /run
+s="$(dirname "$2")/state/$1"
+mkdir -p "$s/herd"
+mount --bind "$s" /var/lib
+d="/run/credentials/herd-node@$1.service"
+mkdir -p "$d"
+mount -t tmpfs -o mode=0700 herd-creds "$d"
+cp "$2/ca.pem" "$d/route-ca.pem"
+cp "$2/$3.pem" "$d/route-cert.pem"
+cp "$2/$3-key.pem" "$d/route-key.pem"
+chmod 0400 "$d"/*
+shift 3
+exec "$@"`
 
 // start runs `herd node` for node inside its host's namespace.
-func (l *lab) start(node string) {
+func (l *lab) start(node string) { l.startWith(node, node) }
+
+// startWith runs node with the certificate and key of certOf and env added
+// to the lab's environment (a later value wins).
+func (l *lab) startWith(node, certOf string, env ...string) {
 	l.t.Helper()
-	cmd := exec.Command("ip", "netns", "exec", l.host(node).NS, l.bin, "node", "--config", l.file, "--name", node)
-	cmd.Env = append(os.Environ(), l.env...)
+	cmd := exec.Command("ip", "netns", "exec", l.host(node).NS, "sh", "-ec", credentials, "herd-credentials",
+		node, l.pki, certOf, l.bin, "node", "--config", l.file, "--name", node)
+	cmd.Env = append(append(os.Environ(), l.env...), env...)
 	p := &nodeProc{cmd: cmd, exited: make(chan struct{}), stdout: syncWriter{w: &bytes.Buffer{}}}
 	cmd.Stderr = &syncWriter{w: &p.out}
 	stdout, err := cmd.StdoutPipe()
@@ -263,7 +313,7 @@ func (l *lab) waitOut(node, re string) {
 // reloadAll rewrites the herd file and sends SIGHUP to every running node.
 func (l *lab) reloadAll(data string, nodes ...string) {
 	l.t.Helper()
-	if err := os.WriteFile(l.file, []byte(data), 0o600); err != nil {
+	if err := os.WriteFile(l.file, []byte(data), 0o644); err != nil {
 		l.t.Fatal(err)
 	}
 	for _, n := range nodes {
@@ -307,112 +357,4 @@ func (l *lab) stopAll() {
 
 func (p *nodeProc) stderr() string {
 	return p.cmd.Stderr.(*syncWriter).String()
-}
-
-// talk sends one line to node's client port from inside its host, half
-// closes, and returns the whole reply.
-func (l *lab) talk(node, line string) string {
-	l.t.Helper()
-	h := l.host(node)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	c, err := h.Dial(ctx, "tcp", net.JoinHostPort(h.IP, "12001"))
-	if err != nil {
-		l.t.Fatalf("dial %s: %v", node, err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	fmt.Fprintf(c, "%s\n", line)
-	c.(*net.TCPConn).CloseWrite()
-	out, err := io.ReadAll(c)
-	if err != nil {
-		l.t.Fatalf("read from %s: %v", node, err)
-	}
-	return string(out)
-}
-
-func (l *lab) iamat(node, client, loc string) string {
-	l.t.Helper()
-	out := l.talk(node, fmt.Sprintf("IAMAT %s %s %d.%09d", client, loc, time.Now().Unix(), time.Now().Nanosecond()))
-	if !strings.HasPrefix(out, "AT "+node+" ") {
-		l.t.Fatalf("IAMAT at %s: %q", node, out)
-	}
-	return strings.TrimSuffix(out, "\n")
-}
-
-// whatsatLine is the AT line node answers WHATSAT client with.
-func (l *lab) whatsatLine(node, client string) string {
-	l.t.Helper()
-	return firstLine(l.talk(node, "WHATSAT "+client+" 1 1"))
-}
-
-func (l *lab) waitEverywhere(client, at string) {
-	l.t.Helper()
-	l.waitOn(client, at, "Goloman", "Hands", "Holiday", "Welsh", "Wilkes")
-}
-
-// waitOn polls WHATSAT on each node until it answers with the AT line.
-func (l *lab) waitOn(client, at string, nodes ...string) {
-	l.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for _, n := range nodes {
-		for {
-			out := l.talk(n, fmt.Sprintf("WHATSAT %s 1 1", client))
-			if strings.HasPrefix(out, at+"\n") {
-				break
-			}
-			if time.Now().After(deadline) {
-				l.t.Fatalf("%s answers %q for %s, want %q", n, firstLine(out), client, at)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-}
-
-// waitHealth polls node's /healthz (all neighbor routes up) until it says
-// healthy, or unhealthy.
-func (l *lab) waitHealth(node string, healthy bool) {
-	l.t.Helper()
-	h := l.host(node)
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: h.Dial, DisableKeepAlives: true}}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := client.Get("http://" + net.JoinHostPort(h.IP, "18222") + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if (resp.StatusCode == http.StatusOK) == healthy {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			l.t.Fatalf("%s /healthz never became healthy=%v (last: %v)", node, healthy, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func firstLine(s string) string { l, _, _ := strings.Cut(s, "\n"); return l }
-
-// syncWriter lets a process write stderr while the test reads it.
-type syncWriter struct {
-	mu sync.Mutex // guards w
-	w  *bytes.Buffer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
-
-func (s *syncWriter) Reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.w.Reset()
-}
-
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.String()
 }

@@ -16,8 +16,11 @@ type Beat struct {
 	// Bye says the node is stopping: draw it down now.
 	Bye bool `json:"bye,omitempty"`
 	// Peers are the servers the node has a NATS route to now.
-	Peers []string  `json:"peers"`
-	Stats NodeStats `json:"stats"`
+	Peers []string `json:"peers"`
+	// Gateways are the regions the node's gateways deliver to now (a herd
+	// of several regions).
+	Gateways []string  `json:"gateways,omitempty"`
+	Stats    NodeStats `json:"stats"`
 	// Rates are per second over the last second.
 	Rates Rates `json:"rates"`
 }
@@ -109,7 +112,7 @@ func (l *Live) publishBeat(r *rater, seq *uint64) {
 	}
 	l.publish(subject, Beat{
 		Node: l.cfg.Name, Seq: *seq, Time: now.UnixMilli(),
-		Peers: peers, Stats: stats, Rates: rates,
+		Peers: peers, Gateways: l.cfg.Gateways(), Stats: stats, Rates: rates,
 	})
 }
 

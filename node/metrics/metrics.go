@@ -16,6 +16,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -72,6 +73,10 @@ var receivedResults = [2]string{"stale", "stored"} // indexed by newer
 // Metrics is one node's metrics. Its methods are safe for concurrent use.
 type Metrics struct {
 	reg *prometheus.Registry
+	f   factory // registers with the node label
+
+	storageOnce sync.Once
+	storage     *Storage // made by the first call of Storage
 
 	commands    [core.NumCommands][core.NumOutcomes]prometheus.Counter
 	connsOpened prometheus.Counter
@@ -128,6 +133,7 @@ func New(cfg Config) *Metrics {
 	)
 	r := prometheus.WrapRegistererWith(prometheus.Labels{"node": cfg.Node}, m.reg)
 	f := factory{r}
+	m.f = f
 
 	commands := f.counterVec("client_commands_total",
 		"Client commands (TCP port and NATS service) by command and outcome.", "command", "outcome")
@@ -365,4 +371,10 @@ func (f factory) histogramVec(name, help string, buckets []float64, labels ...st
 	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: name, Help: help, Buckets: buckets}, labels)
 	f.r.MustRegister(h)
 	return h
+}
+
+func (f factory) gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: name, Help: help}, labels)
+	f.r.MustRegister(g)
+	return g
 }

@@ -95,6 +95,10 @@ type Herd struct {
 	// route is each node's route address: where it listened (a restart
 	// listens there again), or its proxy's with chaos.
 	route map[string]string
+	// regions is each node's region (WithRegions, regions.go), nil for
+	// one region; gateway each node's gateway address once started.
+	regions map[string]string
+	gateway map[string]string
 }
 
 // Start starts every node of topo and waits until the herd is formed: a
@@ -104,7 +108,7 @@ type Herd struct {
 // neighbor's proxy. Every node is closed at the end of the test.
 func Start(t testing.TB, topo map[string][]string, opts ...Option) *Herd {
 	t.Helper()
-	h := &Herd{t: t, Topo: topo, nodes: map[string]*node.Node{}, route: map[string]string{}}
+	h := &Herd{t: t, Topo: topo, nodes: map[string]*node.Node{}, route: map[string]string{}, gateway: map[string]string{}}
 	for _, o := range opts {
 		o(h)
 	}
@@ -178,6 +182,7 @@ func (h *Herd) Config(name string) node.Config {
 			cfg.NATS.ClusterAddr = addr // a restart keeps its route address
 		}
 	}
+	h.regionConfig(name, &cfg)
 	h.mu.Unlock()
 	if h.mod != nil {
 		h.mod(name, &cfg)
@@ -207,6 +212,9 @@ func (h *Herd) StartNode(name string) *node.Node {
 		h.route[name] = n.NATS().ClusterAddr()
 	}
 	h.nodes[name] = n
+	if h.regions != nil {
+		h.gateway[name] = n.NATS().GatewayAddr()
+	}
 	h.mu.Unlock()
 	return n
 }
@@ -254,11 +262,12 @@ func (h *Herd) cut(a, b string) bool {
 }
 
 // WantPeers is the route peers a running node should have: every other
-// running node whose link to it is not cut (NATS routes are a full mesh).
+// running node of its region whose link to it is not cut (NATS routes are
+// a full mesh inside a region).
 func (h *Herd) WantPeers(name string) []string {
 	var want []string
 	for _, other := range h.Live() {
-		if other != name && !h.cut(name, other) {
+		if other != name && !h.cut(name, other) && h.sameRegion(name, other) {
 			want = append(want, other)
 		}
 	}
@@ -266,13 +275,15 @@ func (h *Herd) WantPeers(name string) []string {
 }
 
 // WaitFormed waits until every running node's route peers are what the
-// cuts allow and it sees the flood subscription of every running neighbor
-// it has a route to.
+// cuts allow, its gateways (WithRegions) deliver to every other region,
+// and it sees the flood subscription of every running neighbor it has a
+// route or a gateway to.
 func (h *Herd) WaitFormed() {
 	h.t.Helper()
 	h.WaitRoutes(20 * time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), regionStartTimeout)
 	defer cancel()
+	h.waitRegions(ctx)
 	for _, name := range h.Live() {
 		n := h.Node(name)
 		for _, nb := range h.Topo[name] {

@@ -81,8 +81,8 @@ func (h *ChaosHerd) Start(ctx context.Context, name string) error {
 	cfg.NATS.ClusterAddr = "127.0.0.1:0"
 	cfg.NATS.ClusterAdvertise = h.adv[name]
 	cfg.NATS.Routes = nil
-	for _, nb := range cfg.Neighbors {
-		cfg.NATS.Routes = append(cfg.NATS.Routes, "nats-route://"+h.adv[nb])
+	for i, p := range cfg.NATS.Peers { // every route goes through the proxies
+		cfg.NATS.Peers[i].Route = h.adv[p.Name]
 	}
 	n, err := node.New(cfg)
 	if err != nil {

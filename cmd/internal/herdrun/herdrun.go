@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/herdhq/herd/deploy/herdfile"
+	"github.com/herdhq/herd/embeddednats"
 	"github.com/herdhq/herd/node"
 	"github.com/herdhq/herd/node/metrics"
 	"github.com/herdhq/herd/node/places"
@@ -58,28 +59,38 @@ func NodeConfig(hf herdfile.Config, name string, p places.Provider, log *slog.Lo
 	cfg := node.DefaultConfig()
 	cfg.Name = n.Name
 	cfg.Neighbors = hf.Neighbors(n.Name)
-	cfg.Herd = node.Topology{Nodes: hf.Names(), Edges: hf.Edges()}
+	cfg.Herd = node.Topology{Nodes: hf.Names(), Edges: hf.Edges(), Regions: hf.RegionMap()}
 	cfg.Places = p
 	cfg.Logger = log // the node adds its name to every line
 	cfg.NATSLogLevel = natsLogLevel(log)
 
-	cfg.NATS.ClusterName = hf.Herd
+	cfg.NATS.ClusterName = hf.Region(n.Name) // the herd's name in a herd of one region
 	cfg.NATS.ClientAddr = n.NATS
 	cfg.NATS.ClusterAddr = n.Cluster
-	if host, _, err := net.SplitHostPort(n.Cluster); err == nil && host != "" && net.ParseIP(host) == nil {
+	if isHostName(n.Cluster) {
 		// A cluster address given by host name is what the other nodes
 		// should dial, also for routes they learn by gossip: NATS would
 		// otherwise gossip the IP it listens on, which route certificates
 		// naming the host do not match.
 		cfg.NATS.ClusterAdvertise = n.Cluster
 	}
+	gatewayConfig(hf, n, &cfg)
 	cfg.NATS.MonitorAddr = ""
 	cfg.NATS.ObserverLimits = hf.Limits.Observers.NATS()
 	cfg.NATS.InsecureRoutes = hf.Auth.Routes.Insecure
 	for _, nb := range cfg.Neighbors {
-		peer, _ := hf.Node(nb) // Validate checked every neighbor exists
-		cfg.NATS.Routes = append(cfg.NATS.Routes, "nats-route://"+peer.Cluster)
+		peer, _ := hf.Node(nb)                     // Validate checked every neighbor exists
+		if hf.Region(nb) == cfg.NATS.ClusterName { // others are reached through a gateway
+			cfg.NATS.Routes = append(cfg.NATS.Routes, "nats-route://"+peer.Cluster)
+		}
 	}
+	// Every other node of the file in this node's region is a peer:
+	// dialled as a configured route (the mesh does not wait for gossip,
+	// and a node taken out of the file is dropped on reload), and the only
+	// servers let in.
+	cfg.NATS.Peers = Peers(hf, n.Name)
+	cfg.NATS.PeersOnly = true
+	cfg.NATS.RoutePasswordHint = passwordHint(hf.Auth.Routes.Credential, "auth.routes")
 
 	cfg.AntiEntropy.Interval = hf.AntiEntropy.Interval
 	cfg.AntiEntropy.Jitter = hf.AntiEntropy.Jitter
@@ -92,11 +103,41 @@ func NodeConfig(hf herdfile.Config, name string, p places.Provider, log *slog.Lo
 	cfg.Client.MaxConns = hf.Limits.MaxConnections
 	cfg.Client.MaxOutstanding = hf.Limits.MaxOutstanding
 
+	// The node keeps its files in <dir>/<name>/ (it joins its name).
+	cfg.Storage.Dir = hf.Storage.Dir
+	cfg.Storage.Fsync = hf.Storage.FsyncMode()
+
 	cfg.MonitorAddr = n.Monitor
 	cfg.WebsocketAddr = n.Websocket
 	cfg.LogFile = hf.LogFile(n.Name)
 	cfg.LogFileFormat = hf.Log.Format
 	return cfg, nil // node.New validates, after Start's route seeding
+}
+
+// Peers are the NATS peers of node name: every other node of hf in its
+// region, at its cluster address.
+func Peers(hf herdfile.Config, name string) []embeddednats.Peer {
+	var peers []embeddednats.Peer
+	for _, m := range hf.Nodes {
+		if m.Name != name && hf.Region(m.Name) == hf.Region(name) {
+			peers = append(peers, embeddednats.Peer{Name: m.Name, Route: m.Cluster})
+		}
+	}
+	return peers
+}
+
+// passwordHint names where a credential's password comes from, for the
+// line that reports a mismatch: the variable, else the file.
+func passwordHint(c herdfile.Credential, field string) string {
+	switch {
+	case c.PasswordEnv != "" && c.PasswordFile != "":
+		return fmt.Sprintf("%s (%s.password_env) or %s (%s.password_file)", c.PasswordEnv, field, c.PasswordFile, field)
+	case c.PasswordEnv != "":
+		return c.PasswordEnv
+	case c.PasswordFile != "":
+		return fmt.Sprintf("%s (%s.password_file)", c.PasswordFile, field)
+	}
+	return field
 }
 
 // nodeConfig is NodeConfig with the node's Places provider from ps and,
@@ -123,7 +164,8 @@ func nodeConfig(hf herdfile.Config, name string, ps *Providers, log *slog.Logger
 
 // Herd is a set of nodes of one herd file running in this process.
 type Herd struct {
-	Nodes []*node.Node // in file order
+	Nodes []*node.Node   // in file order
+	peers map[string]int // node → its route peers (the rest of its region)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -133,11 +175,11 @@ type Herd struct {
 // returns once every one is listening. Nodes on fixed ports may start in
 // any order: configured routes are redialled until the neighbor is up.
 //
-// Nodes started together are seeded only with routes to neighbors already
-// started here (NATS gossip completes the mesh), so that a herd starting
-// in one process does not log a failed dial to every neighbor not yet up.
-// A node with no neighbor started before it waits for later ones to dial
-// it, or, when none of its neighbors is started here, keeps all its routes.
+// Nodes started together dial only their neighbors started before them
+// (whose addresses are known then, also on port 0), so that a herd
+// starting in one process does not log a failed dial to every node not yet
+// up; NATS gossip completes the mesh. A node none of whose peers starts
+// here dials them all.
 //
 // Route credentials, route TLS and the system user come from
 // WithSecurity; a herd file that asks for route auth or TLS without it is
@@ -154,8 +196,9 @@ func Start(ctx context.Context, hf herdfile.Config, names []string, ps *Provider
 	if len(names) == 0 {
 		names = hf.Names()
 	}
-	h := &Herd{}
-	started := map[string]string{} // name → cluster URL
+	h := &Herd{peers: map[string]int{}}
+	started := map[string]string{}  // name → cluster address
+	gateways := map[string]string{} // name → gateway address, of the nodes started
 	for _, name := range names {
 		cfg, err := nodeConfig(hf, name, ps, log)
 		if err != nil {
@@ -168,15 +211,24 @@ func Start(ctx context.Context, hf herdfile.Config, names []string, ps *Provider
 				return nil, err
 			}
 		}
-		var seeds []string
-		for _, nb := range cfg.Neighbors {
-			if url, ok := started[nb]; ok {
-				seeds = append(seeds, url)
+		if slices.ContainsFunc(cfg.NATS.Peers, func(p embeddednats.Peer) bool { return slices.Contains(names, p.Name) }) {
+			// Nodes started together: dial the neighbors started before,
+			// at their real addresses, and let gossip complete the mesh,
+			// as every node dialling every earlier one would race with it
+			// (duplicate routes, closed again) just as the herd forms.
+			cfg.NATS.Routes = nil
+			for i, p := range cfg.NATS.Peers {
+				host, _, _ := net.SplitHostPort(p.Route)
+				addr, ok := started[p.Name]
+				switch {
+				case ok && slices.Contains(cfg.Neighbors, p.Name):
+					cfg.NATS.Peers[i].Route = addr
+				case ok || slices.Contains(names, p.Name):
+					cfg.NATS.Peers[i].Route = net.JoinHostPort(host, "0") // not dialled
+				}
 			}
 		}
-		if len(seeds) > 0 || slices.ContainsFunc(cfg.Neighbors, func(nb string) bool { return slices.Contains(names, nb) }) {
-			cfg.NATS.Routes = seeds
-		}
+		startedGateways(hf, names, gateways, &cfg)
 		n, err := node.New(cfg)
 		if err != nil {
 			h.Close()
@@ -187,16 +239,26 @@ func Start(ctx context.Context, hf herdfile.Config, names []string, ps *Provider
 			return nil, fmt.Errorf("start node %s: %w", name, err)
 		}
 		h.Nodes = append(h.Nodes, n)
-		started[name] = "nats-route://" + n.NATS().ClusterAddr()
+		h.peers[name] = len(cfg.NATS.Peers)
+		started[name] = n.NATS().ClusterAddr()
+		gateways[name] = n.NATS().GatewayAddr()
 	}
 	return h, nil
 }
 
-// WaitFormed waits until every node has a route to each of the peers other
-// members of the herd file.
-func (h *Herd) WaitFormed(ctx context.Context, peers int) error {
+// WaitFormed waits until every node has a route to each of the other
+// nodes of its region in the herd file, its gateways deliver to every
+// other region, and it reaches each of its neighbors (in another region:
+// their subscriptions known across the gateway). Only then is nothing
+// the flood sends lost for want of a route, gateway or interest.
+func (h *Herd) WaitFormed(ctx context.Context) error {
 	for _, n := range h.Nodes {
-		if err := n.WaitClusterFormed(ctx, peers); err != nil {
+		if err := n.WaitClusterFormed(ctx, h.peers[n.Name()]); err != nil {
+			return fmt.Errorf("node %s: %w", n.Name(), err)
+		}
+	}
+	for _, n := range h.Nodes {
+		if err := n.WaitNeighbors(ctx); err != nil {
 			return fmt.Errorf("node %s: %w", n.Name(), err)
 		}
 	}

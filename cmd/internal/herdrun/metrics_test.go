@@ -240,14 +240,7 @@ func TestStart_MetricsTable(t *testing.T) {
 		{"B", "process_resident_memory_bytes", []string{"pid", pid}, 1 << 20, 1 << 40},
 		{"C", "go_cpu_classes_gc_total_cpu_seconds_total", []string{"pid", pid}, 0, 1e6},
 	} {
-		ss := scrape[tt.node]
-		if !ss.Has(tt.metric, tt.labels...) {
-			t.Errorf("%s does not export %s%v", tt.node, tt.metric, tt.labels)
-			continue
-		}
-		if got := ss.Value(tt.metric, tt.labels...); got < tt.min || got > tt.max {
-			t.Errorf("%s %s%v = %v, want %v..%v", tt.node, tt.metric, tt.labels, got, tt.min, tt.max)
-		}
+		scrape[tt.node].Want(t, tt.node, tt.metric, tt.labels, tt.min, tt.max)
 	}
 	if scrape["A"].Has("process_cpu_seconds_total", "node", "A") {
 		t.Error("process metrics labelled by node: a process's CPU would count once per node")

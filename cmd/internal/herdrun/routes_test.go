@@ -119,8 +119,10 @@ func TestStart_routeInjection(t *testing.T) {
 }
 
 // injectRoute opens a route to addr without credentials, as a rogue NATS
-// server would, and sends line on to's flood subject with headers naming
-// to's neighbor Peer as origin and sender. It returns the first answer
+// server would, claiming to be to's neighbor Peer (herd nodes let in only
+// routes that name a node of the herd file; with open routes nothing can
+// prove the name), and sends line on to's flood subject with headers
+// naming Peer as origin and sender. It returns the first answer
 // after the handshake that is not interest (RS+): PONG when the route was
 // accepted, or the server's error.
 func injectRoute(t *testing.T, addr, to, line string) string {
@@ -136,7 +138,7 @@ func injectRoute(t *testing.T, addr, to, line string) string {
 		t.Fatalf("route port said %q %v, want INFO", l, err)
 	}
 	hdr := "NATS/1.0\r\nHerd-Origin: Peer\r\nHerd-Sender: Peer\r\n\r\n"
-	fmt.Fprintf(c, "CONNECT {\"verbose\":false,\"pedantic\":false,\"name\":\"rogue\",\"cluster\":\"herd\",\"headers\":true}\r\n"+
+	fmt.Fprintf(c, "CONNECT {\"verbose\":false,\"pedantic\":false,\"user\":\"Peer@\",\"name\":\"rogue\",\"cluster\":\"herd\",\"headers\":true}\r\n"+
 		"INFO {\"server_id\":\"NROGUE\",\"name\":\"rogue\",\"cluster\":\"herd\",\"headers\":true}\r\nPING\r\n"+
 		"HMSG HERD herd.at.%s %d %d\r\n%s%s\r\n", to, len(hdr), len(hdr)+len(line), hdr, line)
 	for {

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/herdhq/herd/cmd/internal/herdrun"
+	"github.com/herdhq/herd/deploy/herdfile"
+	"github.com/herdhq/herd/embeddednats"
+)
+
+type checkCmd struct {
+	Config   string `short:"c" required:"" help:"Herd file (YAML) to check."`
+	Name     string `short:"n" help:"Check this node as 'herd node --name' would start it: its secrets and route certificate, with {node} in paths resolved for it. Default: every node."`
+	FileOnly bool   `help:"Check only the herd file (and that --name is in it), not the secrets and certificates it names: what a reload (SIGHUP) takes; they take a restart."`
+}
+
+// Run checks the herd file as herd node reads it at start and on SIGHUP:
+// its fields, and (unless --file-only) for each node checked the secrets
+// it names (from the environment or files) and its route TLS files:
+// readable, a key that matches, a certificate signed by the CA that names
+// the node's cluster host. Every problem names its field; any problem
+// exits non-zero, so the unit's ExecStartPre refuses to start a node that
+// would not work, and its ExecReload to send SIGHUP with a broken file.
+func (c *checkCmd) Run(_ context.Context, e env) error {
+	hf, err := herdfile.Load(c.Config)
+	if err != nil {
+		return err
+	}
+	names := hf.Names()
+	if c.Name != "" {
+		if _, ok := hf.Node(c.Name); !ok {
+			return fmt.Errorf("--name %s: %w (have %s)", c.Name, herdrun.ErrUnknownNode, strings.Join(hf.Names(), ", "))
+		}
+		names = []string{c.Name}
+	}
+	if c.FileOnly {
+		fmt.Fprintf(e.stdout, "%s: ok (%d nodes; the file only)\n", c.Config, len(hf.Nodes))
+		return nil
+	}
+	var errs []error
+	for _, name := range names {
+		for _, err := range checkNode(hf, name, e.getenv) {
+			errs = append(errs, fmt.Errorf("node %s: %w", name, err))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("check %s: %d problems:\n%w", c.Config, len(errs), errors.Join(errs...))
+	}
+	fmt.Fprintf(e.stdout, "%s: ok (%d nodes; checked secrets and certificates of %s)\n", c.Config, len(hf.Nodes), strings.Join(names, ", "))
+	return nil
+}
+
+// checkNode checks what node name reads at start besides the file itself.
+func checkNode(hf herdfile.Config, name string, getenv func(string) string) []error {
+	nf := hf.ForNode(name)
+	var errs []error
+	if _, err := herdrun.LoadSecurity(nf, getenv); err != nil {
+		errs = append(errs, err)
+	}
+	if nf.Places.Provider != herdfile.ProviderOffline {
+		if _, err := nf.PlacesKey(getenv); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if nf.TLS.Routes.Enabled() {
+		n, _ := nf.Node(name)
+		host, _, _ := net.SplitHostPort(n.Cluster)
+		if err := checkRouteTLS(nf.TLS.Routes, name, host); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// checkRouteTLS checks node's route TLS files: each readable, the key
+// matching the certificate, the certificate signed by the CA for both
+// server and client use and naming host (where the peers dial the node
+// and what they expect of it).
+func checkRouteTLS(t herdfile.RouteTLS, node, host string) error {
+	cert, key, ca := t.Files(node)
+	data := map[string][]byte{}
+	for _, f := range []struct{ field, path string }{
+		{"tls.routes.cert_file", cert}, {"tls.routes.key_file", key}, {"tls.routes.ca_file", ca},
+	} {
+		b, err := os.ReadFile(f.path)
+		if err != nil {
+			return &herdfile.FieldError{Field: f.field, Err: herdfile.ErrMissingTLSFile, Detail: err.Error()}
+		}
+		data[f.field] = b
+	}
+	cfg, err := embeddednats.RouteTLSConfig(data["tls.routes.cert_file"], data["tls.routes.key_file"], data["tls.routes.ca_file"], t.Verify)
+	if err != nil {
+		return &herdfile.FieldError{Field: "tls.routes", Err: herdfile.ErrMissingTLSFile, Detail: err.Error()}
+	}
+	leaf, err := x509.ParseCertificate(cfg.Certificates[0].Certificate[0])
+	if err != nil {
+		return &herdfile.FieldError{Field: "tls.routes.cert_file", Err: herdfile.ErrMissingTLSFile, Detail: cert + ": " + err.Error()}
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{
+		Roots: cfg.RootCAs, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}); err != nil {
+		return &herdfile.FieldError{Field: "tls.routes.cert_file", Err: herdfile.ErrMissingTLSFile,
+			Detail: fmt.Sprintf("%s is not valid for routes under the CA %s: %v", cert, ca, err)}
+	}
+	if host != "" {
+		if err := embeddednats.CheckRouteCert(cfg, host); err != nil {
+			return &herdfile.FieldError{Field: "tls.routes.cert_file", Err: herdfile.ErrMissingTLSFile,
+				Detail: fmt.Sprintf("%s: %v (node %s's cluster host): its peers would refuse its routes", cert, err, node)}
+		}
+	}
+	return nil
+}

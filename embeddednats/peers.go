@@ -1,0 +1,233 @@
+package embeddednats
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// Peer is another server of the herd this server belongs to.
+type Peer struct {
+	// Name is its server name, the herd node's name.
+	Name string
+	// Route is host:port of its route listener. This server dials it as a
+	// configured (explicit) route, redialled until it answers, unless the
+	// port is 0 (not known in advance: the peer dials this server). With
+	// route TLS verification the peer's certificate must name the host.
+	Route string
+}
+
+// strayRouteRetries bounds the redials of a gossip-learned route when every
+// peer is a configured route: such a route can only lead to a server that
+// is not (or no longer) a peer, so it is given up after a few failed dials
+// rather than redialled for years.
+const strayRouteRetries = 3
+
+// peerSet is one immutable snapshot of the peers.
+type peerSet struct {
+	byName map[string]Peer
+	names  []string // sorted
+}
+
+func newPeerSet(peers []Peer) *peerSet {
+	ps := &peerSet{byName: make(map[string]Peer, len(peers))}
+	for _, p := range peers {
+		ps.byName[p.Name] = p
+		ps.names = append(ps.names, p.Name)
+	}
+	slices.Sort(ps.names)
+	return ps
+}
+
+// host is the host a peer's certificate must name.
+func (ps *peerSet) host(name string) (string, bool) {
+	p, ok := ps.byName[name]
+	if !ok {
+		return "", false
+	}
+	h, _, _ := net.SplitHostPort(p.Route)
+	return h, true
+}
+
+// validatePeers checks Peers: node names other than Name, each once, with a
+// route address whose host is set (port 0 allowed).
+func validatePeers(self string, peers []Peer) error {
+	seen := make(map[string]bool, len(peers))
+	for i, p := range peers {
+		switch {
+		case !IsToken(p.Name):
+			return fmt.Errorf("field Peers[%d].Name %q: %w: want letters, digits, '_' or '-'", i, p.Name, ErrPeer)
+		case p.Name == self:
+			return fmt.Errorf("field Peers[%d].Name %q: %w: this server itself", i, p.Name, ErrPeer)
+		case seen[p.Name]:
+			return fmt.Errorf("field Peers[%d].Name %q: %w: listed twice", i, p.Name, ErrPeer)
+		}
+		seen[p.Name] = true
+		h, _, err := net.SplitHostPort(p.Route)
+		if err == nil && h == "" {
+			err = fmt.Errorf("missing host")
+		}
+		if err == nil {
+			_, _, err = splitAddr(p.Route, true)
+		}
+		if err != nil {
+			return fmt.Errorf("field Peers[%d].Route %q: %w: %v", i, p.Route, ErrPeer, err)
+		}
+	}
+	return nil
+}
+
+// routeUser is the user name this server presents on every route it dials:
+// its own name, '@', the configured route user. The accepting server
+// learns from it which node is dialling before it lets the route in (a
+// route's CONNECT carries only the random server ID), so it can check the
+// node's certificate and membership and name it in refusals. Empty when
+// routes are open and not restricted to peers: any server may join then,
+// as with plain nats-server.
+func (c Config) routeUser() string {
+	if c.RoutePassword == "" && !c.PeersOnly {
+		return ""
+	}
+	return c.Name + "@" + c.RouteUser
+}
+
+// splitRouteUser splits a route user name into the node name it claims and
+// the configured user part; name is empty when it names no node.
+func splitRouteUser(u string) (name, user string) {
+	name, user, ok := strings.Cut(u, "@")
+	if !ok || !IsToken(name) {
+		return "", u
+	}
+	return name, user
+}
+
+// applyRoutes sets the routes this server dials, Routes and every peer
+// with a known port, each address once, with this server's route
+// credentials, and the credentials it presents on gossip-learned routes.
+func (c Config) applyRoutes(o *server.Options, peers []Peer) {
+	user := c.routeUser()
+	seen := map[string]bool{}
+	o.Routes = nil
+	add := func(u *url.URL) {
+		if key := strings.ToLower(u.Host); !seen[key] {
+			seen[key] = true
+			if u.User == nil && user != "" {
+				u.User = url.UserPassword(user, string(c.RoutePassword))
+			}
+			o.Routes = append(o.Routes, u)
+		}
+	}
+	for _, r := range c.Routes {
+		u, _ := parseRoute(r) // Validate checked every route
+		add(u)
+	}
+	dialled := true
+	for _, p := range peers {
+		if _, port, _ := splitAddr(p.Route, true); port != 0 {
+			add(&url.URL{Scheme: "nats-route", Host: p.Route})
+		} else {
+			dialled = false
+		}
+	}
+	if user != "" {
+		o.Cluster.Username, o.Cluster.Password = user, string(c.RoutePassword)
+	}
+	o.Cluster.ConnectRetries = c.ConnectRetries
+	if c.PeersOnly && dialled && c.ConnectRetries > strayRouteRetries {
+		o.Cluster.ConnectRetries = strayRouteRetries
+	}
+}
+
+// PeerNames returns the configured peers' names, sorted (see SetPeers).
+func (s *Server) PeerNames() []string {
+	ps, _ := s.check.current()
+	return slices.Clone(ps.names)
+}
+
+// MissingPeers returns the configured peers that have no accepted route to
+// this server now, sorted: while it is not empty the mesh is incomplete
+// and NATS does not deliver between this server and them.
+func (s *Server) MissingPeers() []string {
+	up := s.Peers()
+	ps, _ := s.check.current()
+	var missing []string
+	for _, n := range ps.names {
+		if !slices.Contains(up, n) {
+			missing = append(missing, n)
+		}
+	}
+	return missing
+}
+
+// SetPeers replaces the peers while the server runs (a reloaded herd
+// file). An added peer is dialled at once (when its port is known) and,
+// if it was being refused as a stranger, let in at once. A removed peer's
+// routes are closed and never redialled, and with PeersOnly its dials are
+// refused from now on. It reports the names added and removed.
+//
+// One route can escape: a pooled connection to the removed peer that was
+// being opened at that very moment (just after the route came up) is not
+// yet registered when the routes are closed. It is not redialled either,
+// and lives until the removed server stops.
+func (s *Server) SetPeers(peers []Peer) (added, removed []string, err error) {
+	if err := validatePeers(s.cfg.Name, peers); err != nil {
+		return nil, nil, err
+	}
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	srv, err := s.running()
+	if err != nil {
+		return nil, nil, fmt.Errorf("set peers: %w", err)
+	}
+	old, _ := s.check.current()
+	next := newPeerSet(peers)
+	for _, n := range next.names {
+		if _, ok := old.byName[n]; !ok {
+			added = append(added, n)
+		}
+	}
+	for _, n := range old.names {
+		if _, ok := next.byName[n]; !ok {
+			removed = append(removed, n)
+		}
+	}
+	changed := len(added) > 0 || len(removed) > 0
+	for _, n := range next.names {
+		changed = changed || old.byName[n] != next.byName[n]
+	}
+	if !changed {
+		return nil, nil, nil
+	}
+	s.check.setPeers(next)
+	for _, n := range added {
+		s.check.refusals.forget(n)
+	}
+
+	// Reloading the options is nats-server's one way to drop a configured
+	// route for good: routes to removed addresses are closed without
+	// redial, their redial loops end, and every accepted route is checked
+	// again, so the routes a removed peer dialled are closed too.
+	opts := s.opts.Clone()
+	// The same objects: a fresh copy of a tls.Config or a user list never
+	// compares equal and would reload TLS and users for nothing.
+	opts.Cluster.TLSConfig, opts.Nkeys, opts.Users, opts.Accounts = s.opts.Cluster.TLSConfig, s.opts.Nkeys, s.opts.Users, s.opts.Accounts
+	s.cfg.applyRoutes(opts, peers)
+	s.check.reloading.Store(true)
+	err = srv.ReloadOptions(opts)
+	s.check.reloading.Store(false)
+	if err != nil {
+		return added, removed, fmt.Errorf("set peers: reload routes: %w", err)
+	}
+	s.opts = opts
+	for _, n := range removed {
+		s.log.Info("peer removed: its routes are closed and it is no longer dialled", "peer", n)
+	}
+	for _, n := range added {
+		s.log.Info("peer added", "peer", n, "route", next.byName[n].Route)
+	}
+	return added, removed, nil
+}

@@ -1,0 +1,243 @@
+package embeddednats
+
+import (
+	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// routeCheck decides, on the accepting side, whether a route may join: it
+// is nats-server's CustomRouterAuthentication, so it does the route user
+// and password check itself, plus what nats-server cannot: which node is
+// dialling (from the route user, see Config.routeUser), whether that node
+// is a peer, and whether its certificate names that node's host.
+//
+// A refusal is held before it is answered (see refusals): the dialling
+// server waits for the answer before it can redial, so every refused
+// route backs off, whoever dialled it and however it learned the address.
+// While held, the dialler counts the route as registered, so gossip does
+// not start another dial to the same server meanwhile.
+type routeCheck struct {
+	self       string
+	user       string // the route user every dialler must present
+	password   []byte // nil: no password required
+	hint       string // where the password comes from, for refusals
+	peersOnly  bool
+	verifyCert bool // route TLS verifies the dialler's certificate
+	closed     <-chan struct{}
+	log        *slog.Logger
+	refusals   *refusals
+
+	// reloading is set while SetPeers reloads the options: nats-server
+	// checks every accepted route again then, and a refusal is answered
+	// at once and logged by SetPeers instead.
+	reloading atomic.Bool
+	held      atomic.Int64 // refusals being held now
+
+	mu      sync.Mutex    // guards peers, changed and refused
+	peers   *peerSet      // current peers
+	changed chan struct{} // closed and replaced when peers change
+	// refused are the route connections refused here, by id, with when:
+	// nats-server logs its own, vaguer line for each (and, for a held
+	// one, that its read loop was slow), which the logger demotes.
+	refused map[uint64]time.Time
+}
+
+var _ server.Authentication = (*routeCheck)(nil)
+
+func newRouteCheck(c Config, log *slog.Logger, closed <-chan struct{}, peers *peerSet) *routeCheck {
+	rc := &routeCheck{
+		self: c.Name, user: c.RouteUser, hint: c.RoutePasswordHint, peersOnly: c.PeersOnly,
+		verifyCert: c.RouteTLS != nil && c.RouteTLS.ClientAuth == tls.RequireAndVerifyClientCert,
+		closed:     closed, log: log, refusals: newRefusals(time.Now, log),
+		peers: peers, changed: make(chan struct{}), refused: make(map[uint64]time.Time),
+	}
+	if c.RoutePassword != "" {
+		rc.password = []byte(c.RoutePassword)
+	}
+	if rc.hint == "" {
+		rc.hint = "the route password"
+	}
+	return rc
+}
+
+func (rc *routeCheck) setPeers(ps *peerSet) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.peers = ps
+	close(rc.changed)
+	rc.changed = make(chan struct{})
+}
+
+func (rc *routeCheck) current() (*peerSet, <-chan struct{}) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.peers, rc.changed
+}
+
+// noteRefused remembers that route connection id was refused here.
+func (rc *routeCheck) noteRefused(id uint64) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	now := time.Now()
+	for k, t := range rc.refused { // refused connections are few: prune as we go
+		if now.Sub(t) > 2*refusalHoldMax {
+			delete(rc.refused, k)
+		}
+	}
+	if len(rc.refused) >= maxRepeats {
+		clear(rc.refused) // their lines are logged at their own level then
+	}
+	rc.refused[id] = now
+}
+
+// wasRefused reports whether route connection id was refused here lately.
+func (rc *routeCheck) wasRefused(id uint64) bool {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	_, ok := rc.refused[id]
+	return ok
+}
+
+// refusal is why a route is refused: its cause, for the backoff and the
+// log, and the line that says so.
+type refusal struct {
+	cause string
+	msg   string
+}
+
+// Check implements server.Authentication for routes.
+func (rc *routeCheck) Check(c server.ClientAuthentication) bool {
+	ps, changed := rc.current()
+	name, why := rc.judge(c, ps)
+	if why == nil {
+		rc.refusals.accepted(name)
+		return true
+	}
+	rc.noteRefused(c.GetID())
+	if rc.reloading.Load() {
+		return false
+	}
+	key := name
+	if key == "" {
+		key = hostOf(c.RemoteAddress())
+	}
+	hold := rc.refusals.refused(key, why)
+	if hold <= 0 {
+		return false
+	}
+	// Each held refusal keeps its connection and read loop: bound them,
+	// so that many refused connections at once cost no more than that.
+	if rc.held.Add(1) > maxHeldRefusals {
+		rc.held.Add(-1)
+		return false
+	}
+	defer rc.held.Add(-1)
+	t := time.NewTimer(hold)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			return false
+		case <-rc.closed:
+			return false
+		case <-changed:
+			// The peers changed while this dialler waited: a node just
+			// added to the herd is let in now.
+			ps, changed = rc.current()
+			if _, why := rc.judge(c, ps); why == nil {
+				rc.refusals.accepted(name)
+				return true
+			}
+		}
+	}
+}
+
+// judge returns the node the dialler claims to be and, if it may not
+// join, why.
+func (rc *routeCheck) judge(c server.ClientAuthentication, ps *peerSet) (string, *refusal) {
+	opts := c.GetOpts()
+	name, user := splitRouteUser(opts.Username)
+	from := hostOf(c.RemoteAddress())
+	who := from
+	if name != "" {
+		who = name + " (" + from + ")"
+	}
+	switch {
+	case name == "" && (rc.peersOnly || rc.password != nil):
+		return "", &refusal{"no-name", fmt.Sprintf("route from %s refused: it does not say which node it is (not a herd node, or an older one)", from)}
+	case name == rc.self:
+		return name, &refusal{"self", fmt.Sprintf("route from %s refused: it connects as this node's own name (two nodes with one name?)", who)}
+	}
+	if rc.password != nil {
+		switch {
+		case user != rc.user:
+			return name, &refusal{"user", fmt.Sprintf("route user mismatch with %s: it presents user %q, this node wants %q", who, user, rc.user)}
+		case opts.Password == "":
+			return name, &refusal{"password", fmt.Sprintf("route from %s has no password: check %s on %s", who, rc.hint, or(name, from))}
+		case subtle.ConstantTimeCompare([]byte(opts.Password), rc.password) != 1:
+			return name, &refusal{"password", fmt.Sprintf("route password mismatch with %s: check %s", who, rc.hint)}
+		}
+	}
+	if !rc.peersOnly {
+		return name, nil
+	}
+	host, ok := ps.host(name)
+	if !ok {
+		return name, &refusal{"stranger", fmt.Sprintf("route from %s refused: %s is not a peer of this node (not in its herd file: add it and reload, or stop it)", who, name)}
+	}
+	if !rc.verifyCert {
+		return name, nil
+	}
+	var leaf *x509.Certificate
+	if cs := c.GetTLSConnectionState(); cs != nil && len(cs.PeerCertificates) > 0 {
+		leaf = cs.PeerCertificates[0]
+	}
+	switch {
+	case leaf == nil:
+		return name, &refusal{"certificate", fmt.Sprintf("route from %s refused: no TLS certificate", who)}
+	case leaf.VerifyHostname(host) != nil:
+		return name, &refusal{"certificate", fmt.Sprintf("certificate for %s presented by a node connecting as %s (%s): %s's route certificate must name %s",
+			certNames(leaf), name, from, name, host)}
+	}
+	return name, nil
+}
+
+// certNames lists what a certificate is for: its DNS and IP SANs, else
+// its common name.
+func certNames(c *x509.Certificate) string {
+	names := append([]string(nil), c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		names = append(names, ip.String())
+	}
+	if len(names) == 0 {
+		names = append(names, c.Subject.CommonName)
+	}
+	return strings.Join(names, ", ")
+}
+
+func hostOf(a net.Addr) string {
+	if a == nil {
+		return "?"
+	}
+	if h, _, err := net.SplitHostPort(a.String()); err == nil {
+		return h
+	}
+	return a.String()
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
