@@ -30,6 +30,7 @@ func (c *nodeCmd) Run(ctx context.Context, e env) error {
 		return err
 	}
 	defer ps.Close()
+	defer herdrun.TuneGC(ctx, e.getenv)()
 	h, err := herdrun.Start(ctx, hf, []string{c.Name}, ps, log, herdrun.WithSecurity(sec))
 	if err != nil {
 		return salvageHint(err)
