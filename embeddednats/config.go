@@ -32,6 +32,8 @@ var (
 	ErrOpenRoutes     = errors.New("open routes off loopback")
 	ErrPeer           = errors.New("invalid peer")
 	ErrRouteCertName  = errors.New("route certificate does not name this server's route host")
+	ErrNoChaos        = errors.New("chaos gate not enabled (Config.Chaos)")
+	ErrUnknownPeer    = errors.New("not a peer of this server")
 
 	ErrStarted  = errors.New("server already started")
 	ErrNotReady = errors.New("server not running")
@@ -79,6 +81,11 @@ type Config struct {
 	// PeersOnly accepts routes only from Peers, each identified by name and,
 	// when RouteTLS verifies diallers, by a certificate naming its host.
 	PeersOnly bool
+	// Chaos lets BlockRoutes cut this server's routes to chosen peers, or
+	// all of them, while it runs (gate.go), and gives the node an
+	// in-process connection in SystemAccount (ConnectSystem) for the
+	// chaos service. Routes then always name their node (routeUser).
+	Chaos bool
 	// MonitorAddr is host:port of nats-server's HTTP monitoring endpoint.
 	// Empty disables it; port 0 picks a free port.
 	MonitorAddr string
@@ -291,8 +298,9 @@ func listenPort(p int) int {
 // options builds the nats-server options of a validated Config. It is the
 // one place that translates Config into nats-server settings; auth, TLS and
 // accounts go here.
-// node is the in-process connection's identity; nil leaves it out.
-func (c Config) options(node *nodeIdentity) (*server.Options, error) {
+// node is the in-process connection's identity and system the chaos
+// service's (in SystemAccount); nil leaves one out.
+func (c Config) options(node, system *nodeIdentity) (*server.Options, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -317,10 +325,10 @@ func (c Config) options(node *nodeIdentity) (*server.Options, error) {
 			ConnectRetries: c.ConnectRetries,
 		},
 	}
-	if err := c.applyAuth(o, node); err != nil {
+	if err := c.applyAuth(o, node, system); err != nil {
 		return nil, err
 	}
-	c.applyRoutes(o, c.Peers)
+	c.applyRoutes(o, c.Peers, nil)
 	c.ObserverLimits.apply(o)
 	if c.MonitorAddr != "" {
 		mhost, mport, _ := splitAddr(c.MonitorAddr, true)

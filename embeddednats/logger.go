@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +31,10 @@ type slogLogger struct {
 	// and its warning that the read loop was slow (the refusal was held
 	// on purpose) no news. Both go to debug level.
 	refusedRoute func(rid uint64) bool
+	// cutting, if set, reports whether the chaos gate cuts any route of
+	// this server now (gate.go): a peer refusing this server's routes is
+	// then expected, and no error.
+	cutting func() bool
 }
 
 var _ server.Logger = (*slogLogger)(nil)
@@ -45,7 +51,7 @@ func (s *slogLogger) log(level slog.Level, format string, v []any) {
 	if !s.l.Enabled(ctx, level) {
 		return
 	}
-	msg := strings.TrimRight(fmt.Sprintf(format, v...), "\r\n")
+	msg := strings.TrimRight(fmt.Sprintf(format, redactURLs(v)...), "\r\n")
 	if level < slog.LevelInfo {
 		s.l.Log(ctx, level, msg)
 		return
@@ -68,6 +74,11 @@ func (s *slogLogger) Errorf(format string, v ...any) {
 		s.log(slog.LevelInfo, format+" (the route peer is gone)", v)
 	case s.refused(format) && strings.Contains(fmt.Sprintf(format, v...), authError):
 		s.log(slog.LevelDebug, format, v)
+	case strings.HasSuffix(format, routeError) && len(v) == 1 && v[0] == authExpired:
+		// Only the chaos gate expires a route (gate.go closeCut).
+		s.log(slog.LevelInfo, format+": the peer closed this route (herd chaos cut it)", v)
+	case strings.HasSuffix(format, routeError) && len(v) == 1 && v[0] == authViolation && s.cutting != nil && s.cutting():
+		s.log(slog.LevelInfo, format+": the peer refused this node's route (herd chaos cuts are in place)", v)
 	case strings.HasSuffix(format, routeError) && len(v) == 1 && v[0] == authViolation:
 		// The dialling side learns nothing but this from a refusal.
 		s.log(slog.LevelError, format+": the peer refused this node's route; the peer's log says why "+
@@ -87,6 +98,7 @@ const (
 	authError     = "authentication error"
 	routeError    = "Route Error %s"
 	authViolation = "'Authorization Violation'"
+	authExpired   = "'User Authentication Expired'"
 )
 
 // refused reports whether format is about a route connection that this
@@ -112,6 +124,22 @@ func routeID(format string) (uint64, bool) {
 	}
 	id, err := strconv.ParseUint(rest[:end], 10, 64)
 	return id, err == nil
+}
+
+// redactURLs replaces every URL among v by its redacted form: nats-server
+// logs a route it drops on reload ("Removed route %v") with the
+// credentials the route presents.
+func redactURLs(v []any) []any {
+	cloned := false
+	for i, a := range v {
+		if u, ok := a.(*url.URL); ok && u != nil {
+			if !cloned {
+				v, cloned = slices.Clone(v), true
+			}
+			v[i] = u.Redacted()
+		}
+	}
+	return v
 }
 
 // Fatalf logs at error level and reports the failure; it never exits.

@@ -85,34 +85,49 @@ func validatePeers(self string, peers []Peer) error {
 // its own name, '@', the configured route user. The accepting server
 // learns from it which node is dialling before it lets the route in (a
 // route's CONNECT carries only the random server ID), so it can check the
-// node's certificate and membership and name it in refusals. Empty when
-// routes are open and not restricted to peers: any server may join then,
-// as with plain nats-server.
+// node's certificate and membership, apply its chaos cuts and name it in
+// refusals. Empty when routes are open, not restricted to peers and not
+// under chaos: any server may join then, as with plain nats-server.
 func (c Config) routeUser() string {
-	if c.RoutePassword == "" && !c.PeersOnly {
+	if c.RoutePassword == "" && !c.PeersOnly && !c.Chaos {
 		return ""
 	}
 	return c.Name + "@" + c.RouteUser
 }
 
-// splitRouteUser splits a route user name into the node name it claims and
-// the configured user part; name is empty when it names no node.
-func splitRouteUser(u string) (name, user string) {
+// cutMark follows the node name in the route user of a route whose dialler
+// has cut it (BlockRoutes): "Goloman.cut@herd". Node names are NATS
+// tokens, so the mark cannot be part of one. The accepting server refuses
+// such a route whatever its own cuts, so a cut holds when only one end
+// applied it. The dialler still dials the peer, with the mark: a peer
+// missing from the configured routes would be dialled anyway, unmarked,
+// as soon as gossip names it.
+const cutMark = ".cut"
+
+// splitRouteUser splits a route user name into the node name it claims,
+// the configured user part, and whether the dialler marked the route cut;
+// name is empty when it names no node.
+func splitRouteUser(u string) (name, user string, cut bool) {
 	name, user, ok := strings.Cut(u, "@")
-	if !ok || !IsToken(name) {
-		return "", u
+	if !ok {
+		return "", u, false
 	}
-	return name, user
+	name, cut = strings.CutSuffix(name, cutMark)
+	if !IsToken(name) {
+		return "", u, false
+	}
+	return name, user, cut
 }
 
-// applyRoutes sets the routes this server dials, Routes and every peer
-// with a known port, each address once, with this server's route
-// credentials, and the credentials it presents on gossip-learned routes.
-func (c Config) applyRoutes(o *server.Options, peers []Peer) {
+// applyRoutes sets the routes this server dials, every peer with a known
+// port and Routes, each address once, with this server's route
+// credentials (the peers that cut(name) reports marked, see cutMark), and
+// the credentials it presents on gossip-learned routes.
+func (c Config) applyRoutes(o *server.Options, peers []Peer, cut func(name string) bool) {
 	user := c.routeUser()
 	seen := map[string]bool{}
 	o.Routes = nil
-	add := func(u *url.URL) {
+	add := func(u *url.URL, user string) {
 		if key := strings.ToLower(u.Host); !seen[key] {
 			seen[key] = true
 			if u.User == nil && user != "" {
@@ -121,17 +136,23 @@ func (c Config) applyRoutes(o *server.Options, peers []Peer) {
 			o.Routes = append(o.Routes, u)
 		}
 	}
-	for _, r := range c.Routes {
-		u, _ := parseRoute(r) // Validate checked every route
-		add(u)
-	}
+	// Peers first: a neighbor's address in Routes is the same peer, and
+	// its route must carry the peer's mark.
 	dialled := true
 	for _, p := range peers {
-		if _, port, _ := splitAddr(p.Route, true); port != 0 {
-			add(&url.URL{Scheme: "nats-route", Host: p.Route})
-		} else {
+		if _, port, _ := splitAddr(p.Route, true); port == 0 {
 			dialled = false
+			continue
 		}
+		u := user
+		if user != "" && cut != nil && cut(p.Name) {
+			u = c.Name + cutMark + "@" + c.RouteUser
+		}
+		add(&url.URL{Scheme: "nats-route", Host: p.Route}, u)
+	}
+	for _, r := range c.Routes {
+		u, _ := parseRoute(r) // Validate checked every route
+		add(u, user)
 	}
 	if user != "" {
 		o.Cluster.Username, o.Cluster.Password = user, string(c.RoutePassword)
@@ -215,7 +236,7 @@ func (s *Server) SetPeers(peers []Peer) (added, removed []string, err error) {
 	// The same objects: a fresh copy of a tls.Config or a user list never
 	// compares equal and would reload TLS and users for nothing.
 	opts.Cluster.TLSConfig, opts.Nkeys, opts.Users, opts.Accounts = s.opts.Cluster.TLSConfig, s.opts.Nkeys, s.opts.Users, s.opts.Accounts
-	s.cfg.applyRoutes(opts, peers)
+	s.cfg.applyRoutes(opts, peers, s.check.isCut)
 	s.check.reloading.Store(true)
 	err = srv.ReloadOptions(opts)
 	s.check.reloading.Store(false)
