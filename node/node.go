@@ -24,6 +24,7 @@ import (
 	"github.com/herdhq/herd/bus"
 	"github.com/herdhq/herd/bus/antientropy"
 	"github.com/herdhq/herd/embeddednats"
+	"github.com/herdhq/herd/node/chaos"
 	"github.com/herdhq/herd/node/core"
 	"github.com/herdhq/herd/node/live"
 	"github.com/herdhq/herd/node/metrics"
@@ -71,6 +72,9 @@ type Config struct {
 	Bus         bus.Config          // Name, Neighbors, Logger, Observe are the node's
 	AntiEntropy antientropy.Config  // Name, Logger, Observe are the node's
 	Service     service.Config      // Node and Logger are the node's
+	// Chaos, when Enabled, puts the routes behind the chaos gate and
+	// serves `herd chaos` in the NATS system account (chaosnode.go).
+	Chaos chaos.Config // Name and Logger are the node's
 
 	// Observability (observe.go).
 
@@ -137,6 +141,11 @@ type Node struct {
 	monitor *monitor.Server
 	live    *live.Live
 	peers   *peerWatch // tells anti-entropy when a neighbor's route comes up
+	// chaos is the chaos service (nil when off), made by New; its
+	// connection is the node's in the system account.
+	chaos      *chaos.Service
+	chaosConn  *nats.Conn
+	pausedAddr string // the client port's address while chaos stopped it
 
 	// nbrs is the current neighbor list: cfg.Neighbors until SetNeighbors
 	// swaps it (reload of the herd file).
@@ -159,6 +168,11 @@ func New(cfg Config) (*Node, error) {
 	n.nbrs.Store(&nbrs)
 	if n.metrics == nil && cfg.MonitorAddr != "" {
 		n.metrics = metrics.New(metrics.Config{Node: cfg.Name, Neighbors: cfg.Neighbors})
+	}
+	if p.chaos.Enabled {
+		if n.chaos, err = chaos.New(p.chaos, n.nats, doors{n}); err != nil {
+			return nil, fmt.Errorf("Chaos: %w", err)
+		}
 	}
 	n.wire()
 	return n, nil
@@ -233,13 +247,19 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err = n.svc.Start(ctx); err != nil {
 		return fmt.Errorf("start service: %w", err)
 	}
-	return n.startMonitor(ctx)
+	if err = n.startMonitor(ctx); err != nil {
+		return err
+	}
+	return n.startChaos()
 }
 
 // Close stops the monitor port, the doors, anti-entropy, the flood and
 // the NATS server, in that order, and waits for their goroutines. It is
 // safe to call more than once.
 func (n *Node) Close() error {
+	// First, without the lock: a chaos request in flight may be stopping
+	// or starting the client port, which takes it.
+	n.closeChaos()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.closeLocked()
@@ -251,6 +271,7 @@ func (n *Node) closeLocked() error {
 	}
 	n.closed = true
 	var errs []error
+	n.closeChaos()
 	// The live view first: its event streams would hold up the monitor's
 	// graceful shutdown, and it still publishes on the node's connection.
 	if n.live != nil {
@@ -277,6 +298,9 @@ func (n *Node) closeLocked() error {
 	}
 	if n.conn != nil {
 		n.conn.Close()
+	}
+	if n.chaosConn != nil {
+		n.chaosConn.Close()
 	}
 	errs = append(errs, n.nats.Close())
 	if n.parts.file != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/herdhq/herd/bus/antientropy"
 	"github.com/herdhq/herd/bus/record"
 	"github.com/herdhq/herd/embeddednats"
+	"github.com/herdhq/herd/node/chaos"
 	"github.com/herdhq/herd/node/core"
 	"github.com/herdhq/herd/node/live"
 	"github.com/herdhq/herd/node/logfile"
@@ -37,6 +38,7 @@ type parts struct {
 	svc     service.Config
 	monitor monitor.Config // unused without Config.MonitorAddr
 	live    live.Config    // idem
+	chaos   chaos.Config   // unused unless Enabled
 }
 
 // parts builds and validates every part's config.
@@ -61,6 +63,17 @@ func (c Config) parts() (parts, error) {
 
 	p.nats = c.NATS
 	p.nats.Name, p.nats.Logger = c.Name, p.natsLogger(c)
+	p.nats.Chaos = c.Chaos.Enabled
+	p.chaos = c.Chaos
+	p.chaos.Name, p.chaos.Logger = c.Name, p.log
+	if c.Chaos.Enabled {
+		if c.NATS.SystemPassword == "" {
+			return p, fmt.Errorf("%w: Chaos: needs the NATS system user (NATS.SystemPassword): only it reaches the chaos service", ErrInvalidConfig)
+		}
+		if err := p.chaos.Validate(); err != nil {
+			return p, fmt.Errorf("Chaos: %w", err)
+		}
+	}
 	if ws := c.WebsocketAddr; ws != "" {
 		p.nats.Options = websocket(ws, p.nats.Options)
 	}
@@ -182,4 +195,7 @@ func (n *Node) wire() {
 		m.SetPlacesStats(n.cfg.PlacesStats)
 	}
 	p.live.Stats = n.liveStats
+	if n.chaos != nil {
+		p.live.Cuts = n.chaos.Cuts
+	}
 }

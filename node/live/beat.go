@@ -16,7 +16,9 @@ type Beat struct {
 	// Bye says the node is stopping: draw it down now.
 	Bye bool `json:"bye,omitempty"`
 	// Peers are the servers the node has a NATS route to now.
-	Peers []string  `json:"peers"`
+	Peers []string `json:"peers"`
+	// Cut are the peers whose routes the node cuts (herd chaos).
+	Cut   []string  `json:"cut,omitempty"`
 	Stats NodeStats `json:"stats"`
 	// Rates are per second over the last second.
 	Rates Rates `json:"rates"`
@@ -107,9 +109,13 @@ func (l *Live) publishBeat(r *rater, seq *uint64) {
 	if peers == nil {
 		peers = []string{}
 	}
+	var cut []string
+	if l.cfg.Cuts != nil {
+		cut = l.cfg.Cuts()
+	}
 	l.publish(subject, Beat{
 		Node: l.cfg.Name, Seq: *seq, Time: now.UnixMilli(),
-		Peers: peers, Stats: stats, Rates: rates,
+		Peers: peers, Cut: cut, Stats: stats, Rates: rates,
 	})
 }
 

@@ -84,6 +84,10 @@ type Config struct {
 	// Stats reads the node's counters; it must be quick and safe for
 	// concurrent use. Nil means no stats (zeros).
 	Stats func() NodeStats
+	// Cuts lists the peers whose routes this node's chaos gate cuts (herd
+	// chaos), for the heartbeat; quick and safe for concurrent use. Nil
+	// means none.
+	Cuts func() []string
 	// Beat is the heartbeat interval.
 	Beat time.Duration
 	// DownAfter is how long a node may stay silent before it is drawn
