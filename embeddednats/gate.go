@@ -18,20 +18,26 @@ import (
 //   - refuses every route P dials here (routeCheck.admit), holding the
 //     refusal until the cut heals (then the route is let in at once) or
 //     for chaosHold;
-//   - dials P with the route user marked cut (cutMark), which P refuses
-//     whatever its own cuts, so the cut holds even when only this end
-//     applied it; P stays a configured route, so gossip never makes this
-//     server dial it unmarked;
-//   - closes the routes P dialled here (expired, see closeCut) and those
-//     this server dialled to P (a reload drops their old URL).
+//   - dials P with the route user marked cut (routeMark), which P refuses
+//     at once whatever its own cuts, so the cut holds even when only this
+//     end applied it (the marked route is redialled about once a second);
+//     P stays a configured route, so gossip never makes this server dial
+//     it unmarked;
+//   - closes the routes P dialled here (expired, see closeRoutes) and
+//     those this server dialled to P (a reload drops their old URL); P,
+//     refusing the marked dial, closes the routes it let in from here,
+//     which also takes the one a reload cannot: a pooled connection being
+//     opened at that very moment, not yet registered.
 //
 // Healing reverses each: held refusals are let in, P is dialled unmarked.
 // Every cut is applied by each end for the other (the chaos service does
-// both), so each end holds what it can see.
+// both), though one end alone holds it too.
 
 const (
-	// causeChaos is the refusal cause of a chaos cut.
-	causeChaos = "chaos"
+	// causeChaos is the refusal cause of a chaos cut here, and
+	// causeChaosMarked of a route its dialler cut.
+	causeChaos       = "chaos"
+	causeChaosMarked = "chaos-marked"
 	// chaosHold bounds how long a route refused by a cut is held before
 	// the refusal is answered (and the route redialled, and held again):
 	// long enough that a cut costs nothing, short enough that a dialler
@@ -41,6 +47,9 @@ const (
 	// route list does not show it yet (it registers a route only once
 	// the route's INFO arrived).
 	acceptedGrace = 10 * time.Second
+	// acceptedPrune: with this many routes tracked, those gone are
+	// forgotten at the next one let in.
+	acceptedPrune = 256
 )
 
 // RouteBlock is what BlockRoutes cuts.
@@ -54,44 +63,60 @@ type RouteBlock struct {
 // acceptedRoute is a route let in here, kept so that a cut can close it.
 type acceptedRoute struct {
 	name string
+	gen  uint64 // its dialler's route generation (routeMark)
 	c    server.ClientAuthentication
 	at   time.Time
 }
 
 // admit applies the chaos gate to a route judge lets in, and remembers it
 // so that a later cut can close it. A route its dialler marked cut is
-// refused whether or not the gate is on here.
+// refused whether or not the gate is on here, and closes the routes let
+// in from that dialler before.
 func (rc *routeCheck) admit(c server.ClientAuthentication, name string) *refusal {
-	_, _, marked := splitRouteUser(c.GetOpts().Username)
+	_, _, mark := splitRouteUser(c.GetOpts().Username)
 	who := hostOf(c.RemoteAddress())
 	if name != "" {
 		who = name + " (" + who + ")"
 	}
-	if marked {
-		return &refusal{causeChaos, fmt.Sprintf("route from %s refused: %s has cut its route to this node (herd chaos)", who, name)}
-	}
-	if !rc.chaos {
-		return nil
+	if mark.cut {
+		rc.closeRoutes(func(a acceptedRoute) bool { return a.name == name && a.gen < mark.gen })
+		return &refusal{causeChaosMarked, fmt.Sprintf("route from %s refused: %s has cut its route to this node (herd chaos)", who, name)}
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	switch {
-	case rc.cutAll:
+	case rc.chaos && rc.cutAll:
 		return &refusal{causeChaos, fmt.Sprintf("route from %s refused: this node is stopped (herd chaos)", who)}
-	case rc.cut[name]:
+	case rc.chaos && rc.cut[name]:
 		return &refusal{causeChaos, fmt.Sprintf("route from %s refused: the route is cut (herd chaos)", who)}
+	case name == "":
+		return nil
 	}
 	// Under mu with the check above: a cut either refuses this route or
 	// finds it here to close.
-	rc.accepted[c.GetID()] = acceptedRoute{name: name, c: c, at: time.Now()}
+	if len(rc.accepted) >= acceptedPrune && rc.liveRoutes != nil {
+		rc.pruneLocked(rc.liveRoutes(), time.Now())
+	}
+	rc.accepted[c.GetID()] = acceptedRoute{name: name, gen: mark.gen, c: c, at: time.Now()}
 	return nil
 }
 
-// isCut reports whether the gate cuts the routes of peer name.
-func (rc *routeCheck) isCut(name string) bool {
+// pruneLocked forgets the routes let in that are gone: not among live
+// (the server's route connections) and older than acceptedGrace. rc.mu
+// is held.
+func (rc *routeCheck) pruneLocked(live map[uint64]bool, now time.Time) {
+	for id, a := range rc.accepted {
+		if !live[id] && now.Sub(a.at) > acceptedGrace {
+			delete(rc.accepted, id)
+		}
+	}
+}
+
+// mark is how this server marks its routes to peer name.
+func (rc *routeCheck) mark(name string) routeMark {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	return rc.cutAll || rc.cut[name]
+	return routeMark{cut: rc.cutAll || rc.cut[name], gen: rc.gen[name]}
 }
 
 // cutting reports whether the gate cuts any route now.
@@ -101,46 +126,58 @@ func (rc *routeCheck) cutting() bool {
 	return rc.cutAll || len(rc.cut) > 0
 }
 
-// setBlock replaces what the gate cuts and wakes the held refusals.
-func (rc *routeCheck) setBlock(b RouteBlock) {
+// setBlock replaces what the gate cuts, moves the routes to peers cut or
+// healed to their next generation, and wakes the held refusals.
+func (rc *routeCheck) setBlock(b RouteBlock, peers []string) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
+	was := make(map[string]bool, len(peers))
+	for _, p := range peers {
+		was[p] = rc.cutAll || rc.cut[p]
+	}
 	rc.cutAll = b.All
 	clear(rc.cut)
 	for _, p := range b.Peers {
 		rc.cut[p] = true
 	}
+	for _, p := range peers {
+		if (rc.cutAll || rc.cut[p]) != was[p] {
+			rc.gen[p]++
+		}
+	}
 	close(rc.changed)
 	rc.changed = make(chan struct{})
 }
 
-// closeCut closes every route let in here from a peer the gate cuts now,
-// and forgets the routes that are gone (live lists the route connections
-// the server has).
+// closeRoutes closes every route let in here that close selects, and
+// forgets the routes that are gone.
 //
 // nats-server has no call that closes one route. A custom authenticator
 // may register an expiry on the connections it lets in (User's
 // ConnectionDeadline); registering one that has passed closes the
 // connection at once ("User Authentication Expired", which only a cut
 // causes in a herd).
-func (rc *routeCheck) closeCut(live map[uint64]bool) int {
+func (rc *routeCheck) closeRoutes(close func(acceptedRoute) bool) {
+	var live map[uint64]bool
+	if rc.liveRoutes != nil {
+		live = rc.liveRoutes()
+	}
 	now := time.Now()
 	var victims []server.ClientAuthentication
 	rc.mu.Lock()
 	for id, a := range rc.accepted {
-		switch {
-		case rc.cutAll || rc.cut[a.name]:
+		if close(a) {
 			victims = append(victims, a.c)
 			delete(rc.accepted, id)
-		case !live[id] && now.Sub(a.at) > acceptedGrace:
-			delete(rc.accepted, id)
 		}
+	}
+	if live != nil {
+		rc.pruneLocked(live, now)
 	}
 	rc.mu.Unlock()
 	for _, c := range victims {
 		c.RegisterUser(&server.User{ConnectionDeadline: now})
 	}
-	return len(victims)
 }
 
 // BlockRoutes sets what the chaos gate cuts: every route (b.All, a stopped
@@ -163,7 +200,7 @@ func (s *Server) BlockRoutes(b RouteBlock) error {
 			return fmt.Errorf("block routes to %q: %w", p, ErrUnknownPeer)
 		}
 	}
-	s.check.setBlock(b)
+	s.check.setBlock(b, ps.names)
 
 	opts := s.opts.Clone()
 	// The same objects, as in SetPeers: a fresh copy would reload TLS and
@@ -173,7 +210,7 @@ func (s *Server) BlockRoutes(b RouteBlock) error {
 	for _, n := range ps.names {
 		peers = append(peers, ps.byName[n])
 	}
-	s.cfg.applyRoutes(opts, peers, s.check.isCut)
+	s.cfg.applyRoutes(opts, peers, s.check.mark)
 	if !slices.EqualFunc(opts.Routes, s.opts.Routes, sameURL) {
 		// Routes whose URL changed (marked or unmarked) are closed without
 		// redial and dialled anew with the new user.
@@ -185,14 +222,19 @@ func (s *Server) BlockRoutes(b RouteBlock) error {
 		}
 		s.opts = opts
 	}
+	s.check.closeRoutes(func(a acceptedRoute) bool { return b.All || slices.Contains(b.Peers, a.name) })
+	return nil
+}
+
+// liveRoutes are the ids of srv's route connections.
+func liveRoutes(srv *server.Server) map[uint64]bool {
 	live := map[uint64]bool{}
 	if rz, err := srv.Routez(&server.RoutezOptions{}); err == nil {
 		for _, r := range rz.Routes {
 			live[r.Rid] = true
 		}
 	}
-	s.check.closeCut(live)
-	return nil
+	return live
 }
 
 // Blocked returns what the chaos gate cuts now.

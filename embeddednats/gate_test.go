@@ -237,19 +237,29 @@ func TestSplitRouteUser(t *testing.T) {
 	for _, tt := range []struct {
 		in         string
 		name, user string
-		cut        bool
+		mark       routeMark
 	}{
-		{"Goloman@herd", "Goloman", "herd", false},
-		{"Goloman@", "Goloman", "", false},
-		{"Goloman.cut@herd", "Goloman", "herd", true},
-		{"Golo.man@herd", "", "Golo.man@herd", false},
-		{".cut@herd", "", ".cut@herd", false},
-		{"herd", "", "herd", false},
-		{"a@b@c", "a", "b@c", false},
+		{"Goloman@herd", "Goloman", "herd", routeMark{}},
+		{"Goloman@", "Goloman", "", routeMark{}},
+		{"Goloman.cut@herd", "Goloman", "herd", routeMark{cut: true}},
+		{"Goloman.cut.3@herd", "Goloman", "herd", routeMark{cut: true, gen: 3}},
+		{"Goloman.4@herd", "Goloman", "herd", routeMark{gen: 4}},
+		{"Goloman.0@herd", "", "Goloman.0@herd", routeMark{}},
+		{"Goloman.4.cut@herd", "", "Goloman.4.cut@herd", routeMark{}},
+		{"Goloman.cut.x@herd", "", "Goloman.cut.x@herd", routeMark{}},
+		{"Golo.man@herd", "", "Golo.man@herd", routeMark{}},
+		{".cut@herd", "", ".cut@herd", routeMark{}},
+		{"herd", "", "herd", routeMark{}},
+		{"a@b@c", "a", "b@c", routeMark{}},
 	} {
-		name, user, cut := splitRouteUser(tt.in)
-		if name != tt.name || user != tt.user || cut != tt.cut {
-			t.Errorf("splitRouteUser(%q) = %q, %q, %v; want %q, %q, %v", tt.in, name, user, cut, tt.name, tt.user, tt.cut)
+		name, user, mark := splitRouteUser(tt.in)
+		if name != tt.name || user != tt.user || mark != tt.mark {
+			t.Errorf("splitRouteUser(%q) = %q, %q, %+v; want %q, %q, %+v", tt.in, name, user, mark, tt.name, tt.user, tt.mark)
+		}
+		if tt.name != "" {
+			if back := tt.mark.user(tt.name, tt.user); back != tt.in {
+				t.Errorf("%+v.user(%q, %q) = %q, want %q", tt.mark, tt.name, tt.user, back, tt.in)
+			}
 		}
 	}
 }

@@ -35,6 +35,12 @@ type slogLogger struct {
 	// this server now (gate.go): a peer refusing this server's routes is
 	// then expected, and no error.
 	cutting func() bool
+	// reloading, if set, reports whether the server's options are being
+	// reloaded (SetPeers, BlockRoutes). nats-server then checks every
+	// client again, and a client closing at that moment fails the check
+	// ("Problem registering with account ...: connection closed", then
+	// "authentication error"): no fault of anybody's.
+	reloading func() bool
 }
 
 var _ server.Logger = (*slogLogger)(nil)
@@ -74,6 +80,9 @@ func (s *slogLogger) Errorf(format string, v ...any) {
 		s.log(slog.LevelInfo, format+" (the route peer is gone)", v)
 	case s.refused(format) && strings.Contains(fmt.Sprintf(format, v...), authError):
 		s.log(slog.LevelDebug, format, v)
+	case s.reloading != nil && strings.Contains(format, clientConnMarker) && s.reloading() &&
+		(strings.Contains(format, registerProblem) || strings.Contains(fmt.Sprintf(format, v...), authError)):
+		s.log(slog.LevelDebug, format+" (a client closing while the server reloaded its options)", v)
 	case strings.HasSuffix(format, routeError) && len(v) == 1 && v[0] == authExpired:
 		// Only the chaos gate expires a route (gate.go closeCut).
 		s.log(slog.LevelInfo, format+": the peer closed this route (herd chaos cut it)", v)
@@ -99,6 +108,11 @@ const (
 	routeError    = "Route Error %s"
 	authViolation = "'Authorization Violation'"
 	authExpired   = "'User Authentication Expired'"
+	// registerProblem starts nats-server's line for a client whose
+	// account registration failed; clientConnMarker marks a client
+	// connection's description.
+	registerProblem  = "Problem registering with account"
+	clientConnMarker = " - cid:"
 )
 
 // refused reports whether format is about a route connection that this

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -95,35 +96,65 @@ func (c Config) routeUser() string {
 	return c.Name + "@" + c.RouteUser
 }
 
-// cutMark follows the node name in the route user of a route whose dialler
-// has cut it (BlockRoutes): "Goloman.cut@herd". Node names are NATS
-// tokens, so the mark cannot be part of one. The accepting server refuses
-// such a route whatever its own cuts, so a cut holds when only one end
-// applied it. The dialler still dials the peer, with the mark: a peer
-// missing from the configured routes would be dialled anyway, unmarked,
-// as soon as gossip names it.
-const cutMark = ".cut"
+// routeMark is what a route's user says besides the dialling node: that
+// the dialler cut the route (BlockRoutes), and the generation of the
+// dialler's routes to this peer, which grows each time it cuts or heals
+// them. The user is "<node>[.cut][.<gen>]@<route user>", e.g.
+// "Goloman@herd", "Goloman.cut.1@herd", "Goloman.2@herd"; node names are
+// NATS tokens, so neither part can be taken for one.
+//
+// The accepting server refuses a route marked cut whatever its own cuts,
+// so a cut holds when only one end applied it, and closes the routes let
+// in from that dialler of an older generation: those a reload could not
+// close (see gate.go), but not a newer one of a heal that overtook the
+// marked route.
+type routeMark struct {
+	cut bool
+	gen uint64
+}
+
+// user is the route user for this server (name) with mark m.
+func (m routeMark) user(name, routeUser string) string {
+	if m.cut {
+		name += ".cut"
+	}
+	if m.gen > 0 {
+		name += "." + strconv.FormatUint(m.gen, 10)
+	}
+	return name + "@" + routeUser
+}
 
 // splitRouteUser splits a route user name into the node name it claims,
-// the configured user part, and whether the dialler marked the route cut;
-// name is empty when it names no node.
-func splitRouteUser(u string) (name, user string, cut bool) {
-	name, user, ok := strings.Cut(u, "@")
+// the configured user part, and the dialler's mark; name is empty when it
+// names no node.
+func splitRouteUser(u string) (name, user string, m routeMark) {
+	head, user, ok := strings.Cut(u, "@")
 	if !ok {
-		return "", u, false
+		return "", u, routeMark{}
 	}
-	name, cut = strings.CutSuffix(name, cutMark)
-	if !IsToken(name) {
-		return "", u, false
+	parts := strings.Split(head, ".")
+	name, rest := parts[0], parts[1:]
+	if len(rest) > 0 && rest[0] == "cut" {
+		m.cut, rest = true, rest[1:]
 	}
-	return name, user, cut
+	if len(rest) == 1 {
+		g, err := strconv.ParseUint(rest[0], 10, 64)
+		if err != nil || g == 0 {
+			return "", u, routeMark{}
+		}
+		m.gen, rest = g, nil
+	}
+	if len(rest) > 0 || !IsToken(name) {
+		return "", u, routeMark{}
+	}
+	return name, user, m
 }
 
 // applyRoutes sets the routes this server dials, every peer with a known
 // port and Routes, each address once, with this server's route
-// credentials (the peers that cut(name) reports marked, see cutMark), and
-// the credentials it presents on gossip-learned routes.
-func (c Config) applyRoutes(o *server.Options, peers []Peer, cut func(name string) bool) {
+// credentials (marked as mark says, see routeMark), and the credentials
+// it presents on gossip-learned routes.
+func (c Config) applyRoutes(o *server.Options, peers []Peer, mark func(name string) routeMark) {
 	user := c.routeUser()
 	seen := map[string]bool{}
 	o.Routes = nil
@@ -145,8 +176,8 @@ func (c Config) applyRoutes(o *server.Options, peers []Peer, cut func(name strin
 			continue
 		}
 		u := user
-		if user != "" && cut != nil && cut(p.Name) {
-			u = c.Name + cutMark + "@" + c.RouteUser
+		if user != "" && mark != nil {
+			u = mark(p.Name).user(c.Name, c.RouteUser)
 		}
 		add(&url.URL{Scheme: "nats-route", Host: p.Route}, u)
 	}
@@ -236,7 +267,7 @@ func (s *Server) SetPeers(peers []Peer) (added, removed []string, err error) {
 	// The same objects: a fresh copy of a tls.Config or a user list never
 	// compares equal and would reload TLS and users for nothing.
 	opts.Cluster.TLSConfig, opts.Nkeys, opts.Users, opts.Accounts = s.opts.Cluster.TLSConfig, s.opts.Nkeys, s.opts.Users, s.opts.Accounts
-	s.cfg.applyRoutes(opts, peers, s.check.isCut)
+	s.cfg.applyRoutes(opts, peers, s.check.mark)
 	s.check.reloading.Store(true)
 	err = srv.ReloadOptions(opts)
 	s.check.reloading.Store(false)

@@ -43,7 +43,10 @@ type routeCheck struct {
 	reloading atomic.Bool
 	held      atomic.Int64 // refusals being held now
 
-	chaos bool // the chaos gate is on (Config.Chaos): keep the fields below
+	chaos bool // the chaos gate is on (Config.Chaos)
+	// liveRoutes, set once the server runs, lists its route connections
+	// (gate.go).
+	liveRoutes func() map[uint64]bool
 
 	mu      sync.Mutex    // guards the fields below
 	peers   *peerSet      // current peers
@@ -57,6 +60,9 @@ type routeCheck struct {
 	cutAll   bool
 	cut      map[string]bool
 	accepted map[uint64]acceptedRoute
+	// gen is the generation of this server's routes to each peer
+	// (routeMark): it grows each time the gate cuts or heals them.
+	gen map[string]uint64
 }
 
 var _ server.Authentication = (*routeCheck)(nil)
@@ -67,7 +73,7 @@ func newRouteCheck(c Config, log *slog.Logger, closed <-chan struct{}, peers *pe
 		verifyCert: c.RouteTLS != nil && c.RouteTLS.ClientAuth == tls.RequireAndVerifyClientCert,
 		closed:     closed, log: log, refusals: newRefusals(time.Now, log),
 		peers: peers, changed: make(chan struct{}), refused: make(map[uint64]time.Time),
-		chaos: c.Chaos, cut: make(map[string]bool), accepted: make(map[uint64]acceptedRoute),
+		chaos: c.Chaos, cut: make(map[string]bool), accepted: make(map[uint64]acceptedRoute), gen: make(map[string]uint64),
 	}
 	if c.RoutePassword != "" {
 		rc.password = []byte(c.RoutePassword)
@@ -136,13 +142,19 @@ func (rc *routeCheck) Check(c server.ClientAuthentication) bool {
 		return false
 	}
 	var hold time.Duration
-	if why.cause == causeChaos {
+	switch why.cause {
+	case causeChaos:
 		// A chaos cut is no fault: no error line, no backoff. Held until
 		// the cut heals (answered yes then, so a heal takes effect at
 		// once), or for chaosHold.
 		rc.log.Debug(why.msg)
 		hold = chaosHold
-	} else {
+	case causeChaosMarked:
+		// Answered at once: the dialler, not this node, will heal it, by
+		// dialling unmarked; a held marked route would count as
+		// registered at the dialler meanwhile, and hold up the new one.
+		rc.log.Debug(why.msg)
+	default:
 		key := name
 		if key == "" {
 			key = hostOf(c.RemoteAddress())

@@ -119,6 +119,8 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	lg := newSlogLogger(s.log, s.fatal)
 	lg.refusedRoute = s.check.wasRefused
+	s.check.liveRoutes = func() map[uint64]bool { return liveRoutes(srv) }
+	lg.reloading = s.check.reloading.Load
 	if s.cfg.Chaos {
 		lg.cutting = s.check.cutting
 	}

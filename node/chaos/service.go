@@ -196,8 +196,9 @@ func (s *Service) Stopped() bool {
 	return s.stopped != nil
 }
 
-// handle answers one request. A change is answered first and applied
-// right after: the reply travels back over a route the change may close.
+// handle answers one request. A cut or a stop is answered first and
+// applied right after: the reply travels back over a route the change may
+// close.
 func (s *Service) handle(m *nats.Msg) {
 	if !s.enter() {
 		return
@@ -229,10 +230,17 @@ func (s *Service) handle(m *nats.Msg) {
 	default:
 		err = fmt.Errorf("%w: no verb %q (want cut, heal, stop, start or status)", ErrBadRequest, verb)
 	}
-	s.reply(m, err)
 	if after == nil {
+		s.reply(m, err)
 		return
 	}
+	if verb == VerbStart || verb == VerbHeal {
+		// Nothing closes a route: answer once the change is made (the
+		// node takes clients again).
+		s.reply(m, after())
+		return
+	}
+	s.reply(m, nil)
 	if err := after(); err != nil {
 		s.log.Error("chaos: "+verb, "err", err)
 	}
