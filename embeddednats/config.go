@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -338,5 +339,17 @@ func (c Config) options(node, system *nodeIdentity) (*server.Options, error) {
 	if c.Options != nil {
 		c.Options(o)
 	}
+	sortForReload(o)
 	return o, nil
+}
+
+// sortForReload puts o's lists in the order nats-server's ReloadOptions
+// sorts them in, in place, in the options the running server reads while
+// its route goroutines read them too (a data race): sorted, they are not
+// written. SetPeers and BlockRoutes reload the options.
+func sortForReload(o *server.Options) {
+	slices.SortFunc(o.Accounts, func(a, b *server.Account) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(o.Users, func(a, b *server.User) int { return strings.Compare(a.Username, b.Username) })
+	slices.SortFunc(o.Nkeys, func(a, b *server.NkeyUser) int { return strings.Compare(a.Nkey, b.Nkey) })
+	slices.SortFunc(o.Routes, func(a, b *url.URL) int { return strings.Compare(a.String(), b.String()) })
 }

@@ -185,6 +185,9 @@ func (c Config) applyRoutes(o *server.Options, peers []Peer, mark func(name stri
 		u, _ := parseRoute(r) // Validate checked every route
 		add(u, user)
 	}
+	// In the order a reload sorts them, in place, in the options the
+	// running server reads (see sortForReload).
+	slices.SortFunc(o.Routes, func(a, b *url.URL) int { return strings.Compare(a.String(), b.String()) })
 	if user != "" {
 		o.Cluster.Username, o.Cluster.Password = user, string(c.RoutePassword)
 	}
