@@ -119,11 +119,13 @@ func (rc *routeCheck) mark(name string) routeMark {
 	return routeMark{cut: rc.cutAll || rc.cut[name], gen: rc.gen[name]}
 }
 
-// cutting reports whether the gate cuts any route now.
+// cutting reports whether the gate cuts any route now, or did within
+// chaosHold: a route of this node refused then is the tail of a cut (a
+// peer healing a moment later, or still holding a refusal).
 func (rc *routeCheck) cutting() bool {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	return rc.cutAll || len(rc.cut) > 0
+	return rc.cutAll || len(rc.cut) > 0 || time.Since(rc.healed) < chaosHold
 }
 
 // setBlock replaces what the gate cuts, moves the routes to peers cut or
@@ -134,6 +136,9 @@ func (rc *routeCheck) setBlock(b RouteBlock, peers []string) {
 	was := make(map[string]bool, len(peers))
 	for _, p := range peers {
 		was[p] = rc.cutAll || rc.cut[p]
+	}
+	if rc.cutAll || len(rc.cut) > 0 {
+		rc.healed = time.Now()
 	}
 	rc.cutAll = b.All
 	clear(rc.cut)

@@ -32,8 +32,8 @@ type slogLogger struct {
 	// on purpose) no news. Both go to debug level.
 	refusedRoute func(rid uint64) bool
 	// cutting, if set, reports whether the chaos gate cuts any route of
-	// this server now (gate.go): a peer refusing this server's routes is
-	// then expected, and no error.
+	// this server, now or lately (gate.go): a peer refusing this server's
+	// routes is then expected, and no error.
 	cutting func() bool
 	// reloading, if set, reports whether the server's options are being
 	// reloaded (SetPeers, BlockRoutes). nats-server then checks every
@@ -87,7 +87,7 @@ func (s *slogLogger) Errorf(format string, v ...any) {
 		// Only the chaos gate expires a route (gate.go closeCut).
 		s.log(slog.LevelInfo, format+": the peer closed this route (herd chaos cut it)", v)
 	case strings.HasSuffix(format, routeError) && len(v) == 1 && v[0] == authViolation && s.cutting != nil && s.cutting():
-		s.log(slog.LevelInfo, format+": the peer refused this node's route (herd chaos cuts are in place)", v)
+		s.log(slog.LevelInfo, format+": the peer refused this node's route (herd chaos cuts are in place, or were a moment ago)", v)
 	case strings.HasSuffix(format, routeError) && len(v) == 1 && v[0] == authViolation:
 		// The dialling side learns nothing but this from a refusal.
 		s.log(slog.LevelError, format+": the peer refused this node's route; the peer's log says why "+

@@ -63,6 +63,8 @@ type routeCheck struct {
 	// gen is the generation of this server's routes to each peer
 	// (routeMark): it grows each time the gate cuts or heals them.
 	gen map[string]uint64
+	// healed is when the gate last stopped cutting something.
+	healed time.Time
 }
 
 var _ server.Authentication = (*routeCheck)(nil)

@@ -48,7 +48,7 @@ func Dial(server, user, password string, timeout time.Duration) (*Client, error)
 	}
 	c := &Client{server: server, timeout: timeout, conns: map[string]*nats.Conn{},
 		opts: []nats.Option{nats.UserInfo(user, password), nats.Name("herd chaos"), nats.Timeout(timeout),
-			nats.NoReconnect(), nats.DontRandomize()}}
+			nats.NoReconnect(), nats.IgnoreDiscoveredServers()}}
 	if _, err := c.conn(server); err != nil {
 		return nil, err
 	}
