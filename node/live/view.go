@@ -29,7 +29,10 @@ const (
 	StateUp      = "up"
 	StateDown    = "down" // node: silent for DownAfter or said bye; edge: no route either way
 	StateHalf    = "half" // edge: only one end lists the other as a route peer
-	StateCut     = "cut"  // edge: not up, and an end cuts it (herd chaos)
+	// StateCut: an edge that is not up while an end cuts it (herd chaos);
+	// a node not heard from here while a node that is cuts it (its
+	// heartbeats cannot cross the cut: drawn from its last one).
+	StateCut = "cut"
 )
 
 // NodeView is one node as a browser sees it.
@@ -233,11 +236,15 @@ func (v *view) frame(now time.Time) (f Frame, ok bool) {
 	// DownAfter. A lone node has no such witness.
 	onTime := map[string]bool{}
 	listed := map[string]bool{}
+	cutBy := map[string]bool{} // cut by a node on time
 	for name, seen := range v.nodes {
 		if !seen.beat.Bye && now.Sub(seen.at) <= 2*v.cfg.Beat {
 			onTime[name] = true
 			for _, p := range seen.beat.Peers {
 				listed[p] = true
+			}
+			for _, p := range seen.beat.Cut {
+				cutBy[p] = true
 			}
 		}
 	}
@@ -255,6 +262,13 @@ func (v *view) frame(now time.Time) (f Frame, ok bool) {
 			nv.Peers = seen.beat.Peers
 			peers[name] = seen.beat.Peers
 			cuts[name] = seen.beat.Cut
+		case cutBy[name]:
+			nv.State = StateCut
+			if ok {
+				nv.Peers = seen.beat.Peers
+				peers[name] = seen.beat.Peers
+				cuts[name] = seen.beat.Cut
+			}
 		case ok || now.Sub(v.since) > v.cfg.DownAfter:
 			nv.State = StateDown
 		}
@@ -265,7 +279,8 @@ func (v *view) frame(now time.Time) (f Frame, ok bool) {
 				nv.Rates = seen.beat.Rates
 			}
 		}
-		if prev := v.nodeState[name]; prev != "" && prev != StateUnknown && prev != nv.State && nv.State != StateUnknown {
+		// A node cut off is no news of its own: its edges say it.
+		if prev := v.nodeState[name]; prev != "" && prev != StateUnknown && prev != StateCut && prev != nv.State && nv.State != StateUnknown && nv.State != StateCut {
 			kind := EventDown
 			if nv.State == StateUp {
 				kind = EventUp
