@@ -28,6 +28,12 @@ func (f serverFlags) dial(e env) (*chaos.Client, error) {
 	return chaos.Dial(f.Server, user, pw, f.Timeout)
 }
 
+// AfterApply hands the parsed server flags to the subcommand's Run.
+func (c *chaosCmd) AfterApply(kctx *kong.Context) error {
+	kctx.Bind(c.serverFlags)
+	return nil
+}
+
 func (f serverFlags) run(ctx context.Context, e env, fn func(context.Context, *chaos.Client) (string, error)) error {
 	cl, err := f.dial(e)
 	if err != nil {
@@ -55,6 +61,7 @@ func (f forFlag) text() string {
 }
 
 type chaosCmd struct {
+	serverFlags
 	Cut       chaosCutCmd       `cmd:"" help:"Cut the route between two nodes (both stay up): herd chaos cut Goloman Hands [--for 30s]"`
 	Heal      chaosHealCmd      `cmd:"" help:"Heal the route between two nodes."`
 	Partition chaosPartitionCmd `cmd:"" help:"Cut every route between groups: herd chaos partition Goloman,Hands,Wilkes Holiday,Welsh"`
@@ -65,83 +72,78 @@ type chaosCmd struct {
 }
 
 type chaosCutCmd struct {
-	serverFlags
 	forFlag
 	A string `arg:"" help:"One node."`
 	B string `arg:"" help:"The other node."`
 }
 
-func (c *chaosCutCmd) Run(ctx context.Context, e env) error {
-	return c.run(ctx, e, func(ctx context.Context, cl *chaos.Client) (string, error) {
+func (c *chaosCutCmd) Run(ctx context.Context, e env, f serverFlags) error {
+	return f.run(ctx, e, func(ctx context.Context, cl *chaos.Client) (string, error) {
 		return fmt.Sprintf("cut %s–%s%s", c.A, c.B, c.text()), cl.Cut(ctx, c.A, c.B, c.For)
 	})
 }
 
 type chaosHealCmd struct {
-	serverFlags
 	A string `arg:"" help:"One node."`
 	B string `arg:"" help:"The other node."`
 }
 
-func (c *chaosHealCmd) Run(ctx context.Context, e env) error {
-	return c.run(ctx, e, func(ctx context.Context, cl *chaos.Client) (string, error) {
+func (c *chaosHealCmd) Run(ctx context.Context, e env, f serverFlags) error {
+	return f.run(ctx, e, func(ctx context.Context, cl *chaos.Client) (string, error) {
 		return fmt.Sprintf("healed %s–%s", c.A, c.B), cl.Heal(ctx, c.A, c.B)
 	})
 }
 
 type chaosPartitionCmd struct {
-	serverFlags
 	forFlag
 	Groups []string `arg:"" help:"Two or more comma-separated groups of nodes."`
 }
 
-func (c *chaosPartitionCmd) Run(ctx context.Context, e env) error {
+func (c *chaosPartitionCmd) Run(ctx context.Context, e env, f serverFlags) error {
 	groups := make([][]string, len(c.Groups))
 	for i, g := range c.Groups {
 		groups[i] = strings.Split(g, ",")
 	}
-	return c.run(ctx, e, func(ctx context.Context, cl *chaos.Client) (string, error) {
+	return f.run(ctx, e, func(ctx context.Context, cl *chaos.Client) (string, error) {
 		return fmt.Sprintf("partitioned %s%s", strings.Join(c.Groups, " | "), c.text()), cl.Partition(ctx, c.For, groups...)
 	})
 }
 
-type chaosHealAllCmd struct{ serverFlags }
+type chaosHealAllCmd struct{}
 
-func (c *chaosHealAllCmd) Run(ctx context.Context, e env) error {
-	return c.run(ctx, e, func(ctx context.Context, cl *chaos.Client) (string, error) {
+func (c *chaosHealAllCmd) Run(ctx context.Context, e env, f serverFlags) error {
+	return f.run(ctx, e, func(ctx context.Context, cl *chaos.Client) (string, error) {
 		return "healed every route", cl.HealAll(ctx)
 	})
 }
 
 type chaosStopCmd struct {
-	serverFlags
 	forFlag
 	Node string `arg:"" help:"The node."`
 }
 
-func (c *chaosStopCmd) Run(ctx context.Context, e env) error {
-	return c.run(ctx, e, func(ctx context.Context, cl *chaos.Client) (string, error) {
+func (c *chaosStopCmd) Run(ctx context.Context, e env, f serverFlags) error {
+	return f.run(ctx, e, func(ctx context.Context, cl *chaos.Client) (string, error) {
 		st, err := cl.Stop(ctx, c.Node, c.For)
 		return fmt.Sprintf("stopped %s%s (its NATS port %s stays up)", c.Node, c.text(), st.NATS), err
 	})
 }
 
 type chaosStartCmd struct {
-	serverFlags
 	Node string `arg:"" help:"The node."`
 }
 
-func (c *chaosStartCmd) Run(ctx context.Context, e env) error {
-	return c.run(ctx, e, func(ctx context.Context, cl *chaos.Client) (string, error) {
+func (c *chaosStartCmd) Run(ctx context.Context, e env, f serverFlags) error {
+	return f.run(ctx, e, func(ctx context.Context, cl *chaos.Client) (string, error) {
 		_, err := cl.Start(ctx, c.Node)
 		return "started " + c.Node, err
 	})
 }
 
-type chaosStatusCmd struct{ serverFlags }
+type chaosStatusCmd struct{}
 
-func (c *chaosStatusCmd) Run(ctx context.Context, e env) error {
-	return c.run(ctx, e, func(ctx context.Context, cl *chaos.Client) (string, error) {
+func (c *chaosStatusCmd) Run(ctx context.Context, e env, f serverFlags) error {
+	return f.run(ctx, e, func(ctx context.Context, cl *chaos.Client) (string, error) {
 		v, err := cl.Discover(ctx)
 		if err != nil {
 			return "", err
@@ -158,7 +160,7 @@ func formatStatus(v *chaos.View) string {
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tSTATE\tNATS\tCUT ROUTES TO\tROUTED TO")
 	type edge struct{ a, b string }
-	cutAt := map[edge][]string{} // route → nodes that cut it, with age
+	cutAt := map[edge][]string{} // route → the nodes that cut it
 	var stopped, unreachable []string
 	for _, n := range v.Names {
 		st, ok := v.Nodes[n]
@@ -175,25 +177,22 @@ func formatStatus(v *chaos.View) string {
 		var cuts []string
 		for _, c := range st.Cuts {
 			cuts = append(cuts, c.Peer+" ("+since(c.Since)+")")
-			a, b := n, c.Peer
-			if a > b {
-				a, b = b, a
-			}
-			cutAt[edge{a, b}] = append(cutAt[edge{a, b}], n+" "+since(c.Since))
+			e := edge{min(n, c.Peer), max(n, c.Peer)}
+			cutAt[e] = append(cutAt[e], n)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n, state, st.NATS, or(strings.Join(cuts, ", "), "-"), or(strings.Join(st.Routes, " "), "-"))
 	}
 	tw.Flush()
 	var cuts []string
-	for _, e := range slices.SortedFunc(func(yield func(edge) bool) {
-		for e := range cutAt {
-			if !yield(e) {
-				return
-			}
+	for e, at := range cutAt {
+		c := e.a + "–" + e.b
+		if len(at) == 1 { // the other end did not apply it (or is unreachable)
+			c += " (at " + at[0] + " only)"
 		}
-	}, func(x, y edge) int { return strings.Compare(x.a+" "+x.b, y.a+" "+y.b) }) {
-		cuts = append(cuts, fmt.Sprintf("%s–%s (at %s)", e.a, e.b, strings.Join(cutAt[e], ", ")))
+		cuts = append(cuts, c)
 	}
+	slices.Sort(cuts)
+	cuts = slices.Compact(cuts)
 	fmt.Fprintf(&b, "cut: %s\nstopped: %s\n", strings.Join(cuts, " "), strings.Join(stopped, " "))
 	if len(unreachable) > 0 {
 		fmt.Fprintf(&b, "unreachable: %s\n", strings.Join(unreachable, " "))

@@ -170,7 +170,7 @@ func TestNodeChaos_fiveProcesses(t *testing.T) {
 	cutAt := time.Now()
 	mustChaos(t, server, "cut Goloman–Hands for 4s", "cut", "Goloman", "Hands", "--for", cutFor.String())
 	h.waitUnreachable(t, "Goloman", "Hands")
-	if out := mustChaos(t, server, "cut: Goloman–Hands (at", "status"); !strings.Contains(out, "left") {
+	if out := mustChaos(t, server, "cut: Goloman–Hands\n", "status"); !strings.Contains(out, "left") {
 		t.Errorf("status of a cut --for %v does not say what it has left:\n%s", cutFor, out)
 	}
 	h.waitUnreachable(t, "Goloman")
@@ -204,5 +204,14 @@ func TestNodeChaos_fiveProcesses(t *testing.T) {
 			t.Errorf("%s logged %q %d times, want %d (the wrong password, at the node herd chaos dialled)", n, refused, got, want)
 		}
 		p.wantQuiet(t, refused)
+	}
+}
+
+// A node with chaos on and no system password refuses to start, naming
+// the setting: nobody could reach its chaos service.
+func TestNode_chaosNeedsSystemUser(t *testing.T) {
+	code, _, errOut := runBin(t, []string{"HERD_SYSTEM_PASSWORD="}, "node", "--config", herdFile(t, false), "--name", "Goloman", "--chaos")
+	if code != 1 || !strings.Contains(errOut, "auth.system: chaos needs the system user") || !strings.Contains(errOut, "HERD_SYSTEM_PASSWORD") {
+		t.Errorf("herd node --chaos without a system password: exit %d, %q", code, errOut)
 	}
 }

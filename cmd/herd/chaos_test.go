@@ -86,7 +86,7 @@ func TestHerdUp_Chaos(t *testing.T) {
 	}
 
 	mustChaos(t, server, "cut Goloman–Hands", "cut", "Goloman", "Hands")
-	mustChaos(t, server, "cut: Goloman–Hands (at Goloman", "status")
+	mustChaos(t, server, "cut: Goloman–Hands\n", "status")
 	mustChaos(t, server, "partitioned", "partition", "Goloman,Hands,Wilkes", "Holiday,Welsh")
 	at := talk(t, addrs["Goloman"], "IAMAT kiwi +34.068930-118.445127 1621464827.5")
 	// Goloman's side has it (through Wilkes: Goloman–Hands is cut); the

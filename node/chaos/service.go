@@ -437,6 +437,9 @@ func (s *Service) apply() error {
 	return s.gate.BlockRoutes(b)
 }
 
+// ageRound is the precision of the ages in Status.
+const ageRound = 100 * time.Millisecond
+
 // Status is the node's chaos state now.
 func (s *Service) Status() Status {
 	now := time.Now()
@@ -454,9 +457,9 @@ func (s *Service) Status() Status {
 }
 
 func (t *timed) at(now time.Time) *Since {
-	s := &Since{Since: t.since, Age: now.Sub(t.since).Round(time.Millisecond).String()}
+	s := &Since{Since: t.since, Age: now.Sub(t.since).Round(ageRound).String()}
 	if !t.until.IsZero() {
-		s.Left = max(t.until.Sub(now), 0).Round(time.Millisecond).String()
+		s.Left = max(t.until.Sub(now), 0).Round(ageRound).String()
 	}
 	return s
 }
