@@ -7,7 +7,9 @@
 // (node/server) and the NATS micro service (node/service). With a monitor
 // address it also serves metrics (node/metrics), health, NATS monitoring
 // and the live view (node/live) on one HTTP port (node/monitor); with a
-// log file, every client input and output (node/logfile).
+// log file, every client input and output (node/logfile); with chaos on,
+// the chaos service (node/chaos) that cuts its routes and stops and
+// starts it.
 package node
 
 import (

@@ -26,7 +26,7 @@ var chaosEnv = []string{"HERD_SYSTEM_PASSWORD=" + chaosPassword}
 // says otherwise), and returns its output and error.
 func herdChaos(t *testing.T, env []string, server string, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.Command(herdBin, append([]string{"chaos", args[0], "--server", server}, args[1:]...)...)
+	cmd := exec.Command(herdBin, append([]string{"chaos", "--server", server}, args...)...)
 	cmd.Env = append(withoutVar(os.Environ(), "HERD_SYSTEM_PASSWORD", "NATS_USER", "NATS_PASSWORD", "NATS_URL"), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -285,8 +285,8 @@ exec "$@"`
 // wants want in its output.
 func (l *lab) chaos(from, want string, args ...string) string {
 	l.t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", l.host(from).NS, l.bin, "chaos", args[0],
-		"--server", "nats://" + nodeHosts[from] + ":14222"}, args[1:]...)...)
+	cmd := exec.Command("ip", append([]string{"netns", "exec", l.host(from).NS, l.bin, "chaos",
+		"--server", "nats://" + nodeHosts[from] + ":14222"}, args...)...)
 	cmd.Env = append(os.Environ(), l.env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), want) {
