@@ -45,13 +45,22 @@ func (s *Server) Peers() []string {
 }
 
 // WaitClusterFormed waits until exactly n remote servers are connected by
-// route and each has sent its subscription interest, polling until ctx
-// ends. The interest is the proof that the remote accepted the route: a
-// server that dials a remote is told the remote's identity (and counts it
-// in NumPeers) a moment before the remote refuses its credentials.
+// route and each has sent its subscription interest, and, in a herd of
+// several regions, until this server delivers to every other region (its
+// gateway is up and knows the region's interest: see GatewayState.Up),
+// polling until ctx ends. The interest is the proof that the remote
+// accepted the route: a server that dials a remote is told the remote's
+// identity (and counts it in NumPeers) a moment before the remote refuses
+// its credentials.
 func (s *Server) WaitClusterFormed(ctx context.Context, n int) error {
-	err := s.poll(ctx, func(srv *server.Server) bool { return srv.NumRemotes() == n && acceptedPeers(srv) == n })
-	if err != nil {
+	regions := s.RegionNames()
+	err := s.poll(ctx, func(srv *server.Server) bool {
+		return srv.NumRemotes() == n && acceptedPeers(srv) == n && gatewaysFormed(srv, regions)
+	})
+	switch {
+	case err != nil && len(regions) > 0:
+		return fmt.Errorf("wait for %d peers (have %v) and gateways to %v (missing %v): %w", n, s.Peers(), regions, s.MissingRegions(), err)
+	case err != nil:
 		return fmt.Errorf("wait for %d peers (have %v): %w", n, s.Peers(), err)
 	}
 	return nil
@@ -74,11 +83,12 @@ func acceptedPeers(srv *server.Server) int {
 	return len(peers)
 }
 
-// WaitInterest waits until some subscription matching subject — local, or
-// on a remote server and propagated over a route — is registered in this
-// server's account, i.e. until a publish here would be delivered.
+// WaitInterest waits until some subscription matching subject — local, on
+// a remote server and propagated over a route, or in another region and
+// told over a gateway — is known to this server, i.e. until a publish here
+// would be delivered.
 func (s *Server) WaitInterest(ctx context.Context, subject string) error {
-	err := s.poll(ctx, func(srv *server.Server) bool { return hasInterest(srv, subject) })
+	err := s.poll(ctx, func(srv *server.Server) bool { return s.hasInterest(srv, subject) })
 	if err != nil {
 		return fmt.Errorf("wait for interest in %q: %w", subject, err)
 	}
@@ -86,17 +96,21 @@ func (s *Server) WaitInterest(ctx context.Context, subject string) error {
 }
 
 // HasInterest reports whether a publish on subject here would currently
-// reach any subscriber, local or remote.
+// reach any subscriber, local or remote, in this region or another.
 func (s *Server) HasInterest(subject string) bool {
 	srv, err := s.running()
-	return err == nil && hasInterest(srv, subject)
+	return err == nil && s.hasInterest(srv, subject)
 }
 
 // hasInterest looks in Account, where the nodes and observers are and
-// whose interest routes propagate.
-func hasInterest(srv *server.Server, subject string) bool {
+// whose interest routes propagate, then at the interest other regions
+// told this server's gateways.
+func (s *Server) hasInterest(srv *server.Server, subject string) bool {
 	acc, err := srv.LookupAccount(Account)
-	return err == nil && acc.SubscriptionInterest(subject)
+	if err == nil && acc.SubscriptionInterest(subject) {
+		return true
+	}
+	return s.cfg.GatewayAddr != "" && gatewayInterest(srv, subject)
 }
 
 // poll calls cond until it is true, the server stops or ctx ends.

@@ -33,6 +33,8 @@ var (
 	ErrOpenRoutes     = errors.New("open routes off loopback")
 	ErrPeer           = errors.New("invalid peer")
 	ErrRouteCertName  = errors.New("route certificate does not name this server's route host")
+	ErrGatewayAddr    = errors.New("invalid gateway address")
+	ErrRegion         = errors.New("invalid region")
 	ErrNoChaos        = errors.New("chaos gate not enabled (Config.Chaos)")
 	ErrUnknownPeer    = errors.New("not a peer of this server")
 
@@ -139,11 +141,24 @@ type Config struct {
 	// ClientAuth RequireAndVerifyClientCert, ClientCAs to verify the
 	// servers that dial it. See RouteTLSConfig.
 	RouteTLS *tls.Config
-	// InsecureRoutes lets a server whose ClusterAddr is not loopback run
-	// without route credentials or verified TLS, where any server that
-	// reaches the port may join and publish on the bus. Validate refuses
-	// that unless it is set.
+	// InsecureRoutes lets a server whose ClusterAddr (or GatewayAddr) is
+	// not loopback run without route credentials or verified TLS, where
+	// any server that reaches the port may join and publish on the bus.
+	// Validate refuses that unless it is set.
 	InsecureRoutes bool
+
+	// Regions (gateway.go). ClusterName is this server's region.
+
+	// GatewayAddr is host:port of the gateway listener, through which the
+	// other regions' servers reach this one. Empty: no gateways (a herd
+	// of one region). Port 0 picks a free port; ask Server.GatewayAddr.
+	GatewayAddr string
+	// GatewayAdvertise, if set, is the host:port other regions learn by
+	// gossip to dial this server. Empty: the listener's.
+	GatewayAdvertise string
+	// Regions are the herd's other regions, each joined through a gateway
+	// of this server. Needs GatewayAddr.
+	Regions []Region
 
 	// Options, if set, is called last on the built server options, for
 	// settings this Config does not carry.
@@ -213,7 +228,13 @@ func (c Config) Validate() error {
 	if err := c.ObserverLimits.validate(); err != nil {
 		return err
 	}
-	return c.validateAuth()
+	if err := c.validateGateways(); err != nil {
+		return err
+	}
+	if err := c.validateAuth(); err != nil {
+		return err
+	}
+	return c.validateGatewaysSecure()
 }
 
 // IsToken reports whether s is a non-empty NATS subject token made of ASCII
@@ -330,6 +351,7 @@ func (c Config) options(node, system *nodeIdentity) (*server.Options, error) {
 		return nil, err
 	}
 	c.applyRoutes(o, c.Peers, nil)
+	c.applyGateways(o)
 	c.ObserverLimits.apply(o)
 	if c.MonitorAddr != "" {
 		mhost, mport, _ := splitAddr(c.MonitorAddr, true)

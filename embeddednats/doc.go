@@ -1,7 +1,9 @@
 // Package embeddednats starts, stops and configures the one nats-server that
 // every herd node embeds, and hands out in-process nats.go connections to it.
 //
-// The servers of a herd form one NATS cluster (one ClusterName). Each server
+// The servers of a herd form one NATS cluster (one ClusterName) — or, in a
+// herd of several regions, one cluster per region (ClusterName is the
+// region) joined through gateways (gateway.go: GatewayAddr, Regions). Each server
 // is seeded with routes to its configured neighbors only; NATS completes the
 // full route mesh itself by gossip: when B accepts a route from C, it tells
 // every server it knows (A) about C and A dials C. Routes that a server was
@@ -76,5 +78,6 @@
 // which print as [REDACTED].
 //
 // Core NATS is at-most-once: a publish towards a server whose route is cut
-// returns no error and is simply not delivered.
+// returns no error and is simply not delivered; across a gateway, likewise
+// until the other region has declared its interest (GatewayState.Up).
 package embeddednats

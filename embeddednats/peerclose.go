@@ -36,6 +36,8 @@ const (
 // peerWentAway reports whether an Errorf call is one of those lines.
 func peerWentAway(format string, v []any) bool {
 	switch {
+	case gatewayRefused(format, v): // gateway.go
+		return true
 	case format == routeDialFormat && len(v) == 2:
 		err, ok := v[1].(error)
 		return ok && errors.Is(err, syscall.ECONNREFUSED)

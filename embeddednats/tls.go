@@ -90,6 +90,12 @@ func (c Config) routeHost() string {
 	if addr == "" {
 		addr = c.ClusterAddr
 	}
+	return dialledHost(addr)
+}
+
+// dialledHost is the host of addr, or "" when it is empty or every
+// interface.
+func dialledHost(addr string) string {
 	h, _, err := net.SplitHostPort(addr)
 	if err != nil || h == "" {
 		return ""
@@ -106,12 +112,20 @@ func (c Config) routeHost() string {
 // runs (tests and `herd check` say more), but the operator learns why it
 // stays alone.
 func (s *Server) checkOwnCertificate() {
-	host := s.cfg.routeHost()
-	if s.cfg.RouteTLS == nil || host == "" {
+	if s.cfg.RouteTLS == nil {
 		return
 	}
-	if err := CheckRouteCert(s.cfg.RouteTLS, host); err != nil {
-		s.log.Error("route certificate of this node does not name its route host: servers dialling it will not verify it and its peers refuse its routes",
-			"err", err, "route_host", host)
+	if host := s.cfg.routeHost(); host != "" {
+		if err := CheckRouteCert(s.cfg.RouteTLS, host); err != nil {
+			s.log.Error("route certificate of this node does not name its route host: servers dialling it will not verify it and its peers refuse its routes",
+				"err", err, "route_host", host)
+		}
+	}
+	// Gateways use the same certificate: the other regions dial this host.
+	if host := s.cfg.gatewayHost(); host != "" {
+		if err := CheckRouteCert(s.cfg.RouteTLS, host); err != nil {
+			s.log.Error("route certificate of this node does not name its gateway host: other regions' servers dialling it will not verify it",
+				"err", err, "gateway_host", host)
+		}
 	}
 }

@@ -12,6 +12,10 @@ import (
 type Topology struct {
 	Nodes []string
 	Edges [][2]string
+	// Regions maps every node to its region in a herd of several regions
+	// (regions.go); nil: one region. The node takes the neighbors it
+	// lists in another region as reached through a gateway.
+	Regions map[string]string
 }
 
 // topology is c.Herd, or the node and its neighbors when unset.

@@ -230,7 +230,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err = n.ae.Start(ctx); err != nil {
 		return fmt.Errorf("start anti-entropy: %w", err)
 	}
-	n.peers = watchPeers(n.neighbors, n.nats.Peers, n.ae.NeighborUp)
+	n.peers = watchPeers(n.neighbors, n.reachable, n.ae.NeighborUp)
 	if n.core, err = core.New(p.core, n.store, p.places, n.bus); err != nil {
 		return fmt.Errorf("configure core: %w", err)
 	}

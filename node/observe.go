@@ -170,7 +170,10 @@ type Health struct {
 	// UnreachablePeers are the other nodes of the herd without a route
 	// now, neighbors or not: the mesh is incomplete while any is listed.
 	UnreachablePeers []string `json:"unreachable_peers,omitempty"`
-	Error            string   `json:"error,omitempty"`
+	// UnreachableRegions are the other regions this node's gateways do
+	// not deliver to now (regions.go).
+	UnreachableRegions []string `json:"unreachable_regions,omitempty"`
+	Error              string   `json:"error,omitempty"`
 }
 
 // Health reports whether the node reaches all its neighbors.
@@ -187,7 +190,7 @@ func (n *Node) health(ns *embeddednats.Server) Health {
 		h.Error = "nats server not running"
 		h.Missing = h.Neighbors
 	} else {
-		meshHealth(&h, ns)
+		meshHealth(&h, n.reachable(), ns)
 	}
 	if h.Error != "" || len(h.Missing) > 0 {
 		h.Status = HealthUnavailable

@@ -107,6 +107,22 @@ func conns(t *testing.T, n *node.Node) map[string]*natsserver.ConnInfo {
 	return m
 }
 
+// hoarded counts the subscriptions to herd.zz.* of n's own clients.
+func hoarded(t *testing.T, n *node.Node) int {
+	t.Helper()
+	sz, err := n.NATS().NATS().Subsz(&natsserver.SubszOptions{Subscriptions: true, Limit: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := 0
+	for _, s := range sz.Subs {
+		if strings.HasPrefix(s.Subject, "herd.zz.") {
+			c++
+		}
+	}
+	return c
+}
+
 // limitHits is herd_nats_limit_hits_total{kind} of n, scraped from its
 // /metrics.
 func limitHits(t *testing.T, n *node.Node, kind string) int {
@@ -189,10 +205,6 @@ func TestHerd_observerSubscriptionFlood(t *testing.T) {
 	h := startHerd(t, nodetest.DefaultTopology, monitorOn)
 	n := h.Node("Goloman")
 	limit := embeddednats.DefaultObserverLimits().Subscriptions
-	base := map[string]uint32{} // each server's own subscriptions (system account, the herd)
-	for _, name := range h.Live() {
-		base[name] = h.Node(name).NATS().NATS().NumSubscriptions()
-	}
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -208,6 +220,9 @@ func TestHerd_observerSubscriptionFlood(t *testing.T) {
 	if len(refused) != attempts-limit || refused[0] != "-ERR 'maximum subscriptions exceeded'" {
 		t.Errorf("%d refusals (%.60q), want %d 'maximum subscriptions exceeded'", len(refused), refused, attempts-limit)
 	}
+	if got := hoarded(t, n); got != limit {
+		t.Errorf("Goloman holds %d of the hoarder's subscriptions, want the limit %d", got, limit)
+	}
 	// Every node holds the hoarder's interest once per subscription kept.
 	if c := conns(t, n)["hoarder"]; c == nil || int(c.NumSubs) != limit {
 		t.Errorf("hoarder has %d subscriptions, want connected with %d", c.NumSubs, limit)
@@ -217,10 +232,16 @@ func TestHerd_observerSubscriptionFlood(t *testing.T) {
 		if err := h.Node(name).NATS().WaitInterest(t.Context(), subject); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		// nats-server adds a few internal ones for the account's first
-		// outside connection.
-		if s := h.Node(name).NATS().NATS().NumSubscriptions(); s > base[name]+uint32(limit)+50 {
-			t.Errorf("%s holds %d subscriptions, want at most its own %d and the limit %d", name, s, base[name], limit)
+		// Neither the first refused subscription nor the last is held
+		// anywhere, here or learned over a route.
+		acc, err := h.Node(name).NATS().NATS().LookupAccount(embeddednats.Account)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range []int{limit, attempts - 1} {
+			if got := acc.Interest(fmt.Sprintf("herd.zz.%d", i)); got != 0 {
+				t.Errorf("%s holds %d subscriptions to the refused herd.zz.%d", name, got, i)
+			}
 		}
 	}
 	runtime.GC()

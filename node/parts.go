@@ -53,6 +53,9 @@ func (c Config) parts() (parts, error) {
 	if err := bus.ValidNeighbors(c.Name, c.Neighbors); err != nil {
 		return p, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
+	if err := c.validateRegions(); err != nil {
+		return p, err
+	}
 	if err := c.validateObservability(); err != nil {
 		return p, err
 	}
@@ -95,6 +98,7 @@ func (c Config) parts() (parts, error) {
 	p.live = live.DefaultConfig()
 	topo := c.topology()
 	p.live.Name, p.live.Nodes, p.live.Edges, p.live.Logger = c.Name, topo.Nodes, topo.Edges, p.log
+	p.live.Regions = topo.Regions
 	for _, v := range []struct {
 		part string
 		err  error
@@ -195,6 +199,7 @@ func (n *Node) wire() {
 		m.SetPlacesStats(n.cfg.PlacesStats)
 	}
 	p.live.Stats = n.liveStats
+	p.live.Gateways = n.nats.GatewaysUp
 	if n.chaos != nil {
 		p.live.Cuts = n.chaos.Cuts
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/herdhq/herd/node"
@@ -21,9 +22,11 @@ const (
 )
 
 // watchMesh prints "joined the herd" once the node has a route to every
-// peer of the herd file, and logs the peers it has no route to while the
-// mesh is incomplete (NATS delivers nothing between nodes without a route:
-// a record may miss them), until ctx ends.
+// peer of the herd file (the nodes of its region) and, in a herd of
+// several regions, a gateway delivering to every other region, and logs
+// the peers and regions it has no route or gateway to while the mesh is
+// incomplete (NATS delivers nothing between nodes without a route: a
+// record may miss them), until ctx ends.
 func watchMesh(ctx context.Context, out io.Writer, log *slog.Logger, n *node.Node, now func() time.Time) {
 	t := time.NewTicker(meshPoll)
 	defer t.Stop()
@@ -32,10 +35,17 @@ func watchMesh(ctx context.Context, out io.Writer, log *slog.Logger, n *node.Nod
 	for {
 		ns := n.NATS()
 		missing := ns.MissingPeers()
+		for _, r := range ns.MissingRegions() { // no gateway delivering there
+			missing = append(missing, "region "+r)
+		}
 		switch {
 		case len(missing) == 0 && !joined:
 			joined = true
-			fmt.Fprintf(out, "node %s joined the herd: %d peers\n", n.Name(), len(ns.PeerNames()))
+			gateways := ""
+			if rs := ns.RegionNames(); len(rs) > 0 {
+				gateways = fmt.Sprintf(", gateways to %d regions (%s)", len(rs), strings.Join(rs, ", "))
+			}
+			fmt.Fprintf(out, "node %s joined the herd: %d peers%s\n", n.Name(), len(ns.PeerNames()), gateways)
 			since, logged = time.Time{}, time.Time{}
 		case len(missing) == 0:
 			if !logged.IsZero() {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -84,8 +85,11 @@ func (c *nodeCmd) reload(e env, log *slog.Logger, old herdfile.Config, n *node.N
 		return
 	}
 	if prev, _ := old.Node(c.Name); prev.Client != self.Client || prev.NATS != self.NATS ||
-		prev.Cluster != self.Cluster || prev.Monitor != self.Monitor {
+		prev.Cluster != self.Cluster || prev.Monitor != self.Monitor || prev.Gateway != self.Gateway {
 		log.Warn("reload herd file: this node's addresses changed; they take a restart", "node", c.Name)
+	}
+	if !slices.Equal(old.Regions(), hf.Regions()) || old.Region(c.Name) != hf.Region(c.Name) {
+		log.Warn("reload herd file: the regions changed; a node's region and the regions its gateways dial take a restart", "node", c.Name)
 	}
 	if err := n.SetNeighbors(hf.Neighbors(c.Name)); err != nil {
 		log.Error("reload herd file: neighbors not changed", "err", err)

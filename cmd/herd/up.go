@@ -42,7 +42,7 @@ func (c *upCmd) Run(ctx context.Context, e env) error {
 	}
 	defer h.Close()
 	fctx, cancel := context.WithTimeout(ctx, c.FormTimeout)
-	err = h.WaitFormed(fctx, len(hf.Nodes)-1)
+	err = h.WaitFormed(fctx)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("wait for the cluster to form: %w", err)
@@ -96,11 +96,25 @@ func loadHerdFile(path string) (herdfile.Config, error) {
 }
 
 func printHerd(e env, hf herdfile.Config, h *herdrun.Herd, took time.Duration) {
-	fmt.Fprintf(e.stdout, "herd %q is up: %d nodes, cluster formed in %s\n\n", hf.Herd, len(h.Nodes), took.Round(time.Millisecond))
+	regions := hf.Regions()
+	if len(regions) > 1 {
+		fmt.Fprintf(e.stdout, "herd %q is up: %d nodes in %d regions (%s), clusters and gateways formed in %s\n\n",
+			hf.Herd, len(h.Nodes), len(regions), strings.Join(regions, ", "), took.Round(time.Millisecond))
+	} else {
+		fmt.Fprintf(e.stdout, "herd %q is up: %d nodes, cluster formed in %s\n\n", hf.Herd, len(h.Nodes), took.Round(time.Millisecond))
+	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tCLIENT\tNATS\tMONITOR\tNEIGHBORS")
+	if len(regions) > 1 {
+		fmt.Fprintln(tw, "NODE\tCLIENT\tNATS\tMONITOR\tREGION\tGATEWAY\tNEIGHBORS")
+	} else {
+		fmt.Fprintln(tw, "NODE\tCLIENT\tNATS\tMONITOR\tNEIGHBORS")
+	}
 	for _, n := range h.Nodes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n.Name(), n.ClientAddr(), n.NATS().ClientURL(), or(n.MonitorURL(), "-"), strings.Join(hf.Neighbors(n.Name()), ", "))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t", n.Name(), n.ClientAddr(), n.NATS().ClientURL(), or(n.MonitorURL(), "-"))
+		if len(regions) > 1 {
+			fmt.Fprintf(tw, "%s\t%s\t", hf.Region(n.Name()), n.NATS().GatewayAddr())
+		}
+		fmt.Fprintf(tw, "%s\n", strings.Join(hf.Neighbors(n.Name()), ", "))
 	}
 	tw.Flush()
 	if u := h.Nodes[0].MonitorURL(); u != "" {

@@ -11,6 +11,7 @@ import (
 // accepts is valid and has a symmetric neighbor graph.
 func FuzzParse(f *testing.F) {
 	f.Add(deploy.DefaultHerdFile())
+	f.Add(deploy.RegionsHerdFile())
 	f.Add([]byte("nodes: [{name: A, client: \"h:1\", nats: \"h:2\", cluster: \"h:3\"}]"))
 	f.Add([]byte("a: &a [*a, *a]\n"))
 	f.Add([]byte("limits: {idle_timeout: 1e9}\n"))

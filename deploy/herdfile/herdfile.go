@@ -28,8 +28,8 @@ import (
 
 // Config is a whole herd file.
 type Config struct {
-	// Herd is the cluster name shared by every node's NATS server. It must
-	// be a NATS token.
+	// Herd is the herd's name: the NATS cluster name of every node whose
+	// region is not set (regions.go). It must be a NATS token.
 	Herd   string       `yaml:"herd"`
 	Places PlacesConfig `yaml:"places"`
 	Limits Limits       `yaml:"limits"`
@@ -59,8 +59,17 @@ type Node struct {
 	Client string `yaml:"client"`
 	// NATS is the embedded NATS server's client port, for observers and tools.
 	NATS string `yaml:"nats"`
-	// Cluster is the embedded NATS server's route port; neighbors dial it.
+	// Cluster is the embedded NATS server's route port; the other nodes
+	// of its region dial it.
 	Cluster string `yaml:"cluster"`
+	// Region is the node's region (regions.go): the nodes of one region
+	// form one NATS cluster named after it. Empty: the herd's name, so a
+	// herd of one region needs no region fields.
+	Region string `yaml:"region"`
+	// Gateway is the embedded NATS server's gateway port, through which the
+	// other regions' nodes reach this region. Required on every node of a
+	// herd of several regions; optional otherwise.
+	Gateway string `yaml:"gateway"`
 	// Monitor is the HTTP metrics/health address; empty means none.
 	Monitor string `yaml:"monitor"`
 	// Websocket, if set, is the address of a NATS WebSocket listener for

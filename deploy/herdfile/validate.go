@@ -39,6 +39,9 @@ var (
 	ErrBadSecretSource   = errors.New("bad secret source")
 	ErrMissingSecret     = errors.New("missing secret")
 	ErrMissingTLSFile    = errors.New("missing or bad TLS file")
+	ErrBadRegion         = errors.New("bad region name (a NATS token: letters, digits, _ and - only, 1 to 64 bytes)")
+	ErrDuplicateRegion   = errors.New("region named twice")
+	ErrMissingGateway    = errors.New("missing gateway address")
 )
 
 // Bounds on limits are the components' own (node/server,
@@ -87,6 +90,7 @@ func (c Config) Validate() error {
 	c.Auth.validate(&p)
 	c.TLS.validate(&p)
 	c.validateNodes(&p)
+	c.validateRegions(&p)
 	return errors.Join(p...)
 }
 
@@ -185,10 +189,10 @@ func (c Config) validateNodes(p *problems) {
 	for i, n := range c.Nodes {
 		for _, a := range []struct{ key, addr string }{
 			{"client", n.Client}, {"nats", n.NATS}, {"cluster", n.Cluster}, {"monitor", n.Monitor},
-			{"websocket", n.Websocket},
+			{"websocket", n.Websocket}, {"gateway", n.Gateway},
 		} {
-			if (a.key == "monitor" || a.key == "websocket") && a.addr == "" {
-				continue // optional
+			if (a.key == "monitor" || a.key == "websocket" || a.key == "gateway") && a.addr == "" {
+				continue // optional (gateway: validateRegions says when it is not)
 			}
 			field := fmt.Sprintf("nodes[%d].%s", i, a.key)
 			canon, port, ok := canonicalAddr(a.addr)

@@ -261,7 +261,7 @@ func TestFiveHosts(t *testing.T) {
 	t.Logf("five-host test took %s", time.Since(began).Round(time.Millisecond))
 }
 
-func (l *lab) host(node string) Host { return l.net.Host(nodeHosts[node]) }
+func (l *lab) host(node string) Host { return l.byNode[node] }
 
 // credentials is what the wrapper around herd does before it runs it,
 // as systemd does for the unit (LoadCredential): in the host's own mount

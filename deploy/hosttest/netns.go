@@ -157,38 +157,54 @@ func Sweep(prefixBase string) {
 // goroutine's thread is in h's namespace, and keeps it after the thread
 // returns to its own.
 func (h Host) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	type result struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan result, 1)
+	var c net.Conn
+	err := h.in(func() (err error) {
+		var d net.Dialer
+		c, err = d.DialContext(ctx, network, addr)
+		return err
+	})
+	return c, err
+}
+
+// Listen listens from inside h's namespace, as Dial dials.
+func (h Host) Listen(network, addr string) (net.Listener, error) {
+	var ln net.Listener
+	err := h.in(func() (err error) {
+		ln, err = net.Listen(network, addr)
+		return err
+	})
+	return ln, err
+}
+
+// in runs fn on a thread in h's network namespace, for the sockets it
+// makes there.
+func (h Host) in(fn func() error) error {
+	ch := make(chan error, 1)
 	go func() {
 		// This thread is left in a changed namespace if anything fails,
 		// so it is never unlocked: the runtime then retires it.
 		runtime.LockOSThread()
 		self, err := os.Open("/proc/thread-self/ns/net")
 		if err != nil {
-			ch <- result{nil, err}
+			ch <- err
 			return
 		}
 		defer self.Close()
 		target, err := os.Open(filepath.Join("/var/run/netns", h.NS))
 		if err != nil {
-			ch <- result{nil, err}
+			ch <- err
 			return
 		}
 		defer target.Close()
 		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- result{nil, fmt.Errorf("enter netns %s: %w", h.NS, err)}
+			ch <- fmt.Errorf("enter netns %s: %w", h.NS, err)
 			return
 		}
-		var d net.Dialer
-		c, err := d.DialContext(ctx, network, addr)
+		err = fn()
 		if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err == nil {
 			runtime.UnlockOSThread()
 		}
-		ch <- result{c, err}
+		ch <- err
 	}()
-	r := <-ch
-	return r.c, r.err
+	return <-ch
 }

@@ -38,6 +38,9 @@ func TestFiveHosts_refusedNode(t *testing.T) {
 	l.waitLogged("Welsh", `route password mismatch with \w+ \(10\.77\.0\.\d+\): check HERD_ROUTE_PASSWORD`)
 	for _, n := range correct {
 		l.waitLogged(n, `route password mismatch with Welsh \(10\.77\.0\.4\): check HERD_ROUTE_PASSWORD`)
+		// Welsh logs the first three refusals of each peer's dials; the
+		// window starts once it has, so that it measures the steady state.
+		l.waitLogged("Welsh", `route password mismatch with `+n+` .*refusals_in_a_row=3`)
 	}
 
 	// The measured window: nothing here talks to Welsh's host.

@@ -285,3 +285,27 @@ func TestClient_errors(t *testing.T) {
 		t.Errorf("a request in the herd's account: %v, want no responders", err)
 	}
 }
+
+// In a herd of two regions a cut applies to routes, inside a region: a
+// cut between regions is refused, naming why, and cuts nothing; one
+// inside a region cuts that route.
+func TestService_regions(t *testing.T) {
+	topo := map[string][]string{"A": {"B"}, "B": {"A", "C"}, "C": {"B"}}
+	h := nodetest.Start(t, topo, nodetest.WithChaos(), nodetest.WithRegions(map[string]string{"A": "east", "B": "east", "C": "west"}),
+		nodetest.WithConfig(func(_ string, c *node.Config) { floodOnly(c) }))
+	if err := h.Chaos.Cut("B", "C"); err == nil || !strings.Contains(err.Error(), chaos.ErrOtherRegion.Error()) {
+		t.Errorf("cut between regions: %v, want %q", err, chaos.ErrOtherRegion)
+	}
+	for _, n := range []string{"B", "C"} {
+		if cuts := status(t, h, n).Cuts; len(cuts) != 0 {
+			t.Errorf("%s cuts %+v after a refused cut", n, cuts)
+		}
+	}
+	if err := h.Chaos.Cut("A", "B"); err != nil {
+		t.Fatal(err)
+	}
+	h.WaitRoutes(10 * time.Second)
+	if got := h.Node("A").NATS().Peers(); len(got) != 0 {
+		t.Errorf("A routed to %v with A–B cut", got)
+	}
+}

@@ -23,6 +23,9 @@ type Gate interface {
 	BlockRoutes(embeddednats.RouteBlock) error
 	// Peers are the servers connected by route now.
 	Peers() []string
+	// PeerNames are the servers of its region it routes to (its herd
+	// file's): the only ones a cut can apply to.
+	PeerNames() []string
 	// ClientURL is the server's NATS client URL.
 	ClientURL() string
 }
@@ -286,6 +289,8 @@ func (s *Service) checkPeers(peers []string) error {
 			return fmt.Errorf("%s: %w", p, ErrSameNode)
 		case !slices.ContainsFunc(s.herd, func(m Member) bool { return m.Name == p }):
 			return fmt.Errorf("%q: %w", p, ErrUnknownNode)
+		case !slices.Contains(s.gate.PeerNames(), p):
+			return fmt.Errorf("%s: %w", p, ErrOtherRegion)
 		}
 	}
 	return nil

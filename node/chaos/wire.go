@@ -113,4 +113,5 @@ var (
 	ErrUnreachable   = errors.New("node unreachable")
 	ErrNoService     = errors.New("no chaos service answered")
 	ErrCredentials   = errors.New("no credentials")
+	ErrOtherRegion   = errors.New("in another region: herd chaos cuts routes inside a region, not the gateways between regions")
 )

@@ -17,6 +17,9 @@ type Beat struct {
 	Bye bool `json:"bye,omitempty"`
 	// Peers are the servers the node has a NATS route to now.
 	Peers []string `json:"peers"`
+	// Gateways are the regions the node's gateways deliver to now (a herd
+	// of several regions).
+	Gateways []string `json:"gateways,omitempty"`
 	// Cut are the peers whose routes the node cuts (herd chaos).
 	Cut   []string  `json:"cut,omitempty"`
 	Stats NodeStats `json:"stats"`
@@ -115,7 +118,7 @@ func (l *Live) publishBeat(r *rater, seq *uint64) {
 	}
 	l.publish(subject, Beat{
 		Node: l.cfg.Name, Seq: *seq, Time: now.UnixMilli(),
-		Peers: peers, Cut: cut, Stats: stats, Rates: rates,
+		Peers: peers, Gateways: l.cfg.Gateways(), Cut: cut, Stats: stats, Rates: rates,
 	})
 }
 

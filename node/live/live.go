@@ -81,9 +81,15 @@ type Config struct {
 	// every neighbor edge (each once, in either order).
 	Nodes []string
 	Edges [][2]string
+	// Regions maps every node to its region in a herd of several regions
+	// (regions.go); nil: one region.
+	Regions map[string]string
 	// Stats reads the node's counters; it must be quick and safe for
 	// concurrent use. Nil means no stats (zeros).
 	Stats func() NodeStats
+	// Gateways lists the regions this node's gateways deliver to now; it
+	// must be quick and safe for concurrent use. Nil: none.
+	Gateways func() []string
 	// Cuts lists the peers whose routes this node's chaos gate cuts (herd
 	// chaos), for the heartbeat; quick and safe for concurrent use. Nil
 	// means none.
@@ -161,7 +167,7 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%w: Edges[%d] %v is a self edge", ErrInvalidConfig, i, e)
 		}
 	}
-	return nil
+	return c.validateRegions()
 }
 
 // Live is one node's live view: its heartbeat and flood tap, and the page
@@ -200,6 +206,9 @@ func New(cfg Config, conn *nats.Conn, routes Routes) (*Live, error) {
 	cfg.Nodes = slices.Clone(cfg.Nodes)
 	if cfg.Stats == nil {
 		cfg.Stats = func() NodeStats { return NodeStats{} }
+	}
+	if cfg.Gateways == nil {
+		cfg.Gateways = func() []string { return nil }
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Live{cfg: cfg, conn: conn, routes: routes, edges: normalizeEdges(cfg.Edges), ctx: ctx, cancel: cancel}

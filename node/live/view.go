@@ -21,6 +21,9 @@ type Frame struct {
 	Hops    []Hop      `json:"hops"`
 	Clients []Client   `json:"clients"`
 	Events  []Event    `json:"events"`
+	// Gateways are the gateways between every two regions (regions.go);
+	// empty in a herd of one region.
+	Gateways []GatewayView `json:"gateways"`
 }
 
 // Node and edge states.
@@ -43,6 +46,10 @@ type NodeView struct {
 	Peers []string  `json:"peers"`
 	Stats NodeStats `json:"stats"`
 	Rates Rates     `json:"rates"`
+	// Region is the node's region and Gateways the regions its gateways
+	// deliver to (regions.go); empty in a herd of one region.
+	Region   string   `json:"region,omitempty"`
+	Gateways []string `json:"gateways,omitempty"`
 }
 
 // EdgeView is one configured neighbor edge and its NATS route's state.
@@ -78,6 +85,8 @@ type Hello struct {
 	Beat      int64       `json:"beat"`      // ms
 	DownAfter int64       `json:"downAfter"` // ms
 	Tick      int64       `json:"tick"`      // ms
+	// Regions group the nodes in a herd of several regions; else empty.
+	Regions []Region `json:"regions,omitempty"`
 }
 
 // maxClientsPerFrame bounds the client locations in one frame.
@@ -118,7 +127,7 @@ func (v *view) hello() Hello {
 	}
 	return Hello{Self: v.cfg.Name, Nodes: v.cfg.Nodes, Edges: edges,
 		Beat: v.cfg.Beat.Milliseconds(), DownAfter: v.cfg.DownAfter.Milliseconds(),
-		Tick: v.cfg.Tick.Milliseconds()}
+		Tick: v.cfg.Tick.Milliseconds(), Regions: v.cfg.regions()}
 }
 
 // resetLocked forgets the herd's state: what the view knew is stale once
@@ -290,6 +299,7 @@ func (v *view) frame(now time.Time) (f Frame, ok bool) {
 		v.nodeState[name] = nv.State
 		f.Nodes = append(f.Nodes, nv)
 	}
+	f.Gateways = v.gatewaysLocked(&f, peers) // regions.go: cross-region edges are up through gateways
 	for _, e := range v.edges {
 		ab := slices.Contains(peers[e[0]], e[1])
 		ba := slices.Contains(peers[e[1]], e[0])

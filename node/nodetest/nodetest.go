@@ -99,6 +99,10 @@ type Herd struct {
 	// where it listened (a restart listens there again).
 	route map[string]string
 	nats  map[string]string
+	// regions is each node's region (WithRegions, regions.go), nil for
+	// one region; gateway each node's gateway address once started.
+	regions map[string]string
+	gateway map[string]string
 }
 
 // Start starts every node of topo and waits until the herd is formed: a
@@ -109,7 +113,7 @@ type Herd struct {
 // never dialled by gossip. Every node is closed at the end of the test.
 func Start(t testing.TB, topo map[string][]string, opts ...Option) *Herd {
 	t.Helper()
-	h := &Herd{t: t, Topo: topo, nodes: map[string]*node.Node{}, route: map[string]string{}, nats: map[string]string{}}
+	h := &Herd{t: t, Topo: topo, nodes: map[string]*node.Node{}, route: map[string]string{}, nats: map[string]string{}, gateway: map[string]string{}}
 	for _, o := range opts {
 		o(h)
 	}
@@ -143,12 +147,12 @@ func Start(t testing.TB, topo map[string][]string, opts ...Option) *Herd {
 // ChaosPassword is the system user's password in a herd WithChaos.
 const ChaosPassword = "nodetest-system-password"
 
-// peers are the route peers of node name: every other node, at its route
-// address once known. h.mu is held.
+// peers are the route peers of node name: every other node of its
+// region, at its route address once known. h.mu is held.
 func (h *Herd) peers(name string) []embeddednats.Peer {
 	var ps []embeddednats.Peer
 	for _, other := range slices.Sorted(maps.Keys(h.Topo)) {
-		if other == name {
+		if other == name || !h.sameRegion(name, other) {
 			continue
 		}
 		addr, ok := h.route[other]
@@ -221,6 +225,7 @@ func (h *Herd) Config(name string) node.Config {
 		cfg.NATS.PeersOnly = true
 		cfg.NATS.Peers = h.peers(name)
 	}
+	h.regionConfig(name, &cfg)
 	h.mu.Unlock()
 	if h.Chaos != nil {
 		cfg.Chaos.Herd = h.members()
@@ -247,6 +252,9 @@ func (h *Herd) StartNode(name string) *node.Node {
 	h.route[name] = n.NATS().ClusterAddr()
 	h.nats[name] = strings.TrimPrefix(n.NATS().ClientURL(), "nats://")
 	h.nodes[name] = n
+	if h.regions != nil {
+		h.gateway[name] = n.NATS().GatewayAddr()
+	}
 	h.mu.Unlock()
 	if h.Chaos != nil {
 		h.Chaos.started(name)
@@ -287,11 +295,12 @@ func (h *Herd) cut(a, b string) bool {
 }
 
 // WantPeers is the route peers a running node should have: every other
-// running node whose link to it is not cut (NATS routes are a full mesh).
+// running node of its region whose link to it is not cut (NATS routes are
+// a full mesh inside a region).
 func (h *Herd) WantPeers(name string) []string {
 	var want []string
 	for _, other := range h.Live() {
-		if other != name && !h.cut(name, other) {
+		if other != name && !h.cut(name, other) && h.sameRegion(name, other) {
 			want = append(want, other)
 		}
 	}
@@ -299,13 +308,15 @@ func (h *Herd) WantPeers(name string) []string {
 }
 
 // WaitFormed waits until every running node's route peers are what the
-// cuts allow and it sees the flood subscription of every running neighbor
-// it has a route to.
+// cuts allow, its gateways (WithRegions) deliver to every other region,
+// and it sees the flood subscription of every running neighbor it has a
+// route or a gateway to.
 func (h *Herd) WaitFormed() {
 	h.t.Helper()
 	h.WaitRoutes(20 * time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), regionStartTimeout)
 	defer cancel()
+	h.waitRegions(ctx)
 	for _, name := range h.Live() {
 		n := h.Node(name)
 		for _, nb := range h.Topo[name] {

@@ -61,31 +61,35 @@ func NodeConfig(hf herdfile.Config, name string, p places.Provider, log *slog.Lo
 	cfg := node.DefaultConfig()
 	cfg.Name = n.Name
 	cfg.Neighbors = hf.Neighbors(n.Name)
-	cfg.Herd = node.Topology{Nodes: hf.Names(), Edges: hf.Edges()}
+	cfg.Herd = node.Topology{Nodes: hf.Names(), Edges: hf.Edges(), Regions: hf.RegionMap()}
 	cfg.Places = p
 	cfg.Logger = log // the node adds its name to every line
 	cfg.NATSLogLevel = natsLogLevel(log)
 
-	cfg.NATS.ClusterName = hf.Herd
+	cfg.NATS.ClusterName = hf.Region(n.Name) // the herd's name in a herd of one region
 	cfg.NATS.ClientAddr = n.NATS
 	cfg.NATS.ClusterAddr = n.Cluster
-	if host, _, err := net.SplitHostPort(n.Cluster); err == nil && host != "" && net.ParseIP(host) == nil {
+	if isHostName(n.Cluster) {
 		// A cluster address given by host name is what the other nodes
 		// should dial, also for routes they learn by gossip: NATS would
 		// otherwise gossip the IP it listens on, which route certificates
 		// naming the host do not match.
 		cfg.NATS.ClusterAdvertise = n.Cluster
 	}
+	gatewayConfig(hf, n, &cfg)
 	cfg.NATS.MonitorAddr = ""
 	cfg.NATS.ObserverLimits = hf.Limits.Observers.NATS()
 	cfg.NATS.InsecureRoutes = hf.Auth.Routes.Insecure
 	for _, nb := range cfg.Neighbors {
-		peer, _ := hf.Node(nb) // Validate checked every neighbor exists
-		cfg.NATS.Routes = append(cfg.NATS.Routes, "nats-route://"+peer.Cluster)
+		peer, _ := hf.Node(nb)                     // Validate checked every neighbor exists
+		if hf.Region(nb) == cfg.NATS.ClusterName { // others are reached through a gateway
+			cfg.NATS.Routes = append(cfg.NATS.Routes, "nats-route://"+peer.Cluster)
+		}
 	}
-	// Every other node of the file is a peer: dialled as a configured
-	// route (the mesh does not wait for gossip, and a node taken out of
-	// the file is dropped on reload), and the only servers let in.
+	// Every other node of the file in this node's region is a peer:
+	// dialled as a configured route (the mesh does not wait for gossip,
+	// and a node taken out of the file is dropped on reload), and the only
+	// servers let in.
 	cfg.NATS.Peers = Peers(hf, n.Name)
 	cfg.NATS.PeersOnly = true
 	cfg.NATS.RoutePasswordHint = passwordHint(hf.Auth.Routes.Credential, "auth.routes")
@@ -111,12 +115,12 @@ func NodeConfig(hf herdfile.Config, name string, p places.Provider, log *slog.Lo
 	return cfg, nil // node.New validates, after Start's route seeding
 }
 
-// Peers are the NATS peers of node name: every other node of hf, at its
-// cluster address.
+// Peers are the NATS peers of node name: every other node of hf in its
+// region, at its cluster address.
 func Peers(hf herdfile.Config, name string) []embeddednats.Peer {
 	var peers []embeddednats.Peer
 	for _, m := range hf.Nodes {
-		if m.Name != name {
+		if m.Name != name && hf.Region(m.Name) == hf.Region(name) {
 			peers = append(peers, embeddednats.Peer{Name: m.Name, Route: m.Cluster})
 		}
 	}
@@ -171,7 +175,8 @@ func nodeConfig(hf herdfile.Config, name string, ps *Providers, log *slog.Logger
 
 // Herd is a set of nodes of one herd file running in this process.
 type Herd struct {
-	Nodes []*node.Node // in file order
+	Nodes []*node.Node   // in file order
+	peers map[string]int // node → its route peers (the rest of its region)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -202,8 +207,9 @@ func Start(ctx context.Context, hf herdfile.Config, names []string, ps *Provider
 	if len(names) == 0 {
 		names = hf.Names()
 	}
-	h := &Herd{}
-	started := map[string]string{} // name → cluster address
+	h := &Herd{peers: map[string]int{}}
+	started := map[string]string{}  // name → cluster address
+	gateways := map[string]string{} // name → gateway address, of the nodes started
 	for _, name := range names {
 		cfg, err := nodeConfig(hf, name, ps, log)
 		if err != nil {
@@ -233,6 +239,7 @@ func Start(ctx context.Context, hf herdfile.Config, names []string, ps *Provider
 				}
 			}
 		}
+		startedGateways(hf, names, gateways, &cfg)
 		if cfg.Chaos.Enabled && cfg.NATS.SystemPassword == "" {
 			h.Close()
 			return nil, &herdfile.FieldError{Field: "auth.system", Err: ErrChaosNoSystemUser, Detail: "herd chaos reaches the nodes as the system user: " +
@@ -248,7 +255,9 @@ func Start(ctx context.Context, hf herdfile.Config, names []string, ps *Provider
 			return nil, fmt.Errorf("start node %s: %w", name, err)
 		}
 		h.Nodes = append(h.Nodes, n)
+		h.peers[name] = len(cfg.NATS.Peers)
 		started[name] = n.NATS().ClusterAddr()
+		gateways[name] = n.NATS().GatewayAddr()
 	}
 	if hf.Chaos && len(h.Nodes) > 1 {
 		if err := h.chaosPeers(hf); err != nil {
@@ -291,11 +300,19 @@ func (h *Herd) chaosPeers(hf herdfile.Config) error {
 	return nil
 }
 
-// WaitFormed waits until every node has a route to each of the peers other
-// members of the herd file.
-func (h *Herd) WaitFormed(ctx context.Context, peers int) error {
+// WaitFormed waits until every node has a route to each of the other
+// nodes of its region in the herd file, its gateways deliver to every
+// other region, and it reaches each of its neighbors (in another region:
+// their subscriptions known across the gateway). Only then is nothing
+// the flood sends lost for want of a route, gateway or interest.
+func (h *Herd) WaitFormed(ctx context.Context) error {
 	for _, n := range h.Nodes {
-		if err := n.WaitClusterFormed(ctx, peers); err != nil {
+		if err := n.WaitClusterFormed(ctx, h.peers[n.Name()]); err != nil {
+			return fmt.Errorf("node %s: %w", n.Name(), err)
+		}
+	}
+	for _, n := range h.Nodes {
+		if err := n.WaitNeighbors(ctx); err != nil {
 			return fmt.Errorf("node %s: %w", n.Name(), err)
 		}
 	}

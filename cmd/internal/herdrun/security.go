@@ -146,10 +146,14 @@ func warnOpenRoutes(sec *Security, log *slog.Logger) {
 // reports in its own terms.
 func herdFileError(err error, cfg node.Config) error {
 	if errors.Is(err, embeddednats.ErrOpenRoutes) {
+		what, addr := "cluster address", cfg.NATS.ClusterAddr
+		if embeddednats.IsLoopback(addr) {
+			what, addr = "gateway address", cfg.NATS.GatewayAddr // gateways take the routes' settings
+		}
 		return &herdfile.FieldError{Field: "auth.routes.insecure", Err: embeddednats.ErrOpenRoutes,
-			Detail: fmt.Sprintf("cluster address %s is not loopback and routes have neither authentication nor verified TLS; "+
+			Detail: fmt.Sprintf("%s %s is not loopback and routes have neither authentication nor verified TLS; "+
 				"set auth.routes.user (password from HERD_ROUTE_PASSWORD) or tls.routes (verify: true), "+
-				"or auth.routes.insecure: true to let any server that reaches the cluster port join the herd", cfg.NATS.ClusterAddr)}
+				"or auth.routes.insecure: true to let any server that reaches the port join the herd", what, addr)}
 	}
 	return err
 }

@@ -1,5 +1,5 @@
 // Drives herd's live view in Debian's chromium for node/live/browser_test.go.
-// Usage: node live.mjs <page url> <artifacts dir> [watch]
+// Usage: node live.mjs <page url> <artifacts dir> [watch|regions]
 // It talks to the Go test in JSON lines: it prints {"step": ...} and reads
 // {"cmd": ...} on stdin, so the test can act on the herd between steps.
 import { chromium } from 'playwright-core';
@@ -46,6 +46,11 @@ try {
     while (!(await lines.next()).done);
     const frames = await page.evaluate(() => Number(document.body.dataset.frames || 0));
     say({ step: 'done', frames, problems });
+    await browser.close();
+    process.exit(0);
+  }
+  if (process.argv[4] === 'regions') {
+    await regions(page, hello, problems);
     await browser.close();
     process.exit(0);
   }
@@ -139,3 +144,43 @@ try {
   await browser.close();
 }
 process.exit(0); // stdin's reader would keep the process alive
+
+// regions checks a herd of several regions: every region is drawn with
+// its nodes inside its outline, a gateway edge joins every two regions and
+// is drawn up, every node and edge too; then a region goes away and the
+// gateway edges into it are drawn down while the others stay up.
+async function regions(page, hello, problems) {
+  await page.waitForFunction(({ n, e, r, g }) =>
+    document.querySelectorAll('.node[data-state="up"]').length === n &&
+    document.querySelectorAll('.edge[data-state="up"]').length === e &&
+    document.querySelectorAll('.region').length === r &&
+    document.querySelectorAll('.gateway[data-state="up"]').length === g,
+  { n: hello.nodes, e: hello.edges, r: hello.regions, g: hello.gateways });
+  // Each node is drawn inside its own region's outline and no other.
+  const placed = await page.evaluate(() => {
+    const centre = (el) => { const b = el.getBoundingClientRect(); return [b.x + b.width / 2, b.y + b.height / 2]; };
+    const out = {};
+    const regions = [...document.querySelectorAll('.region')].map((r) => {
+      const c = r.querySelector('circle');
+      return { name: r.dataset.region, at: centre(c), radius: c.getBoundingClientRect().width / 2 };
+    });
+    for (const n of document.querySelectorAll('.node')) {
+      const at = centre(n.querySelector('.disc'));
+      out[n.dataset.name] = { region: n.dataset.region,
+        inside: regions.filter((r) => Math.hypot(at[0] - r.at[0], at[1] - r.at[1]) < r.radius).map((r) => r.name) };
+    }
+    return out;
+  });
+  const gateways = await page.$$eval('.gateway', (gs) => gs.map((g) => ({ a: g.dataset.a, b: g.dataset.b, state: g.dataset.state })));
+  const shot = path.join(outDir, 'live-regions.png');
+  await page.screenshot({ path: shot });
+  say({ step: 'regions', placed, gateways, path: shot, problems });
+
+  const gone = await expect('stopped');
+  await page.waitForFunction((r) => [...document.querySelectorAll('.gateway')]
+    .filter((g) => g.dataset.a === r || g.dataset.b === r).every((g) => g.dataset.state === 'down'), gone.region);
+  const after = await page.$$eval('.gateway', (gs) => gs.map((g) => ({ a: g.dataset.a, b: g.dataset.b, state: g.dataset.state })));
+  const down = path.join(outDir, 'live-regions-down.png');
+  await page.screenshot({ path: down });
+  say({ step: 'down', gateways: after, path: down, problems });
+}

@@ -1,5 +1,7 @@
-// The herd graph: nodes on a circle, configured neighbor edges coloured by
-// route state, and flood hops animated along them.
+// The herd graph: nodes on a circle (in a herd of several regions, each
+// region's nodes on a circle of their own, the regions around the centre,
+// joined by gateway edges coloured by gateway state), configured neighbor
+// edges coloured by route state, and flood hops animated along them.
 
 const NS = 'http://www.w3.org/2000/svg';
 const W = 760, H = 600, CX = W / 2, CY = H / 2 + 4;
@@ -36,12 +38,19 @@ export class HerdGraph {
     const m = el('feMerge', {}, f);
     el('feMergeNode', { in: 'b' }, m); el('feMergeNode', { in: 'SourceGraphic' }, m);
 
-    const n = hello.nodes.length;
-    const R = n <= 1 ? 0 : Math.min(205, 70 + 27 * n);
-    hello.nodes.forEach((name, i) => {
-      const a = -Math.PI / 2 + (2 * Math.PI * i) / Math.max(n, 1);
-      this.nodes.set(name, { name, x: CX + R * Math.cos(a), y: CY + R * Math.sin(a), a });
-    });
+    const regions = hello.regions || [];
+    const gRegions = el('g', { class: 'regions' }, svg);
+    this.gateways = new Map();
+    if (regions.length > 1) {
+      this.layoutRegions(regions, gRegions);
+    } else {
+      const n = hello.nodes.length;
+      const R = n <= 1 ? 0 : Math.min(205, 70 + 27 * n);
+      hello.nodes.forEach((name, i) => {
+        const a = -Math.PI / 2 + (2 * Math.PI * i) / Math.max(n, 1);
+        this.nodes.set(name, { name, x: CX + R * Math.cos(a), y: CY + R * Math.sin(a), a });
+      });
+    }
     const gEdges = el('g', { class: 'edges' }, svg);
     this.gHops = el('g', { class: 'hops' }, svg);
     const gNodes = el('g', { class: 'nodes' }, svg);
@@ -60,9 +69,57 @@ export class HerdGraph {
     for (const node of this.nodes.values()) this.drawNode(node, gNodes, hello.self);
   }
 
+  // layoutRegions puts each region's nodes on a small circle, the regions
+  // on a circle around the centre, and draws each region's outline and
+  // a gateway edge between every two regions (under the neighbor edges).
+  layoutRegions(regions, parent) {
+    const k = regions.length;
+    const most = Math.max(...regions.map((r) => r.nodes.length));
+    const rr = most <= 1 ? 0 : Math.min(90, 24 + 16 * most); // nodes around a region's centre
+    const hull = rr + 46;
+    const RR = Math.min(Math.min(W, H) / 2 - hull - 8, Math.max(hull * 1.25, 70 + 45 * k));
+    const centres = regions.map((r, i) => {
+      const a = -Math.PI / 2 + (2 * Math.PI * i) / k;
+      return { name: r.name, x: CX + RR * Math.cos(a), y: CY + RR * Math.sin(a), a };
+    });
+    const gGw = el('g', { class: 'gateways' }, parent);
+    for (let i = 0; i < k; i++) {
+      for (let j = i + 1; j < k; j++) {
+        const A = centres[i], B = centres[j];
+        const dx = B.x - A.x, dy = B.y - A.y, len = Math.hypot(dx, dy) || 1;
+        const g = el('g', { class: 'gateway', 'data-a': A.name, 'data-b': B.name, 'data-state': 'unknown' }, gGw);
+        el('line', { x1: A.x + dx / len * hull, y1: A.y + dy / len * hull, x2: B.x - dx / len * hull, y2: B.y - dy / len * hull }, g);
+        const t = el('text', { x: (A.x + B.x) / 2, y: (A.y + B.y) / 2 - 6 }, g);
+        t.textContent = 'gateway';
+        this.gateways.set(key(A.name, B.name), g);
+      }
+    }
+    regions.forEach((r, i) => {
+      const c = centres[i];
+      const g = el('g', { class: 'region', 'data-region': r.name, transform: `translate(${c.x},${c.y})` }, parent);
+      el('circle', { r: hull }, g);
+      const label = el('text', { y: c.y < CY ? -hull - 6 : hull + 16 }, g);
+      label.textContent = r.name;
+      const n = r.nodes.length;
+      r.nodes.forEach((name, j) => {
+        // Spread around the region's centre, none facing the drawing's
+        // centre; each stats card sits outward from its region's centre.
+        const a = c.a + (n % 2 === 0 ? Math.PI / n : 0) + (2 * Math.PI * j) / Math.max(n, 1);
+        this.nodes.set(name, { name, region: r.name, x: c.x + rr * Math.cos(a), y: c.y + rr * Math.sin(a), a });
+      });
+    });
+    const legend = document.querySelector('.legend');
+    if (legend && !legend.querySelector('.l-gw')) {
+      const span = document.createElement('span');
+      span.innerHTML = '<i class="l-gw"></i>gateway between regions (colour = state)';
+      legend.appendChild(span);
+    }
+  }
+
   drawNode(node, parent, self) {
     const color = this.colorOf(node.name);
     const g = el('g', { class: 'node', 'data-name': node.name, 'data-state': 'unknown', transform: `translate(${node.x},${node.y})` }, parent);
+    if (node.region) g.dataset.region = node.region;
     el('circle', { class: 'halo', r: 44 }, g);
     if (node.name === self) {
       g.setAttribute('data-self', '');
@@ -114,6 +171,10 @@ export class HerdGraph {
     for (const ev of frame.edges) {
       const e = this.edges.get(key(ev.a, ev.b));
       if (e) e.g.dataset.state = ev.state;
+    }
+    for (const gv of frame.gateways || []) {
+      const g = this.gateways.get(key(gv.a, gv.b));
+      if (g) g.dataset.state = gv.state;
     }
     for (const e of this.edges.values()) e.recent *= 0.9;
     // One packet per direction per frame: the biggest origins' dots, the
