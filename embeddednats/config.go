@@ -374,4 +374,5 @@ func sortForReload(o *server.Options) {
 	slices.SortFunc(o.Users, func(a, b *server.User) int { return strings.Compare(a.Username, b.Username) })
 	slices.SortFunc(o.Nkeys, func(a, b *server.NkeyUser) int { return strings.Compare(a.Nkey, b.Nkey) })
 	slices.SortFunc(o.Routes, func(a, b *url.URL) int { return strings.Compare(a.String(), b.String()) })
+	slices.SortFunc(o.Gateway.Gateways, func(a, b *server.RemoteGatewayOpts) int { return strings.Compare(a.Name, b.Name) })
 }
