@@ -84,7 +84,7 @@ func TestConfig_options_gateways(t *testing.T) {
 		t.Errorf("gateway credentials %q/%q, want the route's", g.Username, g.Password)
 	case !g.RejectUnknown:
 		t.Error("RejectUnknown off although every region's gateways are known")
-	case len(g.Gateways) != 2 || g.Gateways[0].Name != "us" || g.Gateways[0].URLs[0].Host != "127.0.0.1:7223":
+	case len(g.Gateways) != 2 || g.Gateways[1].Name != "us" || g.Gateways[1].URLs[0].Host != "127.0.0.1:7223": // sorted by name (sortForReload)
 		t.Errorf("remote gateways %+v", g.Gateways)
 	}
 	c.Regions[1].Gateways = nil // not known: it dials us
