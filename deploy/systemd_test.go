@@ -24,6 +24,7 @@ func TestSystemdUnit(t *testing.T) {
 		"LoadCredential=route-key.pem:", "ExecReload=/bin/kill -HUP $MAINPID",
 		"ExecReload=/usr/local/bin/herd check --config /etc/herd/herd.yaml --name %i --file-only",
 		"ExecStartPre=/usr/local/bin/herd check --config /etc/herd/herd.yaml --name %i",
+		"StateDirectory=herd",
 	} {
 		if !strings.Contains(string(unit), want) {
 			t.Errorf("unit lacks %q", want)
@@ -58,6 +59,9 @@ func TestHostsHerdFile(t *testing.T) {
 	}
 	if len(hf.Nodes) != 5 || len(hf.Edges()) != 6 {
 		t.Fatalf("%d nodes, %d edges", len(hf.Nodes), len(hf.Edges()))
+	}
+	if hf.Storage.Dir != "/var/lib/herd" {
+		t.Errorf("storage.dir %q, want the unit's StateDirectory /var/lib/herd", hf.Storage.Dir)
 	}
 	if !hf.TLS.Routes.Enabled() || hf.Auth.Routes.User == "" {
 		t.Fatalf("route TLS %v, route user %q", hf.TLS.Routes.Enabled(), hf.Auth.Routes.User)

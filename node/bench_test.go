@@ -15,12 +15,14 @@ import (
 
 	"github.com/herdhq/herd/node"
 	"github.com/herdhq/herd/node/nodetest"
+	"github.com/herdhq/herd/node/storage"
 )
 
 // BenchmarkNode_IAMAT measures pipelined IAMAT throughput of one node over
 // 4 TCP connections (every command a new record: stored and handed to the
 // flood), bare and with the observability that a production node runs:
-// metrics, an info-level log, and (for comparison) a debug-level log file.
+// metrics, an info-level log, (for comparison) a debug-level log file, and
+// records on disk (fsync everysec and always).
 //
 //	go test -run '^$' -bench Node_IAMAT -benchtime 400000x -count 5 ./node
 func BenchmarkNode_IAMAT(b *testing.B) {
@@ -37,6 +39,19 @@ func BenchmarkNode_IAMAT(b *testing.B) {
 		{"metrics+debuglogfile", func(b *testing.B, c *node.Config) {
 			c.MonitorAddr = "127.0.0.1:0"
 			c.LogFile = filepath.Join(b.TempDir(), "node.log")
+		}},
+		// Durability: every record appended to the log, snapshots as the
+		// log outgrows the last one.
+		{"metrics+storage-everysec", func(b *testing.B, c *node.Config) {
+			c.MonitorAddr, c.Storage.Dir = "127.0.0.1:0", b.TempDir()
+		}},
+		// The default before BENCHMARKS.md's "Durability" moved it to 64 MiB:
+		// a snapshot of the whole store for every 8 MiB of log.
+		{"metrics+storage-everysec-snapmin8MiB", func(b *testing.B, c *node.Config) {
+			c.MonitorAddr, c.Storage.Dir, c.Storage.SnapshotMinBytes = "127.0.0.1:0", b.TempDir(), 8<<20
+		}},
+		{"metrics+storage-always", func(b *testing.B, c *node.Config) {
+			c.MonitorAddr, c.Storage.Dir, c.Storage.Fsync = "127.0.0.1:0", b.TempDir(), storage.FsyncAlways
 		}},
 	}
 	for _, v := range variants {

@@ -34,6 +34,7 @@ import (
 	"github.com/herdhq/herd/node/places"
 	"github.com/herdhq/herd/node/server"
 	"github.com/herdhq/herd/node/service"
+	"github.com/herdhq/herd/node/storage"
 	"github.com/herdhq/herd/node/store"
 )
 
@@ -74,6 +75,11 @@ type Config struct {
 	Bus         bus.Config          // Name, Neighbors, Logger, Observe are the node's
 	AntiEntropy antientropy.Config  // Name, Logger, Observe are the node's
 	Service     service.Config      // Node and Logger are the node's
+	// Storage keeps the node's records on disk (durability.go). Its Dir
+	// is the herd's storage directory: the node keeps its files in
+	// Dir/<Name>/; empty (the default) keeps records in memory only.
+	// Store, Logger and Observe are the node's.
+	Storage storage.Config
 	// Chaos, when Enabled, puts the routes behind the chaos gate and
 	// serves `herd chaos` in the NATS system account (chaosnode.go).
 	Chaos chaos.Config // Name and Logger are the node's
@@ -111,13 +117,14 @@ func DefaultConfig() Config {
 		Bus:          bus.DefaultConfig(),
 		AntiEntropy:  antientropy.DefaultConfig(),
 		Service:      service.DefaultConfig(),
+		Storage:      defaultStorage(),
 	}
 }
 
 // Validate checks c and every part's config it makes; errors name the
 // field.
 func (c Config) Validate() error {
-	_, err := c.parts()
+	_, err := c.parts(store.New())
 	return err
 }
 
@@ -126,6 +133,8 @@ type Node struct {
 	cfg   Config
 	parts parts // every part's config, built and validated by New
 	store *store.Store
+	// storage is nil when the node keeps records in memory only.
+	storage *storage.Storage
 	// metrics is nil when the node keeps none.
 	metrics *metrics.Metrics
 	nats    *embeddednats.Server
@@ -158,11 +167,12 @@ type Node struct {
 // a bad setting fails here rather than after anything started. It does no
 // I/O.
 func New(cfg Config) (*Node, error) {
-	p, err := cfg.parts()
+	st := store.New()
+	p, err := cfg.parts(st)
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, parts: p, store: store.New(), metrics: cfg.Metrics}
+	n := &Node{cfg: cfg, parts: p, store: st, metrics: cfg.Metrics}
 	if n.nats, err = embeddednats.New(p.nats); err != nil {
 		return nil, fmt.Errorf("NATS: %w", err)
 	}
@@ -177,6 +187,12 @@ func New(cfg Config) (*Node, error) {
 		}
 	}
 	n.wire()
+	if n.parts.storage.Dir != "" {
+		if n.storage, err = storage.New(n.parts.storage); err != nil {
+			return nil, fmt.Errorf("Storage: %w", err)
+		}
+		n.parts.core.Log = coreLog{n.storage}
+	}
 	return n, nil
 }
 
@@ -189,8 +205,9 @@ var (
 	_ live.Routes       = (*embeddednats.Server)(nil)
 )
 
-// Start starts the embedded NATS server, the flood and anti-entropy, the
-// client port and the service, and the monitor port. It returns once all
+// Start loads the records on disk (with Config.Storage.Dir), then starts
+// the embedded NATS server, the flood and anti-entropy, the client port
+// and the service, and the monitor port. It returns once all
 // of them are listening; the cluster may still be forming (see
 // WaitClusterFormed). On error everything started is closed again.
 func (n *Node) Start(ctx context.Context) (err error) {
@@ -211,6 +228,13 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	// The records on disk first: the node answers nobody, and neither
+	// floods nor reconciles, before it holds them.
+	if n.storage != nil {
+		if err = n.storage.Start(ctx); err != nil {
+			return fmt.Errorf("start storage: %w", err)
+		}
+	}
 	if err = n.nats.Start(ctx); err != nil {
 		return fmt.Errorf("start nats: %w", err)
 	}
@@ -218,7 +242,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if n.conn, err = n.nats.Connect(nats.MaxReconnects(-1), nats.ErrorHandler(n.natsErrors())); err != nil {
 		return fmt.Errorf("connect to own nats: %w", err)
 	}
-	if n.bus, err = bus.New(p.bus, n.conn, n.store); err != nil {
+	if n.bus, err = bus.New(p.bus, n.conn, n.floodStore()); err != nil {
 		return fmt.Errorf("configure bus: %w", err)
 	}
 	if err = n.bus.Start(ctx); err != nil {
@@ -255,8 +279,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	return n.startChaos()
 }
 
-// Close stops the monitor port, the doors, anti-entropy, the flood and
-// the NATS server, in that order, and waits for their goroutines. It is
+// Close stops the monitor port, the doors, anti-entropy, the flood, the
+// NATS server and the storage, in that order, and waits for their
+// goroutines. It is
 // safe to call more than once.
 func (n *Node) Close() error {
 	// First, without the lock: a chaos request in flight may be stopping
@@ -305,6 +330,11 @@ func (n *Node) closeLocked() error {
 		n.chaosConn.Close()
 	}
 	errs = append(errs, n.nats.Close())
+	// After everything that appends to it: the doors, the flood,
+	// anti-entropy.
+	if n.storage != nil {
+		errs = append(errs, n.storage.Close())
+	}
 	if n.parts.file != nil {
 		errs = append(errs, n.parts.file.Close())
 	}

@@ -114,7 +114,7 @@ func (n *Node) mount(m *monitor.Server, ns *embeddednats.Server) error {
 	errs = append(errs, m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		h := n.health(ns)
 		code := http.StatusOK
-		if h.Status != HealthOK {
+		if h.Status == HealthUnavailable {
 			code = http.StatusServiceUnavailable
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -158,10 +158,16 @@ func (n *Node) WebsocketURL() string {
 const (
 	HealthOK          = "ok"
 	HealthUnavailable = "unavailable"
+	// HealthDegraded: the node serves every client, but some record it
+	// holds is not on disk (Health.Storage says why). /healthz answers
+	// 200: taking the node out of service would lose availability and
+	// would not bring the disk back.
+	HealthDegraded = "degraded"
 )
 
 // Health is the answer of /healthz: ok when the NATS server runs and has a
-// route to every configured neighbor (health.go).
+// route to every configured neighbor (health.go; else unavailable, 503),
+// and its storage, if any, has every record on disk (else degraded, 200).
 type Health struct {
 	Status    string   `json:"status"`
 	Neighbors []string `json:"neighbors"`
@@ -174,6 +180,9 @@ type Health struct {
 	// not deliver to now (regions.go).
 	UnreachableRegions []string `json:"unreachable_regions,omitempty"`
 	Error              string   `json:"error,omitempty"`
+	// Storage is the storage's health; absent when the node keeps its
+	// records in memory only.
+	Storage *StorageHealth `json:"storage,omitempty"`
 }
 
 // Health reports whether the node reaches all its neighbors.
@@ -192,8 +201,12 @@ func (n *Node) health(ns *embeddednats.Server) Health {
 	} else {
 		meshHealth(&h, n.reachable(), ns)
 	}
-	if h.Error != "" || len(h.Missing) > 0 {
+	h.Storage = n.storageHealth()
+	switch {
+	case h.Error != "" || len(h.Missing) > 0:
 		h.Status = HealthUnavailable
+	case h.Storage != nil && h.Storage.Status != HealthOK:
+		h.Status = HealthDegraded
 	}
 	return h
 }

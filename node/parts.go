@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/herdhq/herd/node/places"
 	"github.com/herdhq/herd/node/server"
 	"github.com/herdhq/herd/node/service"
+	"github.com/herdhq/herd/node/storage"
 )
 
 // parts are the configs of a node's parts, each built once from Config
@@ -36,13 +38,15 @@ type parts struct {
 	core    core.Config
 	client  server.Config
 	svc     service.Config
+	storage storage.Config // Dir "": memory only
 	monitor monitor.Config // unused without Config.MonitorAddr
 	live    live.Config    // idem
 	chaos   chaos.Config   // unused unless Enabled
 }
 
-// parts builds and validates every part's config.
-func (c Config) parts() (parts, error) {
+// parts builds and validates every part's config; st is the node's
+// store, which the storage fills.
+func (c Config) parts(st storage.Store) (parts, error) {
 	var p parts
 	switch {
 	case !record.ValidName(c.Name):
@@ -93,6 +97,13 @@ func (c Config) parts() (parts, error) {
 	p.client.Logger, p.client.Observe = p.log, nil
 	p.svc = c.Service
 	p.svc.Node, p.svc.Logger = c.Name, p.log
+	var storageErr error
+	if c.Storage.Dir != "" {
+		p.storage = c.Storage
+		p.storage.Dir = filepath.Join(c.Storage.Dir, c.Name)
+		p.storage.Store, p.storage.Logger, p.storage.Observe = st, p.log, storage.NopObserver{}
+		storageErr = p.storage.Validate()
+	}
 	p.monitor = monitor.DefaultConfig()
 	p.monitor.Addr, p.monitor.Logger = c.MonitorAddr, p.log
 	p.live = live.DefaultConfig()
@@ -108,6 +119,7 @@ func (c Config) parts() (parts, error) {
 		{"core", p.core.Validate()},
 		{"Client", p.client.Validate()},
 		{"Service", p.svc.Validate()},
+		{"Storage", storageErr},
 	} {
 		if v.err != nil {
 			return p, fmt.Errorf("%s: %w", v.part, v.err)
@@ -193,6 +205,9 @@ func (n *Node) wire() {
 	}
 	p := &n.parts
 	p.bus.Observe, p.ae.Observe, p.core.Observe, p.client.Observe = m, m, m, m
+	if p.storage.Dir != "" {
+		p.storage.Observe = m.Storage()
+	}
 	p.places = m.Places(n.cfg.Places)
 	m.SetRecords(n.store.Len)
 	if n.cfg.PlacesStats != nil {

@@ -37,7 +37,7 @@ func (c *chaosCmd) AfterApply(kctx *kong.Context) error {
 func (f serverFlags) run(ctx context.Context, e env, fn func(context.Context, *chaos.Client) (string, error)) error {
 	cl, err := f.dial(e)
 	if err != nil {
-		return err
+		return salvageHint(err)
 	}
 	defer cl.Close()
 	msg, err := fn(ctx, cl)

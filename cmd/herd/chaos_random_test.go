@@ -20,8 +20,8 @@ import (
 	"github.com/herdhq/herd/node/chaos"
 )
 
-// ack is an IAMAT reply: the record its origin stored (if newer) and when.
-type ack struct {
+// chaosAck is an IAMAT reply: the record its origin stored (if newer) and when.
+type chaosAck struct {
 	line string
 	at   time.Time
 }
@@ -29,7 +29,7 @@ type ack struct {
 // chaosLoad sends IAMATs to random nodes until stop, each newer than the
 // last, for a pool of clients, and collects the replies. A node that is
 // stopped or killed refuses the connection: the batch goes elsewhere.
-func chaosLoad(h *nodeHerd, rng *rand.Rand, stop <-chan struct{}, acks *[]ack, mu *sync.Mutex, sent *atomic.Int64) {
+func chaosLoad(h *nodeHerd, rng *rand.Rand, stop <-chan struct{}, acks *[]chaosAck, mu *sync.Mutex, sent *atomic.Int64) {
 	const clients, batch = 300, 10
 	names := h.hf.Names()
 	var seq int64
@@ -59,7 +59,7 @@ func chaosLoad(h *nodeHerd, rng *rand.Rand, stop <-chan struct{}, acks *[]ack, m
 			}
 			sent.Add(1)
 			mu.Lock()
-			*acks = append(*acks, ack{strings.TrimSuffix(line, "\n"), time.Now()})
+			*acks = append(*acks, chaosAck{strings.TrimSuffix(line, "\n"), time.Now()})
 			mu.Unlock()
 		}
 		c.Close()
@@ -130,7 +130,7 @@ func TestNodeChaos_random(t *testing.T) {
 
 	var (
 		mu    sync.Mutex // guards acks
-		acks  []ack
+		acks  []chaosAck
 		sent  atomic.Int64
 		stop  = make(chan struct{})
 		loadW sync.WaitGroup

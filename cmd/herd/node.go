@@ -22,10 +22,11 @@ type nodeCmd struct {
 	Config string `short:"c" required:"" type:"existingfile" help:"Herd file (YAML) describing every node. SIGHUP reloads it: the node takes its new neighbors and peers (adding or removing nodes needs no restart)."`
 	Name   string `short:"n" required:"" help:"Which node of the herd file to run."`
 	Chaos  bool   `help:"Run the node with chaos on (as 'chaos: true' in the herd file): 'herd chaos' can cut its routes and stop and start it, as the system user (HERD_SYSTEM_PASSWORD)."`
+	dataDir
 }
 
 func (c *nodeCmd) Run(ctx context.Context, e env) error {
-	hf, log, ps, sec, err := setup(c.Config, c.Name, e)
+	hf, log, ps, sec, err := setup(c.Config, c.Name, c.dataDir, e)
 	if err != nil {
 		return err
 	}
@@ -33,7 +34,7 @@ func (c *nodeCmd) Run(ctx context.Context, e env) error {
 	hf.Chaos = hf.Chaos || c.Chaos
 	h, err := herdrun.Start(ctx, hf, []string{c.Name}, ps, log, herdrun.WithSecurity(sec))
 	if err != nil {
-		return err
+		return salvageHint(err)
 	}
 	defer h.Close()
 	n := h.Nodes[0]

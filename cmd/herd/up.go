@@ -17,7 +17,8 @@ type upCmd struct {
 	Config      string        `short:"c" type:"existingfile" help:"Herd file (YAML). Default: the built-in five-node herd (deploy/herd.yaml)."`
 	FormTimeout time.Duration `default:"30s" help:"How long to wait for the NATS cluster to form."`
 	Chaos       bool          `help:"Run every node with chaos on (as 'chaos: true' in the herd file): 'herd chaos' cuts, heals, partitions, stops and starts them, as the system user (HERD_SYSTEM_PASSWORD)."`
-	Profile     profileFlags  `embed:""`
+	dataDir     `embed:""`
+	Profile     profileFlags `embed:""`
 }
 
 func (c *upCmd) Run(ctx context.Context, e env) error {
@@ -26,7 +27,7 @@ func (c *upCmd) Run(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	hf, log, ps, sec, err := setup(c.Config, "", e)
+	hf, log, ps, sec, err := setup(c.Config, "", c.dataDir, e)
 	if err != nil {
 		return err
 	}
@@ -38,7 +39,7 @@ func (c *upCmd) Run(ctx context.Context, e env) error {
 	hf.Chaos = hf.Chaos || c.Chaos
 	h, err := herdrun.Start(ctx, hf, nil, ps, log, herdrun.WithSecurity(sec))
 	if err != nil {
-		return err
+		return salvageHint(err)
 	}
 	defer h.Close()
 	fctx, cancel := context.WithTimeout(ctx, c.FormTimeout)
@@ -60,13 +61,19 @@ func (c *upCmd) Run(ctx context.Context, e env) error {
 
 // setup reads what herd up and herd node need before starting nodes: the
 // herd file (path, or the built-in herd when empty; as node reads it when
-// node is set: see herdfile.Config.ForNode), the logger it asks for, the
-// Places providers and the security settings. The caller closes the
-// providers.
-func setup(path, node string, e env) (herdfile.Config, *slog.Logger, *herdrun.Providers, *herdrun.Security, error) {
+// node is set: see herdfile.Config.ForNode) with --data applied, the
+// logger it asks for, the Places providers and the security settings. The
+// caller closes the providers.
+func setup(path, node string, data dataDir, e env) (herdfile.Config, *slog.Logger, *herdrun.Providers, *herdrun.Security, error) {
 	hf, err := loadHerdFile(path)
 	if err != nil {
 		return hf, nil, nil, nil, err
+	}
+	if err := data.check(); err != nil {
+		return hf, nil, nil, nil, err
+	}
+	if data.Data != "" {
+		hf.Storage.Dir = data.Data
 	}
 	if node != "" {
 		hf = hf.ForNode(node)

@@ -36,6 +36,8 @@ type Config struct {
 	Log    LogConfig    `yaml:"log"`
 	// AntiEntropy tunes the periodic reconciliation between neighbors.
 	AntiEntropy AntiEntropy `yaml:"antientropy"`
+	// Storage keeps each node's records on disk (storage.go).
+	Storage Storage `yaml:"storage"`
 	// Auth and TLS secure the embedded NATS servers (security.go).
 	Auth AuthConfig `yaml:"auth"`
 	TLS  TLSConfig  `yaml:"tls"`
@@ -185,6 +187,7 @@ func DefaultConfig() Config {
 		},
 		Log:         LogConfig{Level: "info", Format: "text"},
 		AntiEntropy: DefaultAntiEntropy(),
+		Storage:     DefaultStorage(),
 		Auth: AuthConfig{
 			System: Credential{User: "sys", PasswordEnv: "HERD_SYSTEM_PASSWORD"},
 			Routes: RouteAuth{Credential: Credential{PasswordEnv: "HERD_ROUTE_PASSWORD"}},
@@ -231,6 +234,9 @@ func Load(path string) (Config, error) {
 	}
 	if c.Log.FileDir != "" && !filepath.IsAbs(c.Log.FileDir) {
 		c.Log.FileDir = filepath.Join(filepath.Dir(path), c.Log.FileDir)
+	}
+	if c.Storage.Dir != "" && !filepath.IsAbs(c.Storage.Dir) {
+		c.Storage.Dir = filepath.Join(filepath.Dir(path), c.Storage.Dir)
 	}
 	for i, n := range c.Nodes {
 		if n.LogFile != "" && !filepath.IsAbs(n.LogFile) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/herdhq/herd/deploy"
 	"github.com/herdhq/herd/deploy/herdfile"
+	"github.com/herdhq/herd/node/storage"
 )
 
 // designEdges is the default herd's topology from the design.
@@ -63,6 +64,9 @@ nodes:
 	}
 	want := herdfile.DefaultConfig()
 	want.Places.Timeout = 2 * time.Second
+	if want.Storage.Dir != "" || want.Storage.FsyncMode() != storage.DefaultConfig().Fsync {
+		t.Errorf("default storage %+v, want memory only and storage's fsync mode", want.Storage)
+	}
 	want.Nodes = []herdfile.Node{{Name: "Solo", Client: "127.0.0.1:0", NATS: "127.0.0.1:0", Cluster: "127.0.0.1:0"}}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Parse:\n got %+v\nwant %+v", c, want)
@@ -115,6 +119,7 @@ func TestParse_errors(t *testing.T) {
 		{"two documents", node + "---\n" + node, []string{"more than one YAML document"}, nil},
 		{"empty", "", []string{"nodes: no nodes"}, herdfile.ErrNoNodes},
 		{"invalid after decode", "log: {level: loud}\n" + node, []string{"log.level"}, herdfile.ErrBadLogLevel},
+		{"bad fsync", "storage: {dir: data, fsync: sometimes}\n" + node, []string{"storage.fsync", `"sometimes"`, "always, everysec or no"}, storage.ErrBadFsync},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -139,6 +144,7 @@ func TestLoad(t *testing.T) {
 	path := filepath.Join(dir, "herd.yaml")
 	data := "places: {provider: google, key_env: \"\", key_file: secrets/key}\n" +
 		"log: {file_dir: logs}\n" +
+		"storage: {dir: data, fsync: always}\n" +
 		"nodes: [{name: Solo, client: \"127.0.0.1:0\", nats: \"127.0.0.1:0\", cluster: \"127.0.0.1:0\"},\n" +
 		"  {name: Duo, client: \"127.0.0.1:0\", nats: \"127.0.0.1:0\", cluster: \"127.0.0.1:0\", log_file: duo.log}]\n"
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
@@ -159,6 +165,10 @@ func TestLoad(t *testing.T) {
 		if got := c.LogFile(tt.node); got != tt.want {
 			t.Errorf("LogFile(%s) = %q, want %q (resolved against the herd file)", tt.node, got, tt.want)
 		}
+	}
+
+	if want := filepath.Join(dir, "data", "Solo"); c.Storage.NodeDir("Solo") != want || c.Storage.FsyncMode() != storage.FsyncAlways {
+		t.Errorf("storage: node dir %q fsync %v, want %q (resolved against the herd file), always", c.Storage.NodeDir("Solo"), c.Storage.FsyncMode(), want)
 	}
 
 	if _, err := herdfile.Load(filepath.Join(dir, "missing.yaml")); !errors.Is(err, os.ErrNotExist) {

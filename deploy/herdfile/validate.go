@@ -42,6 +42,7 @@ var (
 	ErrBadRegion         = errors.New("bad region name (a NATS token: letters, digits, _ and - only, 1 to 64 bytes)")
 	ErrDuplicateRegion   = errors.New("region named twice")
 	ErrMissingGateway    = errors.New("missing gateway address")
+	ErrBadStorageDir     = errors.New("bad storage dir")
 )
 
 // Bounds on limits are the components' own (node/server,
@@ -87,6 +88,7 @@ func (c Config) Validate() error {
 	c.Limits.validate(&p)
 	c.Log.validate(&p)
 	c.AntiEntropy.validate(&p)
+	c.Storage.validate(&p)
 	c.Auth.validate(&p)
 	c.TLS.validate(&p)
 	c.validateNodes(&p)

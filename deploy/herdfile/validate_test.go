@@ -8,6 +8,7 @@ import (
 
 	"github.com/herdhq/herd/deploy/herdfile"
 	"github.com/herdhq/herd/node/server"
+	"github.com/herdhq/herd/node/storage"
 )
 
 // validConfig is a small valid herd: a path A - B - C, fixed ports on A and
@@ -103,6 +104,10 @@ func TestConfig_Validate(t *testing.T) {
 		{"negative sync interval", func(c *herdfile.Config) { c.AntiEntropy.Interval = -time.Second }, herdfile.ErrBadLimit, "antientropy.interval"},
 		{"sync jitter of 1", func(c *herdfile.Config) { c.AntiEntropy.Jitter = 1 }, herdfile.ErrBadLimit, "antientropy.jitter"},
 		{"zero sync timeout", func(c *herdfile.Config) { c.AntiEntropy.Timeout = 0 }, herdfile.ErrBadLimit, "antientropy.timeout"},
+		{"storage fsync unknown", func(c *herdfile.Config) { c.Storage.Fsync = "sometimes" }, storage.ErrBadFsync, "storage.fsync"},
+		{"storage fsync empty", func(c *herdfile.Config) { c.Storage.Dir, c.Storage.Fsync = "/var/lib/herd", "" }, storage.ErrBadFsync, "storage.fsync"},
+		{"storage dir NUL", func(c *herdfile.Config) { c.Storage.Dir = "a\x00b" }, herdfile.ErrBadStorageDir, "storage.dir"},
+		{"storage always", func(c *herdfile.Config) { c.Storage.Dir, c.Storage.Fsync = "data", "always" }, nil, ""},
 		{"websocket on loopback", func(c *herdfile.Config) { c.Nodes[0].Websocket = "127.0.0.1:20005" }, nil, ""},
 		{"websocket on localhost", func(c *herdfile.Config) { c.Nodes[2].Websocket = "localhost:0" }, nil, ""},
 		{"websocket not loopback", func(c *herdfile.Config) { c.Nodes[0].Websocket = "0.0.0.0:20005" }, herdfile.ErrWebsocketNoTLS, "nodes[0].websocket"},

@@ -268,9 +268,14 @@ func (l *lab) host(node string) Host { return l.byNode[node] }
 // namespace (ip netns exec makes one per process), a fresh /run and the
 // node's credentials directory on a tmpfs of its own, holding the CA and
 // the certificate and key of node $3 (its own, or another's in a test),
-// read-only. Then it becomes herd itself (same pid, signals reach it).
+// read-only; and, as StateDirectory=herd, /var/lib/herd the node's own
+// (a directory of the lab's, beside the PKI, kept across restarts). Then
+// it becomes herd itself (same pid, signals reach it).
 // $1 is the node, $2 the PKI directory, the rest herd's command line.
 const credentials = `mount -t tmpfs -o mode=0755 herd-run /run
+s="$(dirname "$2")/state/$1"
+mkdir -p "$s/herd"
+mount --bind "$s" /var/lib
 d="/run/credentials/herd-node@$1.service"
 mkdir -p "$d"
 mount -t tmpfs -o mode=0700 herd-creds "$d"

@@ -65,6 +65,24 @@ type Flood interface {
 
 var _ Flood = (*bus.Bus)(nil)
 
+// Log keeps every record an IAMAT stored on disk (node/storage, through
+// the node). Append must not block.
+type Log interface {
+	// Append queues r for the disk and returns what the reply waits on;
+	// nil when there is nothing to wait for.
+	Append(r record.Record) Ticket
+}
+
+// Ticket says when an appended record is as durable as the node promises
+// before it acknowledges it (node/storage.Ticket: with fsync always, once
+// its batch is on disk).
+type Ticket interface {
+	// Wait returns nil once the promise holds, an error when the log gave
+	// the record up (the node keeps it in memory and still answers), or
+	// ctx's error. Tickets are decided in Append order.
+	Wait(ctx context.Context) error
+}
+
 // Config of a node's core.
 type Config struct {
 	// Name is the node's name, written in the AT lines it originates.
@@ -73,6 +91,10 @@ type Config struct {
 	Clock Clock
 	// Observe is told of every command (metrics); nil: nobody.
 	Observe Observer
+	// Log takes every record an IAMAT stores, to keep it on disk; nil:
+	// memory only. (The flood's and anti-entropy's records reach the disk
+	// through the store the node gives the bus.)
+	Log Log
 }
 
 // Validate checks c and names the first bad field.
@@ -123,23 +145,33 @@ func (c *Core) Parse(line []byte) (proto.Command, error) {
 func (c *Core) Invalid() { c.cfg.Observe.Command(CommandInvalid, OutcomeInvalid) }
 
 // Iamat runs a parsed IAMAT: it builds the AT line from the node's clock,
-// stores it if it is newer than the client's record, calls reply with it
-// (stored reports whether it was newer), and then — the reply queued
-// first, so that no client waits on the flood — hands a stored record to
-// the flood. The only error is ErrTimeRange, before reply is called.
+// stores it if it is newer than the client's record, appends a stored
+// record to the log, calls reply with it (stored reports whether it was
+// newer), and then — the reply queued first, so that no client waits on
+// the flood — hands a stored record to the flood. The only error is
+// ErrTimeRange, before reply is called.
+//
+// The Ticket is the appended record's (nil when nothing was appended):
+// the door must not send the reply before Ticket.Wait returns, so that an
+// acknowledged IAMAT is as durable as the fsync mode promises. A door
+// that batches replies waits on the last Ticket of a batch only.
 //
 // reply runs on the caller's goroutine and must not keep rec's Line
 // beyond what a record.Record allows (it is the stored string).
-func (c *Core) Iamat(cmd proto.Command, reply func(rec record.Record, stored bool)) error {
+func (c *Core) Iamat(cmd proto.Command, reply func(rec record.Record, stored bool)) (Ticket, error) {
 	diff, ok := record.Diff(c.cfg.Clock.Now().UnixNano(), cmd.Time)
 	if !ok {
 		c.cfg.Observe.Command(CommandIAMAT, OutcomeInvalid)
-		return ErrTimeRange
+		return nil, ErrTimeRange
 	}
 	r := record.Build(c.cfg.Name, diff, cmd.Client, cmd.Location, cmd.Time)
 	stored := c.store.Put(r)
+	var t Ticket
 	if stored {
 		c.cfg.Observe.Command(CommandIAMAT, OutcomeStored)
+		if c.cfg.Log != nil {
+			t = c.cfg.Log.Append(r)
+		}
 	} else {
 		c.cfg.Observe.Command(CommandIAMAT, OutcomeStale)
 	}
@@ -147,7 +179,7 @@ func (c *Core) Iamat(cmd proto.Command, reply func(rec record.Record, stored boo
 	if stored {
 		c.flood.Publish(r)
 	}
-	return nil
+	return t, nil
 }
 
 // Lookup is the synchronous half of a WHATSAT: the client's stored record

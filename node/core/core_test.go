@@ -70,11 +70,11 @@ func TestCore_Iamat(t *testing.T) {
 		}
 	}
 	for _, line := range []string{"IAMAT c +1+1 100", "IAMAT c +1+1 100", "IAMAT c +1+1 99"} {
-		if err := c.Iamat(parse(t, c, line), reply); err != nil {
-			t.Fatal(err)
+		if tk, err := c.Iamat(parse(t, c, line), reply); err != nil || tk != nil {
+			t.Fatalf("Iamat without a log = %v, %v; want no ticket", tk, err)
 		}
 	}
-	if err := c.Iamat(parse(t, c, "IAMAT c +1+1 99999999999999999999"), reply); !errors.Is(err, core.ErrTimeRange) {
+	if _, err := c.Iamat(parse(t, c, "IAMAT c +1+1 99999999999999999999"), reply); !errors.Is(err, core.ErrTimeRange) {
 		t.Fatalf("time out of range: %v", err)
 	}
 	const at = "AT Goloman +1621464728.223372037 c +1+1 100"
@@ -92,6 +92,48 @@ func TestCore_Iamat(t *testing.T) {
 		obs[[2]uint8{uint8(core.CommandIAMAT), uint8(core.OutcomeStale)}] != 2 ||
 		obs[[2]uint8{uint8(core.CommandIAMAT), uint8(core.OutcomeInvalid)}] != 1 {
 		t.Errorf("counts %v", obs)
+	}
+}
+
+// ticket is a core.Ticket that names its record.
+type ticket string
+
+func (ticket) Wait(context.Context) error { return nil }
+
+// logged is a core.Log that records appends among the events.
+type logged struct{ ev *events }
+
+func (l logged) Append(r record.Record) core.Ticket {
+	*l.ev = append(*l.ev, "log "+r.Line)
+	return ticket(r.Line)
+}
+
+// With a log, a stored IAMAT is appended before its reply, and Iamat
+// returns the append's ticket (the door's wait before replying); a stale
+// IAMAT is neither appended nor waited on.
+func TestCore_IamatLog(t *testing.T) {
+	ev := &events{}
+	c, err := core.New(core.Config{Name: "Goloman", Clock: fixedClock{}, Log: logged{ev}}, store.New(), scripted{}, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply := func(r record.Record, stored bool) { *ev = append(*ev, "reply "+r.Line) }
+	const at = "AT Goloman +1621464728.223372037 c +1+1 100"
+	tk, err := c.Iamat(parse(t, c, "IAMAT c +1+1 100"), reply)
+	if err != nil || tk != ticket(at) {
+		t.Fatalf("stored: ticket %v, %v; want the append's", tk, err)
+	}
+	if tk, err := c.Iamat(parse(t, c, "IAMAT c +1+1 100"), reply); err != nil || tk != nil {
+		t.Fatalf("stale: ticket %v, %v; want none", tk, err)
+	}
+	want := []string{"log " + at, "reply " + at, "flood " + at, "reply " + at}
+	if len(*ev) != len(want) {
+		t.Fatalf("events %q, want %q", *ev, want)
+	}
+	for i := range want {
+		if (*ev)[i] != want[i] {
+			t.Fatalf("event %d = %q, want %q", i, (*ev)[i], want[i])
+		}
 	}
 }
 
@@ -127,7 +169,7 @@ func TestCore_Whatsat(t *testing.T) {
 			if _, err := c.Whatsat(parse(t, c, "WHATSAT kiwi 10 2")); !errors.Is(err, core.ErrUnknownClient) {
 				t.Fatalf("unknown client: %v", err)
 			}
-			if err := c.Iamat(parse(t, c, "IAMAT kiwi +34.068930-118.445127 1"), func(record.Record, bool) {}); err != nil {
+			if _, err := c.Iamat(parse(t, c, "IAMAT kiwi +34.068930-118.445127 1"), func(record.Record, bool) {}); err != nil {
 				t.Fatal(err)
 			}
 			l, err := c.Whatsat(parse(t, c, "WHATSAT kiwi 10.5 2"))

@@ -13,6 +13,7 @@ package metrics
 
 import (
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -69,6 +70,10 @@ var receivedResults = [2]string{"stale", "stored"} // indexed by newer
 // Metrics is one node's metrics. Its methods are safe for concurrent use.
 type Metrics struct {
 	reg *prometheus.Registry
+	f   factory // registers with the node label
+
+	storageOnce sync.Once
+	storage     *Storage // made by the first call of Storage
 
 	commands    [core.NumCommands][core.NumOutcomes]prometheus.Counter
 	connsOpened prometheus.Counter
@@ -109,6 +114,7 @@ func New(cfg Config) *Metrics {
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	r := prometheus.WrapRegistererWith(prometheus.Labels{"node": cfg.Node}, m.reg)
 	f := factory{r}
+	m.f = f
 
 	commands := f.counterVec("client_commands_total",
 		"Client commands (TCP port and NATS service) by command and outcome.", "command", "outcome")
@@ -346,4 +352,10 @@ func (f factory) histogramVec(name, help string, buckets []float64, labels ...st
 	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: name, Help: help, Buckets: buckets}, labels)
 	f.r.MustRegister(h)
 	return h
+}
+
+func (f factory) gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: name, Help: help}, labels)
+	f.r.MustRegister(g)
+	return g
 }

@@ -107,3 +107,16 @@ func (ss Samples) Has(name string, want ...string) bool {
 	}
 	return false
 }
+
+// Want fails the test unless who's scrape exports metric with the
+// label/value pairs of labels, its value (summed) in [min, max].
+func (ss Samples) Want(t testing.TB, who, metric string, labels []string, min, max float64) {
+	t.Helper()
+	if !ss.Has(metric, labels...) {
+		t.Errorf("%s does not export %s%v", who, metric, labels)
+		return
+	}
+	if got := ss.Value(metric, labels...); got < min || got > max {
+		t.Errorf("%s %s%v = %v, want %v..%v", who, metric, labels, got, min, max)
+	}
+}

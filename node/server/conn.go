@@ -11,6 +11,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/herdhq/herd/node/core"
 )
 
 func retryAfter() <-chan time.Time { return time.After(10 * time.Millisecond) }
@@ -21,6 +23,11 @@ func retryAfter() <-chan time.Time { return time.After(10 * time.Millisecond) }
 type reply struct {
 	buf  []byte
 	done chan struct{} // nil for a ready batch
+	// durable is the ticket of the batch's last stored IAMAT (nil: none):
+	// the batch is written only once it is as durable as the node
+	// promises (fsync always: on disk). Tickets are decided in order, so
+	// the last covers the batch.
+	durable core.Ticket
 }
 
 // batchFlushBytes hands a batch to the writer once it grows this large even
@@ -58,6 +65,7 @@ type conn struct {
 	writer chan struct{} // closed when the write loop ends; nil until it starts
 	paused bool          // the outstanding limit paused reading (logged once)
 	first  primedReader  // hands the first byte to the pooled reader
+	ticket core.Ticket   // of the last IAMAT stored into the batch being built
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -269,6 +277,7 @@ func (c *conn) send(batch *[]byte) bool {
 	}
 	r := c.s.batches.Get().(*reply)
 	r.buf, *batch = *batch, r.buf[:0]
+	r.durable, c.ticket = c.ticket, nil
 	return c.push(r)
 }
 
@@ -340,6 +349,17 @@ func (c *conn) writeLoop() {
 			case <-c.ctx.Done():
 				failed = true
 			}
+		}
+		if r.durable != nil {
+			// Here, not in the read loop: the read loop goes on parsing
+			// and storing while this batch's records are fsynced, and
+			// their tickets share the fsync (group commit). A record the
+			// disk refused is answered anyway: the node serves from
+			// memory, and its health says degraded.
+			if r.durable.Wait(c.ctx) != nil && c.ctx.Err() != nil {
+				failed = true
+			}
+			r.durable = nil
 		}
 		if failed {
 			continue

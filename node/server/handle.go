@@ -20,12 +20,15 @@ func (c *conn) handle(batch *[]byte, line []byte) *reply {
 	}
 	switch cmd.Kind {
 	case proto.IAMAT:
-		err := c.s.core.Iamat(cmd, func(r record.Record, _ bool) {
+		t, err := c.s.core.Iamat(cmd, func(r record.Record, _ bool) {
 			*batch = append(*batch, r.Line...)
 			*batch = append(*batch, '\n')
 		})
-		if err != nil {
+		switch {
+		case err != nil:
 			*batch = appendInvalid(*batch, line)
+		case t != nil:
+			c.ticket = t // the batch is sent once this record is durable
 		}
 	case proto.WHATSAT:
 		return c.whatsat(batch, line, cmd)

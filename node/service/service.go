@@ -228,11 +228,28 @@ func (s *Service) iamat(req micro.Request) {
 	if !ok {
 		return
 	}
-	err := s.core.Iamat(cmd, func(rec record.Record, stored bool) {
-		s.respond(req, IamatReply{AT: rec.Line, Stored: stored})
+	var reply IamatReply
+	t, err := s.core.Iamat(cmd, func(rec record.Record, stored bool) {
+		reply = IamatReply{AT: rec.Line, Stored: stored}
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		s.refuse(req, CodeInvalid, "invalid IAMAT: "+err.Error(), line)
+	case t == nil:
+		s.respond(req, reply)
+	default:
+		// The reply waits until the record is as durable as the node
+		// promises (fsync always: on disk), off the endpoint's goroutine
+		// so that the requests behind it share the fsync. A record the
+		// disk refused is answered anyway (the node serves from memory).
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if t.Wait(s.ctx) != nil && s.ctx.Err() != nil {
+				return // closing: no acknowledgement
+			}
+			s.respond(req, reply)
+		}()
 	}
 }
 

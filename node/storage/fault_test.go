@@ -9,74 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/herdhq/herd/node/nodetest/disk"
 	"github.com/herdhq/herd/node/store"
 )
-
-// tmpfs mounts a tmpfs of size bytes on a new directory, or skips (fails
-// with HERD_REQUIRE_TMPFS=1) where it cannot: it needs root.
-func tmpfs(t *testing.T, size int) string {
-	t.Helper()
-	skip := func(why string) {
-		t.Helper()
-		if os.Getenv("HERD_REQUIRE_TMPFS") == "1" {
-			t.Fatalf("HERD_REQUIRE_TMPFS=1 but no tmpfs: %s", why)
-		}
-		t.Skipf("needs a tmpfs mount (root): %s; set HERD_REQUIRE_TMPFS=1 to fail instead", why)
-	}
-	if os.Geteuid() != 0 {
-		skip("not root")
-	}
-	dir := t.TempDir()
-	opts := fmt.Sprintf("size=%d", size)
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, opts); err != nil {
-		skip(fmt.Sprintf("mount tmpfs: %v", err))
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-// remount makes a tmpfs read-only or writable again. A file open for
-// writing makes the kernel refuse (EBUSY), so it retries until storage has
-// closed its files.
-func remount(t *testing.T, dir string, ro bool) {
-	t.Helper()
-	flags := uintptr(syscall.MS_REMOUNT)
-	if ro {
-		flags |= syscall.MS_RDONLY
-	}
-	var err error
-	waitFor(t, fmt.Sprintf("remount ro=%v", ro), func() bool {
-		err = syscall.Mount("", dir, "", flags, "")
-		return err == nil
-	})
-}
-
-// fill writes a file until the file system is full.
-func fill(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	block := make([]byte, 4096)
-	for {
-		if _, err := f.Write(block); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("fill: %v", err)
-			}
-			return
-		}
-	}
-}
 
 // onDisk reports whether line is in any log segment or snapshot of dir.
 func onDisk(t *testing.T, dir, line string) bool {
@@ -104,7 +42,7 @@ func onDisk(t *testing.T, dir, line string) bool {
 // reason; the records are counted and logged; and when the disk recovers
 // storage resumes, and the records missed meanwhile are on disk.
 func TestStorage_DiskFaults(t *testing.T) {
-	mnt := tmpfs(t, 256<<10)
+	mnt := disk.Tmpfs(t, 256<<10)
 	dir := filepath.Join(mnt, "n1")
 	st := store.New()
 	logs := &logRecorder{}
@@ -136,7 +74,7 @@ func TestStorage_DiskFaults(t *testing.T) {
 	}
 
 	// Disk full.
-	fill(t, filepath.Join(mnt, "filler"))
+	disk.Fill(t, filepath.Join(mnt, "filler"))
 	var lost []string
 	for len(lost) < 200 {
 		line, err := appendOne()
@@ -178,7 +116,7 @@ func TestStorage_DiskFaults(t *testing.T) {
 
 	// Read-only: storage gave up its segment, so the remount goes through;
 	// attempts to recover now meet EROFS.
-	remount(t, mnt, true)
+	disk.Remount(t, mnt, true)
 	waitFor(t, "health to name the read-only disk", func() bool {
 		return strings.Contains(s.Health().Reason, "read-only file system")
 	})
@@ -191,7 +129,7 @@ func TestStorage_DiskFaults(t *testing.T) {
 	}
 
 	// The disk recovers: storage resumes, and a snapshot holds what it missed.
-	remount(t, mnt, false)
+	disk.Remount(t, mnt, false)
 	if err := os.Remove(filepath.Join(mnt, "filler")); err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +158,7 @@ func TestStorage_DiskFaults(t *testing.T) {
 // A snapshot that does not fit is not attempted (it would fill the disk
 // and make the log fail too): the log keeps everything, health stays ok.
 func TestStorage_SnapshotNeedsRoom(t *testing.T) {
-	mnt := tmpfs(t, 256<<10)
+	mnt := disk.Tmpfs(t, 256<<10)
 	dir := filepath.Join(mnt, "n1")
 	st := store.New()
 	obs := &countObserver{}
@@ -259,10 +197,10 @@ func TestStorage_SnapshotNeedsRoom(t *testing.T) {
 // degraded, serving from memory; when the disk becomes writable, storage
 // persists again, with the records accepted meanwhile.
 func TestStorage_StartReadOnly(t *testing.T) {
-	mnt := tmpfs(t, 256<<10)
+	mnt := disk.Tmpfs(t, 256<<10)
 	dir := filepath.Join(mnt, "n1")
 	writeRecordsIn(t, dir, 20, false)
-	remount(t, mnt, true)
+	disk.Remount(t, mnt, true)
 
 	st := store.New()
 	cfg := testConfig(t, dir, st)
@@ -278,7 +216,7 @@ func TestStorage_StartReadOnly(t *testing.T) {
 	s.Append(r)
 	waitFor(t, "the late record counted as not persisted", func() bool { return s.Health().NotPersisted == 1 })
 
-	remount(t, mnt, false)
+	disk.Remount(t, mnt, false)
 	waitFor(t, "recovery", func() bool { return !s.Health().Degraded })
 	if !onDisk(t, dir, r.Line) {
 		t.Fatal("record accepted while read-only is not on disk after recovery")

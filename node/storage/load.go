@@ -21,7 +21,7 @@ type CorruptError struct {
 }
 
 func (e *CorruptError) Error() string {
-	return fmt.Sprintf("%v: %s at offset %d: %s (Salvage keeps every valid entry and moves the file aside)",
+	return fmt.Sprintf("%v: %s at offset %d: %s (salvage keeps every valid entry and moves the damaged file aside)",
 		e.Err, e.File, e.Offset, e.Detail)
 }
 

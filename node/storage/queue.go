@@ -56,6 +56,22 @@ func (t Ticket) Wait(ctx context.Context) error {
 	}
 }
 
+// Ready reports whether Wait would return at once: the zero Ticket (a
+// mode that promises nothing more before a reply), or a decided batch. A
+// door that has nothing else to do can reply at once when it is ready, and
+// wait elsewhere when it is not.
+func (t Ticket) Ready() bool {
+	if t.c == nil {
+		return true
+	}
+	select {
+	case <-t.c.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // Append queues r for the log and returns at once: it never waits on the
 // disk and never fails. r must be the record the store kept (not a view of
 // a reused buffer). When the queue is full, or storage is closed, the

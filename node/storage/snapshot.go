@@ -111,12 +111,12 @@ func (s *Storage) snapshot(ctx context.Context) error {
 // checkRoom fails when the file system is read-only or lacks room for a
 // snapshot of the store and snapshotSlack; it runs before the writer
 // rotates, so failed attempts do not pile up empty segments.
+//
+// While nothing was dropped, every live record is in the current snapshot
+// or the log, so their sizes bound the new snapshot's: with that much
+// free, the store need not be measured (a pass over every record, as
+// costly as the snapshot's own copy). Otherwise it is.
 func (s *Storage) checkRoom() error {
-	size := int64(headerLen + frameHead + controlLen)
-	s.cfg.Store.Range(func(r record.Record) bool {
-		size += int64(frameHead + len(r.Line))
-		return true
-	})
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(s.cfg.Dir, &st); err != nil {
 		return nil // let the attempt find out
@@ -124,7 +124,16 @@ func (s *Storage) checkRoom() error {
 	if st.Flags&stRdonly != 0 {
 		return fmt.Errorf("snapshot: %s: %w", s.cfg.Dir, syscall.EROFS)
 	}
-	if free := int64(st.Bavail) * int64(st.Bsize); free < size+snapshotSlack {
+	free := int64(st.Bavail) * int64(st.Bsize)
+	if bound := s.snapBytes.Load() + s.logBytes.Load(); !s.needsRepair() && free >= bound+snapshotSlack {
+		return nil
+	}
+	size := int64(headerLen + frameHead + controlLen)
+	s.cfg.Store.Range(func(r record.Record) bool {
+		size += int64(frameHead + len(r.Line))
+		return true
+	})
+	if free < size+snapshotSlack {
 		return fmt.Errorf("snapshot needs %d bytes and %d to spare, %d free: %w", size, snapshotSlack, free, syscall.ENOSPC)
 	}
 	return nil

@@ -1,7 +1,9 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -11,6 +13,15 @@ import (
 
 // everysecInterval is FsyncEverySec's fsync period.
 const everysecInterval = time.Second
+
+// writeLinger is how long the writer lets records gather after a write of
+// fewer than lingerRecords, with FsyncEverySec and FsyncNo: at most this
+// much more is lost to a crash of the process, and a steady stream costs
+// a write every writeLinger rather than one every few records.
+const (
+	writeLinger   = time.Millisecond
+	lingerRecords = 256
+)
 
 // writer is the one goroutine that writes the log: it takes the queue's
 // records in batches, writes each batch with one write(2), fsyncs by the
@@ -51,6 +62,9 @@ func (w *writer) run() {
 		defer t.Stop()
 		tick = t.C
 	}
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	defer linger.Stop()
 	for {
 		n, closed := w.flush()
 		if closed {
@@ -59,6 +73,20 @@ func (w *writer) run() {
 			}
 			w.finish()
 			return
+		}
+		if n > 0 && n < lingerRecords && s.cfg.Fsync != FsyncAlways {
+			// Nobody waits on these writes: let a steady stream gather
+			// for a moment, so it goes out in few large writes rather
+			// than a write(2) and a wake-up for every few records.
+			linger.Reset(writeLinger)
+			select {
+			case <-linger.C:
+			case reply := <-s.rotate:
+				linger.Stop()
+				seq, err := w.rotate()
+				reply <- rotation{seq, err}
+			}
+			continue
 		}
 		select {
 		case <-s.wake:
@@ -173,7 +201,11 @@ func (w *writer) fault(op string, err error) {
 	w.seg.Truncate(w.segSize)
 	w.seg.Close()
 	w.seg = nil
-	w.s.diskFault(fmt.Errorf("%s %s: %w", op, w.segName, err))
+	var pe *fs.PathError
+	if !errors.As(err, &pe) { // a PathError names its operation and file already
+		err = fmt.Errorf("%s %s: %w", op, w.segName, err)
+	}
+	w.s.diskFault(err)
 	w.s.trigger()
 }
 

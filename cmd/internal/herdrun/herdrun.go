@@ -108,6 +108,10 @@ func NodeConfig(hf herdfile.Config, name string, p places.Provider, log *slog.Lo
 	cfg.Client.MaxConns = hf.Limits.MaxConnections
 	cfg.Client.MaxOutstanding = hf.Limits.MaxOutstanding
 
+	// The node keeps its files in <dir>/<name>/ (it joins its name).
+	cfg.Storage.Dir = hf.Storage.Dir
+	cfg.Storage.Fsync = hf.Storage.FsyncMode()
+
 	cfg.MonitorAddr = n.Monitor
 	cfg.WebsocketAddr = n.Websocket
 	cfg.LogFile = hf.LogFile(n.Name)

@@ -19,6 +19,7 @@ import (
 	"github.com/herdhq/herd/embeddednats"
 	"github.com/herdhq/herd/node/nodetest/wait"
 	"github.com/herdhq/herd/node/places/googlefake"
+	"github.com/herdhq/herd/node/storage"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -52,6 +53,12 @@ func TestNodeConfig(t *testing.T) {
 		t.Errorf("observer limits %+v, want the herd file's", cfg.NATS.ObserverLimits)
 	case cfg.NATS.InsecureRoutes:
 		t.Error("InsecureRoutes set, the herd file says false")
+	case cfg.Storage.Dir != "":
+		t.Errorf("storage dir %q, the built-in herd keeps records in memory only", cfg.Storage.Dir)
+	}
+	hf.Storage.Dir, hf.Storage.Fsync = "/var/lib/herd", "always"
+	if cfg, err := NodeConfig(hf, "Holiday", nil, Logger(hf.Log, io.Discard)); err != nil || cfg.Storage.Dir != "/var/lib/herd" || cfg.Storage.Fsync != storage.FsyncAlways {
+		t.Errorf("storage %q %v (%v), want the herd file's dir and always", cfg.Storage.Dir, cfg.Storage.Fsync, err)
 	}
 	if _, err := NodeConfig(hf, "Nobody", nil, Logger(hf.Log, io.Discard)); err == nil || !strings.Contains(err.Error(), "Goloman") {
 		t.Errorf("unknown node: %v", err)

@@ -255,14 +255,7 @@ func TestStart_MetricsTable(t *testing.T) {
 		{"A", "herd_places_upstream_in_flight", nil, 0, 0},
 		{"B", "herd_places_collapsed_calls_total", nil, 4, 4},
 	} {
-		ss := scrape[tt.node]
-		if !ss.Has(tt.metric, tt.labels...) {
-			t.Errorf("%s does not export %s%v", tt.node, tt.metric, tt.labels)
-			continue
-		}
-		if got := ss.Value(tt.metric, tt.labels...); got < tt.min || got > tt.max {
-			t.Errorf("%s %s%v = %v, want %v..%v", tt.node, tt.metric, tt.labels, got, tt.min, tt.max)
-		}
+		scrape[tt.node].Want(t, tt.node, tt.metric, tt.labels, tt.min, tt.max)
 	}
 	differed := 0.0
 	for _, name := range []string{"A", "B", "C"} {
