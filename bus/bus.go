@@ -71,11 +71,13 @@ type Config struct {
 	QueueLen int
 	// MaxPayload bounds one coalesced message's payload in bytes.
 	MaxPayload int
-	// Linger is how long a busy publisher gathers records before its next
-	// round (see publishLoop); 0, the default, publishes every round at
-	// once. It adds up to Linger per flood hop while records keep coming,
-	// and saves CPU: on the default herd at 40,000 IAMAT/s, 1ms cut CPU
-	// per IAMAT by a fifth but doubled convergence p50 (BENCHMARKS.md).
+	// Linger is the widest window a busy publisher gathers records in
+	// before its next round (publishLoop adapts the window between
+	// Linger/8 and Linger to the load); 0 publishes every round at once.
+	// A record after a quiet spell never waits. It adds up to the window
+	// per flood hop while records keep coming, and saves CPU: each round
+	// costs a flush through the node's connection and a write on each
+	// route, whatever it carries (BENCHMARKS.md, 2026-11-30).
 	Linger time.Duration
 	// Now is the clock for stamps; time.Now when nil.
 	Now func() time.Time
@@ -86,9 +88,10 @@ type Config struct {
 }
 
 // DefaultConfig returns sizes fit for tens of thousands of records a
-// second. Name and Neighbors must be set.
+// second and a publish window of at most 2 ms. Name and Neighbors must be
+// set.
 func DefaultConfig() Config {
-	return Config{QueueLen: 1 << 16, MaxPayload: 64 << 10}
+	return Config{QueueLen: 1 << 16, MaxPayload: 64 << 10, Linger: 2 * time.Millisecond}
 }
 
 // Bounds of Config.

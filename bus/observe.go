@@ -33,10 +33,14 @@ const (
 	// DropSlowConsumer: an episode (not a count of records) of the node's
 	// connection falling behind its subscriptions; NATS dropped messages.
 	DropSlowConsumer
+	// DropDisconnected: an episode of the node's connection losing its
+	// server (which closes a client that falls behind, among others):
+	// messages in flight either way were lost.
+	DropDisconnected
 	NumDrops
 )
 
-var dropNames = [NumDrops]string{"queue_full", "publish_failed", "slow_consumer"}
+var dropNames = [NumDrops]string{"queue_full", "publish_failed", "slow_consumer", "disconnected"}
 
 // String is the drop's metric label.
 func (d Drop) String() string {

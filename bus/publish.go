@@ -33,10 +33,18 @@ const maxBatch = 4096
 // so a busy node pays the per-message cost once per batch, not per record.
 //
 // A busy node also waits: when the previous round was published less than
-// Config.Linger ago, the loop gathers records until Linger has passed
-// since it. Each flood message costs about the same to route whatever it
-// carries, so under load this bounds messages per neighbor and origin to
-// one per Linger; an idle node still publishes a record at once.
+// the window ago, the loop gathers records until the window has passed
+// since it. Each flood message, and each round (a flush through the
+// node's connection and a write on every route), costs about the same
+// whatever it carries, so under load this bounds rounds to one per window;
+// a record that comes after a quiet spell longer than the window still
+// goes at once (the herd's idle convergence).
+//
+// The window adapts to the load (adapt): it widens while rounds carry few
+// records per message and narrows while they carry many, between
+// Config.Linger/8 and Config.Linger. At a lower rate the window is wider,
+// so that the flood's cost per record does not grow as the rate falls;
+// at a higher rate it is narrower, and records wait less.
 func (b *Bus) publishLoop() {
 	defer b.wg.Done()
 	batch := make([]outbound, 0, maxBatch)
@@ -44,6 +52,7 @@ func (b *Bus) publishLoop() {
 	linger := time.NewTimer(0)
 	defer linger.Stop()
 	var last time.Time // when the previous round was published
+	window := b.cfg.Linger / 8
 	for {
 		select {
 		case <-b.ctx.Done():
@@ -51,7 +60,7 @@ func (b *Bus) publishLoop() {
 		case o := <-b.queue:
 			batch = append(batch[:0], o)
 		}
-		if wait := b.cfg.Linger - time.Since(last); wait > 0 {
+		if wait := window - time.Since(last); wait > 0 {
 			linger.Reset(wait)
 			select {
 			case <-b.ctx.Done():
@@ -68,10 +77,33 @@ func (b *Bus) publishLoop() {
 				break fill
 			}
 		}
-		b.publishBatch(batch, groups)
+		records, messages := b.publishBatch(batch, groups)
 		last = time.Now()
+		window = adapt(window, b.cfg.Linger, records, messages)
 		clear(batch) // drop record references
 	}
+}
+
+// Records per flood message the window aims at: enough that a message's
+// fixed cost is shared, few enough that records barely wait.
+const (
+	perMessageLow  = 4
+	perMessageHigh = 16
+)
+
+// adapt returns the next publish window after a round that published
+// records in messages: twice as wide when messages carried fewer than
+// perMessageLow records, half as wide when more than perMessageHigh,
+// within [widest/8, widest].
+func adapt(window, widest time.Duration, records, messages int) time.Duration {
+	switch {
+	case messages == 0:
+	case records < perMessageLow*messages:
+		window *= 2
+	case records > perMessageHigh*messages:
+		window /= 2
+	}
+	return min(max(window, widest/8), widest)
 }
 
 type groupKey struct{ to, origin string }
@@ -82,7 +114,9 @@ type group struct {
 	stamp   int64 // oldest stamp of the group's records
 }
 
-func (b *Bus) publishBatch(batch []outbound, groups map[groupKey]*group) {
+// publishBatch publishes batch, coalesced, and returns how many records
+// it published in how many messages.
+func (b *Bus) publishBatch(batch []outbound, groups map[groupKey]*group) (records, messages int) {
 	nbrs := b.Neighbors()
 	var order []groupKey // publish in first-seen order for fairness
 	for _, o := range batch {
@@ -100,6 +134,8 @@ func (b *Bus) publishBatch(batch []outbound, groups map[groupKey]*group) {
 				order = append(order, k)
 				g.stamp = o.stamp
 			} else if len(g.payload)+1+len(o.rec.Line) > b.cfg.MaxPayload {
+				records += g.n
+				messages++
 				b.send(k, g)
 				order = append(order, k)
 				g.stamp = o.stamp
@@ -114,9 +150,12 @@ func (b *Bus) publishBatch(batch []outbound, groups map[groupKey]*group) {
 	}
 	for _, k := range order {
 		if g := groups[k]; g.n > 0 {
+			records += g.n
+			messages++
 			b.send(k, g)
 		}
 	}
+	return records, messages
 }
 
 // send publishes one group and resets it. nats.Conn.Publish only buffers;

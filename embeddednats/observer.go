@@ -124,6 +124,10 @@ type LimitHits struct {
 	// episodes, not every refused subscription or connection; Payload
 	// counts each connection closed for an oversized message.
 	Subscriptions, Connections, Payload uint64
+	// RouteSlowConsumers are routes closed for falling behind (not an
+	// observer limit, but the same failure between nodes: the flood
+	// messages queued on it were lost).
+	RouteSlowConsumers uint64
 }
 
 // LimitHits returns the counts so far; zero before Start.
@@ -135,6 +139,7 @@ func (s *Server) LimitHits() LimitHits {
 	}
 	if srv := s.NATS(); srv != nil {
 		h.SlowConsumers = srv.NumSlowConsumersClients()
+		h.RouteSlowConsumers = srv.NumSlowConsumersRoutes()
 	}
 	return h
 }

@@ -37,3 +37,21 @@ func natsErrorHandler(log *slog.Logger, dropped func()) nats.ErrHandler {
 		limit.LogKind(slog.LevelWarn, err.Error(), "nats connection error", "subject", subject, "err", err)
 	}
 }
+
+// natsDisconnects is the disconnect handler of the node's own NATS
+// connection: the connection to its in-process server never drops unless
+// the server closed it (a slow consumer, a stalled write), and whatever
+// was in flight then is lost; each episode is counted and logged.
+func (n *Node) natsDisconnects() nats.ConnErrHandler {
+	limit := ratelog.New(n.parts.log, ratelog.DefaultConfig())
+	m := n.metrics
+	return func(_ *nats.Conn, err error) {
+		if n.closing.Load() {
+			return // Close closes it
+		}
+		if m != nil {
+			m.Dropped(1, bus.DropDisconnected)
+		}
+		limit.LogKind(slog.LevelWarn, "disconnected", "node connection lost its nats server: flood messages in flight lost", "err", err)
+	}
+}

@@ -19,6 +19,7 @@ var natsLimitKinds = []struct {
 	{"subscriptions", func(h embeddednats.LimitHits) uint64 { return h.Subscriptions }},
 	{"connections", func(h embeddednats.LimitHits) uint64 { return h.Connections }},
 	{"payload", func(h embeddednats.LimitHits) uint64 { return h.Payload }},
+	{"route_slow_consumer", func(h embeddednats.LimitHits) uint64 { return h.RouteSlowConsumers }},
 }
 
 // natsLimitCollector reads the embedded server's limit hits at scrape time.
@@ -43,7 +44,8 @@ func (n *Node) registerNATSLimits(ns *embeddednats.Server) error {
 	desc := prometheus.NewDesc(metrics.Namespace+"_nats_limit_hits_total",
 		"NATS client port (observers) refused by a limit of limits.observers, by kind: slow_consumer counts connections cut "+
 			"for falling behind; subscriptions, connections and payload count the refusals nats-server reports "+
-			"(a repeated one at most once a second, subscriptions once every 2 s).",
+			"(a repeated one at most once a second, subscriptions once every 2 s); route_slow_consumer counts routes to other "+
+			"nodes cut for falling behind (their queued flood messages lost).",
 		[]string{"kind"}, prometheus.Labels{"node": n.cfg.Name})
 	if err := n.metrics.Registry().Register(natsLimitCollector{desc: desc, ns: ns}); err != nil {
 		return fmt.Errorf("register nats limit metrics: %w", err)

@@ -161,6 +161,9 @@ type Node struct {
 	// nbrs is the current neighbor list: cfg.Neighbors until SetNeighbors
 	// swaps it (reload of the herd file).
 	nbrs atomic.Pointer[[]string]
+	// closing is set when Close begins: the node's connection closing
+	// then is no lost flood.
+	closing atomic.Bool
 }
 
 // New builds every part's config from cfg and validates them all, so that
@@ -239,7 +242,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("start nats: %w", err)
 	}
 	// A node's own connection must never give up on its server.
-	if n.conn, err = n.nats.Connect(nats.MaxReconnects(-1), nats.ErrorHandler(n.natsErrors())); err != nil {
+	if n.conn, err = n.nats.Connect(nats.MaxReconnects(-1), nats.ErrorHandler(n.natsErrors()), nats.DisconnectErrHandler(n.natsDisconnects())); err != nil {
 		return fmt.Errorf("connect to own nats: %w", err)
 	}
 	if n.bus, err = bus.New(p.bus, n.conn, n.floodStore()); err != nil {
@@ -297,6 +300,7 @@ func (n *Node) closeLocked() error {
 		return nil
 	}
 	n.closed = true
+	n.closing.Store(true)
 	var errs []error
 	n.closeChaos()
 	// The live view first: its event streams would hold up the monitor's

@@ -43,6 +43,10 @@ var (
 	// ErrSyncRefused: the peer refused an exchange or answered outside
 	// the protocol.
 	ErrSyncRefused = errors.New("sync refused")
+	// ErrCutoff: the two nodes could not agree on a settled cutoff (their
+	// clocks are further apart than the exchange tolerates, or one moved
+	// its cutoff during the exchange); the next round tries again.
+	ErrCutoff = errors.New("no common settled cutoff")
 )
 
 // Store is the node's record store as anti-entropy reads it. Records are
@@ -55,6 +59,19 @@ type Store interface {
 	BucketSums(g int) [digest.GroupSize]uint64
 	// AppendBucket appends the records of bucket b to dst.
 	AppendBucket(dst []record.Record, b int) []record.Record
+
+	// Settle moves the settled cutoff (Unix ns) forward, never back;
+	// SettleCursor returns it. A record whose origin time
+	// (record.OriginNanos) is before the cutoff is settled.
+	Settle(cutoff int64)
+	SettleCursor() int64
+	// SettledGroupSums and SettledBucketSums are the digests over, for
+	// each client, the last of its records that settled on this node.
+	SettledGroupSums() [digest.Groups]uint64
+	SettledBucketSums(g int) [digest.GroupSize]uint64
+	// AppendSettled appends the records of bucket b whose origin time is
+	// before cutoff.
+	AppendSettled(dst []record.Record, b int, cutoff int64) []record.Record
 }
 
 // Flood is the node's flood as anti-entropy uses it: who the neighbors
@@ -100,19 +117,33 @@ type Config struct {
 	// MaxPayload bounds one sync message's payload in bytes (and never
 	// more than the server accepts).
 	MaxPayload int
+	// SettleAge is how old (by origin time) a record must be before
+	// periodic exchanges compare it: records younger than that are most
+	// likely still travelling by the flood, and comparing them would swap
+	// whole buckets that the flood is about to deliver anyway. Exchanges
+	// at start and when a neighbor comes back compare every record. 0
+	// compares every record always.
+	SettleAge time.Duration
+	// Now is the clock for the settled cutoff; time.Now when nil.
+	Now func() time.Time
 	// Logger: nil discards.
 	Logger *slog.Logger
 	// Observe is told of exchanges and repairs; nil: nobody.
 	Observe Observer
 }
 
-// DefaultConfig is a round every 5 s ± 20% with 2 s replies.
+// DefaultConfig is a round every 5 s ± 20% with 2 s replies, comparing
+// records older than 3 s.
 func DefaultConfig() Config {
-	return Config{Interval: 5 * time.Second, Jitter: 0.2, Timeout: 2 * time.Second, MaxPayload: 64 << 10}
+	return Config{Interval: 5 * time.Second, Jitter: 0.2, Timeout: 2 * time.Second, MaxPayload: 64 << 10, SettleAge: 3 * time.Second}
 }
 
 // MinMaxPayload is the smallest MaxPayload: a bucket list must fit.
 const MinMaxPayload = 1024
+
+// MaxSettleAge bounds SettleAge: a record older than that has had every
+// chance to arrive by the flood.
+const MaxSettleAge = time.Hour
 
 // Validate checks c and names the first bad field.
 func (c Config) Validate() error {
@@ -127,6 +158,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: Timeout must be positive", ErrInvalidConfig)
 	case c.MaxPayload < MinMaxPayload:
 		return fmt.Errorf("%w: MaxPayload must be at least %d", ErrInvalidConfig, MinMaxPayload)
+	case c.SettleAge < 0 || c.SettleAge > MaxSettleAge:
+		return fmt.Errorf("%w: SettleAge %s is not in [0, %s]", ErrInvalidConfig, c.SettleAge, MaxSettleAge)
 	}
 	return nil
 }
@@ -172,6 +205,9 @@ func New(cfg Config, conn *nats.Conn, st Store, fl Flood) (*AntiEntropy, error) 
 	}
 	if cfg.Observe == nil {
 		cfg.Observe = nopObserver{}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &AntiEntropy{

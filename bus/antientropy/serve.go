@@ -3,6 +3,7 @@ package antientropy
 import (
 	"bytes"
 	"log/slog"
+	"strconv"
 
 	"github.com/nats-io/nats.go"
 
@@ -25,6 +26,20 @@ func (a *AntiEntropy) serve(m *nats.Msg) {
 		a.reply(m, opRefused, nil)
 		return
 	}
+	sc, ok := requestScope(m)
+	if !ok {
+		a.refuseMalformed(m, peer, op)
+		return
+	}
+	if sc.settled && op == opRoot && sc.cutoff > a.store.SettleCursor() && a.acceptable(sc.cutoff) {
+		a.store.Settle(sc.cutoff) // the requester's clock is a little ahead
+	}
+	if !a.agrees(sc) {
+		// Not at the requester's cutoff (cursors never move back): say
+		// where this node is, so that the requester can catch up.
+		a.reply(m, opCutoff, strconv.AppendInt(nil, a.store.SettleCursor(), 10))
+		return
+	}
 	switch op {
 	case opRoot:
 		theirs, err := parseHash(m.Data)
@@ -32,7 +47,7 @@ func (a *AntiEntropy) serve(m *nats.Msg) {
 			a.refuseMalformed(m, peer, op)
 			return
 		}
-		mine := a.store.GroupSums()
+		mine := a.groupSums(sc)
 		if digest.Root(&mine) == theirs {
 			a.reply(m, opEqual, nil)
 			return
@@ -49,12 +64,12 @@ func (a *AntiEntropy) serve(m *nats.Msg) {
 			if i > 0 {
 				out = append(out, '\n')
 			}
-			sums := a.store.BucketSums(g)
+			sums := a.bucketSums(sc, g)
 			out = appendGroupLine(out, g, &sums)
 		}
 		a.reply(m, opBuckets, out)
 	case opRecords:
-		a.serveRecords(m, peer)
+		a.serveRecords(m, peer, sc)
 	default:
 		a.refuseMalformed(m, peer, op)
 	}
@@ -63,7 +78,7 @@ func (a *AntiEntropy) serve(m *nats.Msg) {
 // serveRecords stores the requester's newer records of the listed buckets
 // (push) and streams back this node's records of those buckets that are
 // newer than the requester's or that it lacks (pull).
-func (a *AntiEntropy) serveRecords(m *nats.Msg, peer string) {
+func (a *AntiEntropy) serveRecords(m *nats.Msg, peer string, sc scope) {
 	first, rest, _ := bytes.Cut(m.Data, []byte{'\n'})
 	buckets, err := parseInts(first, digest.Buckets)
 	if err != nil {
@@ -93,7 +108,7 @@ func (a *AntiEntropy) serveRecords(m *nats.Msg, peer string) {
 	var chunk []byte
 	var recs []record.Record
 	for _, bk := range buckets {
-		recs = a.store.AppendBucket(recs[:0], bk)
+		recs = a.appendBucket(sc, recs[:0], bk)
 		for _, r := range recs {
 			if t, ok := theirs[r.Client()]; ok && !record.Newer(r, t) {
 				continue

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -55,6 +56,9 @@ func (a *AntiEntropy) syncLoop() {
 	defer a.wg.Done()
 	due := make(map[string]time.Time) // every neighbor is due at start
 	retry := make(map[string]time.Duration)
+	// full: the next exchange with the neighbor compares every record
+	// (at start, and when it comes back), not the settled ones only.
+	full := make(map[string]bool)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -65,11 +69,12 @@ func (a *AntiEntropy) syncLoop() {
 			if !slices.Contains(nbrs, n) {
 				delete(due, n)
 				delete(retry, n)
+				delete(full, n)
 			}
 		}
 		for _, n := range nbrs {
 			if _, ok := due[n]; !ok {
-				due[n] = time.Now()
+				due[n], full[n] = time.Now(), true
 			}
 		}
 		next := time.Time{}
@@ -87,7 +92,7 @@ func (a *AntiEntropy) syncLoop() {
 			return
 		case <-a.kick:
 			for _, n := range a.takeKicked() {
-				due[n], retry[n] = time.Now(), 0
+				due[n], retry[n], full[n] = time.Now(), 0, true
 			}
 			continue
 		case <-timer.C:
@@ -99,7 +104,7 @@ func (a *AntiEntropy) syncLoop() {
 			if a.ctx.Err() != nil {
 				return
 			}
-			inSync, pulled, err := a.syncWith(a.ctx, n)
+			inSync, pulled, err := a.syncWith(a.ctx, n, full[n])
 			a.cfg.Observe.Synced(n, inSync, err)
 			a.repaired(n, pulled)
 			if err != nil {
@@ -108,7 +113,7 @@ func (a *AntiEntropy) syncLoop() {
 				a.cfg.Logger.Debug("sync failed", "peer", n, "retry_in", retry[n], "err", err)
 				continue
 			}
-			retry[n] = 0
+			retry[n], full[n] = 0, false
 			due[n] = time.Now().Add(a.nextRound())
 		}
 	}
@@ -126,13 +131,34 @@ func (a *AntiEntropy) nextRound() time.Duration {
 	return time.Duration(float64(a.cfg.Interval) * f)
 }
 
-// syncWith runs one exchange with peer. It reports whether the stores were
-// in sync at the root and how many records it stored from the peer.
-func (a *AntiEntropy) syncWith(ctx context.Context, peer string) (inSync bool, pulled int, err error) {
-	mine := a.store.GroupSums()
-	reply, err := a.request(ctx, peer, opRoot, appendHash(nil, digest.Root(&mine)))
-	if err != nil {
-		return false, 0, fmt.Errorf("sync root with %s: %w", peer, err)
+// syncWith runs one exchange with peer, of every record when full, else
+// of the settled ones. It reports whether the stores were in sync at the
+// root and how many records it stored from the peer.
+func (a *AntiEntropy) syncWith(ctx context.Context, peer string, full bool) (inSync bool, pulled int, err error) {
+	sc := scope{}
+	if !full {
+		sc = a.periodicScope()
+	}
+	var reply *nats.Msg
+	mine := a.groupSums(sc)
+	for retried := false; ; retried = true {
+		reply, err = a.request(ctx, peer, opRoot, sc, appendHash(nil, digest.Root(&mine)))
+		if err != nil {
+			return false, 0, fmt.Errorf("sync root with %s: %w", peer, err)
+		}
+		op := reply.Header.Get(HeaderSync)
+		if op != opCutoff {
+			break
+		}
+		// The peer's cutoff is ahead of ours (its clock, or an exchange
+		// with another neighbor, moved it): catch up once, if it is sane.
+		theirs, perr := strconv.ParseInt(string(reply.Data), 10, 64)
+		if retried || !sc.settled || perr != nil || theirs <= sc.cutoff || !a.acceptable(theirs) {
+			return false, 0, fmt.Errorf("sync root with %s: cutoff %d, theirs %q: %w", peer, sc.cutoff, reply.Data, ErrCutoff)
+		}
+		sc.cutoff = theirs
+		a.store.Settle(theirs)
+		mine = a.groupSums(sc)
 	}
 	switch op := reply.Header.Get(HeaderSync); op {
 	case opEqual:
@@ -154,10 +180,14 @@ func (a *AntiEntropy) syncWith(ctx context.Context, peer string) (inSync bool, p
 	if len(groups) == 0 {
 		return true, 0, nil
 	}
-	if reply, err = a.request(ctx, peer, opBuckets, appendInts(nil, groups)); err != nil {
+	if reply, err = a.request(ctx, peer, opBuckets, sc, appendInts(nil, groups)); err != nil {
 		return false, 0, fmt.Errorf("sync buckets with %s: %w", peer, err)
 	}
-	if op := reply.Header.Get(HeaderSync); op != opBuckets {
+	switch op := reply.Header.Get(HeaderSync); op {
+	case opBuckets:
+	case opCutoff:
+		return false, 0, fmt.Errorf("sync buckets with %s: its cutoff moved: %w", peer, ErrCutoff)
+	default:
 		return false, 0, fmt.Errorf("sync buckets with %s: reply %q: %w", peer, op, ErrSyncRefused)
 	}
 	var buckets []int
@@ -167,14 +197,14 @@ func (a *AntiEntropy) syncWith(ctx context.Context, peer string) (inSync bool, p
 		if err != nil || !slices.Contains(groups, g) {
 			return false, 0, fmt.Errorf("sync buckets with %s: %w", peer, errMalformed)
 		}
-		my := a.store.BucketSums(g)
+		my := a.bucketSums(sc, g)
 		for i := range sums {
 			if sums[i] != my[i] {
 				buckets = append(buckets, g*digest.GroupSize+i)
 			}
 		}
 	}
-	pulled, err = a.syncRecords(ctx, peer, buckets)
+	pulled, err = a.syncRecords(ctx, peer, sc, buckets)
 	if err != nil {
 		return false, pulled, fmt.Errorf("sync records with %s: %w", peer, err)
 	}
@@ -182,30 +212,32 @@ func (a *AntiEntropy) syncWith(ctx context.Context, peer string) (inSync bool, p
 }
 
 // request sends one sync request and waits Timeout for its reply.
-func (a *AntiEntropy) request(ctx context.Context, peer, op string, data []byte) (*nats.Msg, error) {
+func (a *AntiEntropy) request(ctx context.Context, peer, op string, sc scope, data []byte) (*nats.Msg, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
 	defer cancel()
-	return a.conn.RequestMsgWithContext(ctx, a.msg(peer, op, data))
+	return a.conn.RequestMsgWithContext(ctx, a.msg(peer, op, sc, data))
 }
 
-func (a *AntiEntropy) msg(peer, op string, data []byte) *nats.Msg {
-	return &nats.Msg{
+func (a *AntiEntropy) msg(peer, op string, sc scope, data []byte) *nats.Msg {
+	m := &nats.Msg{
 		Subject: Subject(peer),
 		Data:    data,
 		Header:  nats.Header{bus.HeaderSender: []string{a.cfg.Name}, HeaderSync: []string{op}},
 	}
+	sc.header(m.Header)
+	return m
 }
 
 // syncRecords swaps the records of buckets with peer, in requests of about
 // MaxPayload bytes.
-func (a *AntiEntropy) syncRecords(ctx context.Context, peer string, buckets []int) (pulled int, err error) {
+func (a *AntiEntropy) syncRecords(ctx context.Context, peer string, sc scope, buckets []int) (pulled int, err error) {
 	limit := a.payloadLimit()
 	var recs []record.Record
 	for i := 0; i < len(buckets); {
 		var ids []int
 		var lines []byte
 		for i < len(buckets) {
-			recs = a.store.AppendBucket(recs[:0], buckets[i])
+			recs = a.appendBucket(sc, recs[:0], buckets[i])
 			size := 6 // the bucket's number in the first line
 			for _, r := range recs {
 				size += len(r.Line) + 1
@@ -227,7 +259,7 @@ func (a *AntiEntropy) syncRecords(ctx context.Context, peer string, buckets []in
 			i++
 		}
 		payload := append(appendInts(nil, ids), '\n')
-		n, err := a.exchangeRecords(ctx, peer, append(payload, lines...))
+		n, err := a.exchangeRecords(ctx, peer, sc, append(payload, lines...))
 		pulled += n
 		if err != nil {
 			return pulled, err
@@ -248,14 +280,14 @@ func (a *AntiEntropy) payloadLimit() int {
 
 // exchangeRecords sends one records request and stores the streamed reply
 // through the flood's Ingest.
-func (a *AntiEntropy) exchangeRecords(ctx context.Context, peer string, payload []byte) (pulled int, err error) {
+func (a *AntiEntropy) exchangeRecords(ctx context.Context, peer string, sc scope, payload []byte) (pulled int, err error) {
 	inbox := a.conn.NewInbox()
 	sub, err := a.conn.SubscribeSync(inbox)
 	if err != nil {
 		return 0, fmt.Errorf("subscribe reply inbox: %w", err)
 	}
 	defer sub.Unsubscribe()
-	m := a.msg(peer, opRecords, payload)
+	m := a.msg(peer, opRecords, sc, payload)
 	m.Reply = inbox
 	if err := a.conn.PublishMsg(m); err != nil {
 		return 0, fmt.Errorf("publish: %w", err)
@@ -279,6 +311,8 @@ func (a *AntiEntropy) exchangeRecords(ctx context.Context, peer string, payload 
 			}
 		case opEnd:
 			return pulled, nil
+		case opCutoff:
+			return pulled, fmt.Errorf("its cutoff moved: %w", ErrCutoff)
 		default:
 			return pulled, fmt.Errorf("reply %q: %w", op, ErrSyncRefused)
 		}

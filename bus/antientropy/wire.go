@@ -28,6 +28,15 @@ import (
 //
 // A responder that refuses (the sender is not its neighbor, or the request
 // is malformed) replies Herd-Sync: refused.
+//
+// A periodic exchange compares settled records only (scope.go): each of
+// its requests carries Herd-Cutoff: <Unix ns>, and sums, bucket sums and
+// records are then those of the settled records at that cutoff (records
+// whose origin time is before it). A responder whose own cutoff is ahead
+// (cutoffs never move back) replies Herd-Sync: cutoff with its cutoff as
+// payload; the requester moves to it and asks again, once. A request
+// without Herd-Cutoff compares every record, as before settled exchanges
+// existed, so a node of an older build still syncs with a newer one.
 const (
 	SubjectPrefix = "herd.sync."
 	HeaderSync    = "Herd-Sync"
@@ -39,6 +48,7 @@ const (
 	opRecords = "records"
 	opEnd     = "end"
 	opRefused = "refused"
+	opCutoff  = "cutoff"
 )
 
 // Subject is the anti-entropy subject a node answers on.

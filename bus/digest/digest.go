@@ -27,7 +27,15 @@ const (
 const bucketShift = 64 - 12
 
 // Bucket is the bucket of client, in [0, Buckets).
-func Bucket(client string) int { return int(xxhash.Sum64String(client) >> bucketShift) }
+func Bucket(client string) int { return KeyBucket(Key(client)) }
+
+// Key is the 64-bit hash of a client name whose top bits pick its bucket:
+// a store that indexes clients by Key finds the bucket without hashing
+// the name twice.
+func Key(client string) uint64 { return xxhash.Sum64String(client) }
+
+// KeyBucket is the bucket of a client whose Key is k.
+func KeyBucket(k uint64) int { return int(k >> bucketShift) }
 
 // Group is the group of bucket b.
 func Group(b int) int { return b / GroupSize }

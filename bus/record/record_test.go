@@ -202,3 +202,49 @@ func TestBuild(t *testing.T) {
 		t.Fatalf("Build allocates %.0f times, want 1", n)
 	}
 }
+
+func TestFromLine(t *testing.T) {
+	for _, line := range []string{
+		"AT Goloman +0.263873386 kiwi.cs.ucla.edu +34.068930-118.445127 1621464827.959498503",
+		"AT N -2.000000000 c +1+1 5",
+	} {
+		want, err := Parse([]byte(line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := FromLine(line); got != want {
+			t.Errorf("FromLine(%q) = %+v, want %+v", line, got, want)
+		}
+		oe, cs, ce, le := want.Offsets()
+		if got := Assemble(line, oe, cs, ce, le); got != want {
+			t.Errorf("Assemble(%q, Offsets) = %+v, want %+v", line, got, want)
+		}
+		if got := ClientOf(line); got != want.Client() {
+			t.Errorf("ClientOf(%q) = %q, want %q", line, got, want.Client())
+		}
+	}
+}
+
+func TestRecord_OriginNanos(t *testing.T) {
+	for _, c := range []struct {
+		line string
+		want int64
+		ok   bool
+	}{
+		{"AT N +0.263873386 c +1+1 1621464827.959498503", 1621464828_223371889, true},
+		{"AT N -2.000000000 c +1+1 5", 3_000000000, true},
+		{"AT N +0.000000000 c +1+1 0.0000000004", 0, true},
+		{"AT N -9223372036.854775807 c +1+1 0", -9223372036_854775807, true},
+		{"AT N -9223372036.854775808 c +1+1 0", 0, false}, // its negation overflows
+		{"AT N -9000000000.000000000 c +1+1 99999999999999999999", 0, false},
+	} {
+		r, err := Parse([]byte(c.line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := r.OriginNanos()
+		if got != c.want || ok != c.ok {
+			t.Errorf("%q: OriginNanos = %d, %v; want %d, %v", c.line, got, ok, c.want, c.ok)
+		}
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -31,21 +33,32 @@ type benchCmd struct {
 	ProbeVia      string        `default:"whatsat" enum:"whatsat,nats" help:"How the probe sees the record arrive: whatsat = poll every other node; nats = watch herd.at.> on --nats."`
 	ProbePoll     time.Duration `default:"0s" help:"Pause between two WHATSAT polls of one node (each costs the node a Places lookup; 0 polls back to back, the finest resolution)."`
 	NATS          string        `help:"NATS URL for --probe-via nats. Default: the first node's NATS port of the herd file."`
+	Metrics       []string      `help:"Monitor URL of a node (http://host:port) whose /metrics are read before and after the load (herd CPU per IAMAT, GC share, RSS, flood counters); repeat for each. Default: every node's monitor port of the herd file." placeholder:"URL"`
+	NoMetrics     bool          `help:"Do not read the herd's /metrics."`
 
 	Verify       string        `default:"sample" enum:"none,sample,all" help:"After the load, check on every node that each accepted client's newest record is there (all, or a random sample)."`
 	VerifySample int           `default:"10000" help:"Clients checked with --verify sample."`
 	Settle       time.Duration `default:"10s" help:"How long verification waits for records still in flight."`
 	Prefix       string        `help:"Client name prefix (default: bench-<random>-)."`
 	JSON         bool          `help:"Print the result as JSON."`
+
+	Ladder         bool          `help:"Ladder run: find the saturated rate (pipelined, --ladder-saturate long), then hold paced rates at --ladder-steps fractions of it, each in probe mode (--probes, --probe-via), and print reply p99 and convergence p99 per rate as a table, and draw them into --ladder-svg."`
+	LadderSaturate time.Duration `default:"10s" help:"Length of the ladder's saturated run."`
+	LadderSteps    []float64     `default:"0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9" help:"Fractions of the saturated rate the ladder holds."`
+	LadderSVG      string        `default:"ladder.svg" type:"path" help:"File the ladder's plot is written to (SVG)."`
+	LadderTitle    string        `help:"Title of the ladder's plot (default: the date and the herd)."`
 }
 
 func (c *benchCmd) Run(ctx context.Context, e env) error {
 	cfg := loadgen.DefaultConfig()
-	addrs, natsURL, err := c.resolve()
+	addrs, natsURL, metricsURLs, err := c.resolve()
 	if err != nil {
 		return err
 	}
 	cfg.Addrs, cfg.NATSURL = addrs, natsURL
+	if !c.NoMetrics {
+		cfg.MetricsURLs = metricsURLs
+	}
 	cfg.Mode = loadgen.Mode(c.Mode)
 	cfg.Conns, cfg.Window, cfg.Clients = c.Conns, c.Window, c.Clients
 	cfg.Duration, cfg.Count, cfg.Rate = c.Duration, c.Count, c.Rate
@@ -54,15 +67,16 @@ func (c *benchCmd) Run(ctx context.Context, e env) error {
 	cfg.ProbeVia, cfg.ProbePoll = loadgen.ProbeVia(c.ProbeVia), c.ProbePoll
 	cfg.Verify, cfg.VerifySample, cfg.Settle = loadgen.VerifyMode(c.Verify), c.VerifySample, c.Settle
 	cfg.Prefix = c.Prefix
+	if c.Ladder {
+		return c.ladder(ctx, e, cfg)
+	}
 	res, runErr := loadgen.Run(ctx, cfg)
 	if runErr != nil && !errors.Is(runErr, loadgen.ErrVerifyFailed) && res.Mode == "" {
 		return runErr // nothing was measured
 	}
 	if c.JSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(res); err != nil {
-			return fmt.Errorf("write result: %w", err)
+		if err := writeJSON(e.stdout, res); err != nil {
+			return err
 		}
 	} else {
 		loadgen.WriteText(e.stdout, res)
@@ -71,30 +85,37 @@ func (c *benchCmd) Run(ctx context.Context, e env) error {
 }
 
 // resolve turns --addr values (or every node of the herd file) into client
-// addresses, and finds the NATS URL for the probe.
-func (c *benchCmd) resolve() (addrs []string, natsURL string, err error) {
-	natsURL = c.NATS
-	needFile := len(c.Addr) == 0 || natsURL == ""
+// addresses, and finds the NATS URL for the probe and the monitor URLs.
+func (c *benchCmd) resolve() (addrs []string, natsURL string, metricsURLs []string, err error) {
+	natsURL, metricsURLs = c.NATS, c.Metrics
+	needFile := len(c.Addr) == 0 || natsURL == "" || (len(metricsURLs) == 0 && !c.NoMetrics)
 	for _, a := range c.Addr {
 		if !strings.Contains(a, ":") {
 			needFile = true
 		}
 	}
 	if !needFile {
-		return c.Addr, natsURL, nil
+		return c.Addr, natsURL, metricsURLs, nil
 	}
 	hf, err := loadHerdFile(c.Config)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	if natsURL == "" && len(hf.Nodes) > 0 {
 		natsURL = "nats://" + hf.Nodes[0].NATS
+	}
+	if len(metricsURLs) == 0 {
+		for _, n := range hf.Nodes {
+			if n.Monitor != "" && !strings.HasSuffix(n.Monitor, ":0") {
+				metricsURLs = append(metricsURLs, "http://"+n.Monitor)
+			}
+		}
 	}
 	if len(c.Addr) == 0 {
 		for _, n := range hf.Nodes {
 			addrs = append(addrs, n.Client)
 		}
-		return addrs, natsURL, nil
+		return addrs, natsURL, metricsURLs, nil
 	}
 	for _, a := range c.Addr {
 		if strings.Contains(a, ":") {
@@ -103,9 +124,54 @@ func (c *benchCmd) resolve() (addrs []string, natsURL string, err error) {
 		}
 		n, ok := hf.Node(a)
 		if !ok {
-			return nil, "", fmt.Errorf("--addr %q is neither host:port nor a node of the herd file (%s)", a, strings.Join(hf.Names(), ", "))
+			return nil, "", nil, fmt.Errorf("--addr %q is neither host:port nor a node of the herd file (%s)", a, strings.Join(hf.Names(), ", "))
 		}
 		addrs = append(addrs, n.Client)
 	}
-	return addrs, natsURL, nil
+	return addrs, natsURL, metricsURLs, nil
+}
+
+// ladder runs a ladder (loadgen.RunLadder) and writes its table to stdout
+// and its plot to --ladder-svg.
+func (c *benchCmd) ladder(ctx context.Context, e env, base loadgen.Config) error {
+	for i, f := range c.LadderSteps {
+		if !(f > 0 && f <= 1) {
+			return fmt.Errorf("--ladder-steps[%d] %v is not in (0, 1]", i, f)
+		}
+	}
+	lc := loadgen.LadderConfig{Base: base, Saturate: c.LadderSaturate, Steps: c.LadderSteps}
+	fmt.Fprintf(e.stdout, "ladder: saturating for %s, then %d paced steps\n", c.LadderSaturate, len(c.LadderSteps))
+	res, err := loadgen.RunLadder(ctx, lc, func(s loadgen.LadderStep) {
+		fmt.Fprintf(e.stdout, "  %3.0f%%: %.0f/s, reply p99 %.2f ms, convergence p99 %.2f ms\n", 100*s.Fraction, s.Throughput, s.ReplyP99, s.ConvP99)
+	})
+	if err != nil {
+		return err
+	}
+	if c.JSON {
+		if err := writeJSON(e.stdout, res); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(e.stdout)
+		loadgen.WriteLadderTable(e.stdout, res)
+	}
+	title := c.LadderTitle
+	if title == "" {
+		title = fmt.Sprintf("herd ladder %s: p99 against paced rate (%d nodes)", res.When.Format("2006-01-02 15:04"), len(base.Addrs))
+	}
+	if err := os.WriteFile(c.LadderSVG, loadgen.LadderSVG(res, title), 0o644); err != nil {
+		return fmt.Errorf("write ladder plot: %w", err)
+	}
+	fmt.Fprintf(e.stdout, "\nplot: %s\n", c.LadderSVG)
+	return nil
+}
+
+// writeJSON prints v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
+	return nil
 }

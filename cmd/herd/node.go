@@ -32,6 +32,7 @@ func (c *nodeCmd) Run(ctx context.Context, e env) error {
 	}
 	defer ps.Close()
 	hf.Chaos = hf.Chaos || c.Chaos
+	defer herdrun.TuneGC(ctx, e.getenv)()
 	h, err := herdrun.Start(ctx, hf, []string{c.Name}, ps, log, herdrun.WithSecurity(sec))
 	if err != nil {
 		return salvageHint(err)

@@ -32,6 +32,7 @@ func (c *upCmd) Run(ctx context.Context, e env) error {
 		return err
 	}
 	defer ps.Close()
+	defer herdrun.TuneGC(ctx, e.getenv)()
 	// Every node runs here, so a random route password keeps other
 	// servers out without any setup.
 	sec.GenerateRouteAuth()

@@ -13,6 +13,9 @@ package metrics
 
 import (
 	"net/http"
+	"os"
+	"regexp"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -107,11 +110,27 @@ var (
 	_ antientropy.Observer = (*Metrics)(nil)
 )
 
+// ProcessLabel labels the process and Go runtime metrics with the
+// process's id: they describe the whole process, which several nodes share
+// under `herd up`, so they carry no node label, and a reader that scrapes
+// every node counts each pid once (herd bench does).
+const ProcessLabel = "pid"
+
+// gcCPU adds the runtime's estimate of the CPU time spent in garbage
+// collection (go_cpu_classes_gc_total_cpu_seconds_total) to the Go
+// collector's defaults: against process_cpu_seconds_total it is the GC's
+// share of the process's CPU.
+var gcCPU = collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/cpu/classes/gc/total:cpu-seconds$`)}
+
 // New makes the metrics of one node on a registry of their own, with the
 // Go runtime and process collectors. It does no I/O.
 func New(cfg Config) *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry()}
-	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	proc := prometheus.WrapRegistererWith(prometheus.Labels{ProcessLabel: strconv.Itoa(os.Getpid())}, m.reg)
+	proc.MustRegister(
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(gcCPU)),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
 	r := prometheus.WrapRegistererWith(prometheus.Labels{"node": cfg.Node}, m.reg)
 	f := factory{r}
 	m.f = f
@@ -151,7 +170,7 @@ func New(cfg Config) *Metrics {
 		}
 		m.peers = append(m.peers, p)
 	}
-	dropped := f.counterVec("flood_dropped_records_total", "Records lost to the flood: publish queue full, publish error, or (slow_consumer: episodes, not records) a subscription that fell behind.", "reason")
+	dropped := f.counterVec("flood_dropped_records_total", "Records lost to the flood: publish queue full, publish error, or (episodes, not records) slow_consumer: a subscription that fell behind, disconnected: the node's connection lost its NATS server.", "reason")
 	for d := range bus.NumDrops {
 		m.dropped[d] = dropped.WithLabelValues(d.String())
 	}

@@ -119,3 +119,142 @@ func TestStore_AppendBucket(t *testing.T) {
 		}
 	}
 }
+
+// at is a record of client c from origin Hands received at origin time
+// sec seconds (Unix), with client time t.
+func at(t testing.TB, c string, sec int64, tm int) record.Record {
+	t.Helper()
+	// origin time = client time + diff: client time tm, diff sec − tm.
+	r, err := record.Parse(fmt.Appendf(nil, "AT Hands +%d.000000000 %s +1+1 %d", sec-int64(tm), c, tm))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// The settled digests count a record once the cursor passed its origin
+// time, and until then the client's previously settled record: two stores
+// with the same settled history agree while a newer record is in flight
+// to one of them, and differ once it settled at one only.
+func TestStore_Settled(t *testing.T) {
+	a, b := New(), New()
+	for i := range 300 {
+		c := fmt.Sprintf("c%d", i)
+		a.Put(at(t, c, 100, 1))
+		b.Put(at(t, c, 100, 1))
+	}
+	if got := a.SettledGroupSums(); got != ([digest.Groups]uint64{}) {
+		t.Fatal("records settled before any Settle")
+	}
+	a.Settle(101e9)
+	b.Settle(101e9)
+	if a.SettledGroupSums() != b.SettledGroupSums() || a.SettledGroupSums() == ([digest.Groups]uint64{}) {
+		t.Fatal("same records settled at the same cursor: settled sums differ or are empty")
+	}
+	if a.SettledGroupSums() != a.GroupSums() {
+		t.Fatal("every record settled, yet settled sums differ from the sums of all records")
+	}
+	// A newer record of c7 reaches a only, not settled yet: settled sums
+	// still agree, the sums of all records do not.
+	a.Put(at(t, "c7", 200, 2))
+	if a.SettledGroupSums() != b.SettledGroupSums() {
+		t.Fatal("a record in flight changed the settled sums")
+	}
+	if a.GroupSums() == b.GroupSums() {
+		t.Fatal("a record more, and equal sums of all records")
+	}
+	// Once the cursor passes it, it counts at a (and b, lacking it, differs).
+	a.Settle(201e9)
+	b.Settle(201e9)
+	ga, gb := a.SettledGroupSums(), b.SettledGroupSums()
+	g := digest.Group(digest.Bucket("c7"))
+	for i := range ga {
+		if (ga[i] != gb[i]) != (i == g) {
+			t.Fatalf("group %d: settled sums differ=%v, want only group %d to differ", i, ga[i] != gb[i], g)
+		}
+	}
+	got := a.AppendSettled(nil, digest.Bucket("c7"), 201e9)
+	if !slices.ContainsFunc(got, func(r record.Record) bool { return r.Client() == "c7" && r.Time() == "2" }) {
+		t.Fatal("AppendSettled lacks the settled record")
+	}
+	if got := a.AppendSettled(nil, digest.Bucket("c7"), 150e9); slices.ContainsFunc(got, func(r record.Record) bool { return r.Client() == "c7" }) {
+		t.Fatal("AppendSettled holds a record of an origin time after the cutoff")
+	}
+	// A record stored already settled (a repair) counts at once.
+	b.Put(at(t, "c7", 200, 2))
+	if a.SettledGroupSums() != b.SettledGroupSums() {
+		t.Fatal("a settled record stored by repair did not count at once")
+	}
+	// Whatever moments the cursors moved at, a record in flight leaves the
+	// settled sums equal: x's newer record reaches b only, after a settled
+	// x's previous record long ago and b never looked.
+	a.Put(at(t, "x", 300, 1))
+	b.Put(at(t, "x", 300, 1))
+	a.Settle(301e9)
+	a.Settle(400e9)
+	b.Put(at(t, "x", 450, 2))
+	b.Settle(400e9)
+	if a.SettledGroupSums() != b.SettledGroupSums() {
+		t.Fatal("a record in flight to one store made the settled sums differ")
+	}
+	// The cursor never moves back.
+	b.Settle(5e9)
+	if b.SettleCursor() != 400e9 {
+		t.Fatalf("cursor %d after Settle into the past", b.SettleCursor())
+	}
+	// Equal to sums recomputed from scratch once everything settled.
+	_, buckets := sumsFromScratch(a)
+	for g := range digest.Groups {
+		got := a.SettledBucketSums(g)
+		if !slices.Equal(got[:], buckets[g*digest.GroupSize:(g+1)*digest.GroupSize]) {
+			t.Fatalf("group %d: settled bucket sums differ from recomputed ones", g)
+		}
+	}
+}
+
+// Records replaced many times leave garbage in the slabs that compaction
+// reclaims; records handed out earlier stay intact, and every client keeps
+// its newest record.
+func TestStore_Compaction(t *testing.T) {
+	s := New()
+	const clients, rounds = 5000, 25
+	var early []record.Record
+	written := 0
+	for round := range rounds {
+		for i := range clients {
+			r := at(t, fmt.Sprintf("client-%04d", i), int64(1000+round), round+1)
+			st, ok := s.PutView(r)
+			if !ok {
+				t.Fatalf("round %d client %d not stored", round, i)
+			}
+			written += len(r.Line)
+			if round == 0 && i < 10 {
+				early = append(early, st)
+			}
+		}
+	}
+	var live, used int
+	for i := range s.shards {
+		live += s.shards[i].slab.live
+		used += s.shards[i].slab.used
+	}
+	if used > written/2 || used > 2*live+digest.Groups*(64<<10) {
+		t.Errorf("slabs hold %d bytes for %d live after %d written: garbage not reclaimed", used, live, written)
+	}
+	for i, r := range early {
+		want := fmt.Sprintf("AT Hands +999.000000000 client-%04d +1+1 1", i)
+		if r.Line != want || r.Client() != fmt.Sprintf("client-%04d", i) {
+			t.Fatalf("record handed out before compaction changed: %q", r.Line)
+		}
+	}
+	for i := range clients {
+		got, ok := s.Get(fmt.Sprintf("client-%04d", i))
+		if !ok || got.Time() != fmt.Sprint(rounds) {
+			t.Fatalf("client %d: %q, %v", i, got.Line, ok)
+		}
+	}
+	groups, _ := sumsFromScratch(s)
+	if groups != s.GroupSums() {
+		t.Fatal("sums differ from recomputed ones after compaction")
+	}
+}

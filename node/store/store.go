@@ -2,6 +2,18 @@
 // that many connections and the flood can write at once without contending
 // on one lock, and it keeps the anti-entropy digests (package bus/digest)
 // up to date on every Put, so that a digest costs no scan of the records.
+//
+// The store is pointer-free per record: the AT lines live in byte slabs
+// (slab.go) and each digest bucket indexes its clients in an
+// open-addressing table of fixed-size slots keyed by the client's hash
+// (table.go). A million clients are a few thousand allocations that the
+// garbage collector does not scan, and a lookup costs a probe in one
+// small table and one read of the line.
+//
+// Besides the digests of all records, the store keeps digests of the
+// settled records only (settle.go): anti-entropy compares those while the
+// herd is busy, so that records the flood is still delivering do not count
+// as differences.
 package store
 
 import (
@@ -23,29 +35,28 @@ type Store struct {
 }
 
 type shard struct {
-	mu      sync.RWMutex // guards buckets and sum
-	buckets [digest.GroupSize]bucket
-	sum     uint64   // XOR of the buckets' sums: the group's digest
+	mu      sync.RWMutex // guards everything below
+	buckets [digest.GroupSize]table
+	slab    slab   // the lines of this shard's records
+	n       int    // records held
+	sum     uint64 // XOR of the buckets' sums: the group's digest
+	settled uint64 // XOR of the buckets' settled sums
+	// cursor is the settled cutoff in Unix seconds: a record whose origin
+	// second is before it is settled. Settle moves it forward.
+	cursor uint32
+	// pending holds, by origin second, the keys of clients whose settled
+	// hash changes when the cursor passes that second (settle.go): at
+	// most one entry a client.
+	pending map[uint32][]uint64
 	_       [40]byte // keep shards' locks on separate cache lines
 }
 
-type bucket struct {
-	m   map[string]entry // made on first Put
-	sum uint64           // XOR of the entries' hashes
-}
-
-// entry is a record and its digest hash, kept so that replacing the record
-// does not hash the old one again.
-type entry struct {
-	rec  record.Record
-	hash uint64
-}
-
-// New returns an empty store.
+// New returns an empty store. No record is settled until the first
+// Settle.
 func New() *Store { return &Store{} }
 
-func (s *Store) locate(client string) (*shard, *bucket) {
-	b := digest.Bucket(client)
+func (s *Store) locate(key uint64) (*shard, *table) {
+	b := digest.KeyBucket(key)
 	sh := &s.shards[digest.Group(b)]
 	return sh, &sh.buckets[b%digest.GroupSize]
 }
@@ -53,55 +64,73 @@ func (s *Store) locate(client string) (*shard, *bucket) {
 // Put stores r if it is newer than the client's current record and reports
 // whether it did. The flood relays a record only when Put returns true.
 func (s *Store) Put(r record.Record) bool {
-	_, newer := s.put(r, false)
+	_, newer := s.put(r)
 	return newer
 }
 
 // PutView is Put for a record whose Line may alias a buffer the caller
-// reuses (record.ParseView): it copies the record only when it is newer
-// and stored, and returns that copy. A duplicate costs no allocation.
+// reuses (record.ParseView): the store copies the line into its slab only
+// when it is newer, and returns the stored record, whose Line aliases the
+// slab. A duplicate costs no allocation, and a stored record none of its
+// own either.
 func (s *Store) PutView(r record.Record) (record.Record, bool) {
-	return s.put(r, true)
+	return s.put(r)
 }
 
-// put stores r if newer, cloning it first when it is a view, and keeps
-// the bucket and group digests up to date.
-func (s *Store) put(r record.Record, view bool) (record.Record, bool) {
+// put stores r if newer and keeps the bucket and group digests, all and
+// settled, up to date.
+func (s *Store) put(r record.Record) (record.Record, bool) {
 	client := r.Client()
-	sh, bk := s.locate(client)
+	key := digest.Key(client)
+	k32 := uint32(key)
+	sh, t := s.locate(key)
+	// The hash first: a record equal to the stored one (the flood's
+	// duplicates, half of what a node receives) is recognised by the slot
+	// alone, without reading its line.
+	h := digest.Hash(r)
+	sec := originSec(r)
 	sh.mu.Lock()
-	old, ok := bk.m[client]
-	if ok && !record.Newer(r, old.rec) {
-		sh.mu.Unlock()
+	defer sh.mu.Unlock()
+	if t.holds(k32, h) {
 		return record.Record{}, false
 	}
-	if view {
-		r = r.Clone()
+	i, cur, n, found := t.find(k32, client, &sh.slab)
+	if found {
+		if !record.Newer(r, cur) {
+			return record.Record{}, false
+		}
+		sh.slab.live -= n
+	} else {
+		i = t.insertAt(k32)
+		sh.n++
 	}
-	h := digest.Hash(r)
-	if bk.m == nil {
-		bk.m = make(map[string]entry)
+	sl := &t.slots[i]
+	ref := sh.slab.add(r)
+	old := *sl
+	*sl = slot{kr: uint64(k32)<<32 | uint64(ref) | old.kr&queuedBit, hash: h, curSec: sec, settled: old.settled}
+	if found {
+		sl.prevHash, sl.prevSec = old.hash, old.curSec
 	}
-	// The key aliases r.Line (never a caller's buffer: a view was cloned),
-	// so a record costs one allocation.
-	bk.m[r.Client()] = entry{rec: r, hash: h}
-	delta := h
-	if ok {
-		delta ^= old.hash
-	}
-	bk.sum ^= delta
+	delta := h ^ old.hash
+	t.sum ^= delta
 	sh.sum ^= delta
-	sh.mu.Unlock()
-	return r, true
+	sh.resettle(t, sl, key)
+	if sh.slab.wasteful() {
+		sh.compact()
+	}
+	st, _ := sh.slab.record(sl.ref())
+	return st, true
 }
 
-// Get returns the newest record of client.
+// Get returns the newest record of client. Its Line aliases the store's
+// slab and stays valid.
 func (s *Store) Get(client string) (record.Record, bool) {
-	sh, bk := s.locate(client)
+	key := digest.Key(client)
+	sh, t := s.locate(key)
 	sh.mu.RLock()
-	e, ok := bk.m[client]
-	sh.mu.RUnlock()
-	return e.rec, ok
+	defer sh.mu.RUnlock()
+	_, r, _, ok := t.find(uint32(key), client, &sh.slab)
+	return r, ok
 }
 
 // Len returns the number of clients held.
@@ -110,9 +139,7 @@ func (s *Store) Len() int {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.RLock()
-		for j := range sh.buckets {
-			n += len(sh.buckets[j].m)
-		}
+		n += sh.n
 		sh.mu.RUnlock()
 	}
 	return n
@@ -125,8 +152,11 @@ func (s *Store) Range(fn func(record.Record) bool) {
 		sh := &s.shards[i]
 		sh.mu.RLock()
 		for j := range sh.buckets {
-			for _, e := range sh.buckets[j].m {
-				if !fn(e.rec) {
+			for _, sl := range sh.buckets[j].slots {
+				if sl.kr == 0 {
+					continue
+				}
+				if r, _ := sh.slab.record(sl.ref()); !fn(r) {
 					sh.mu.RUnlock()
 					return
 				}
@@ -137,19 +167,30 @@ func (s *Store) Range(fn func(record.Record) bool) {
 }
 
 // GroupSums returns the digest of every group.
-func (s *Store) GroupSums() (sums [digest.Groups]uint64) {
+func (s *Store) GroupSums() [digest.Groups]uint64 { return s.groupSums(false) }
+
+// BucketSums returns the digests of group g's buckets; all zero when g is
+// out of range.
+func (s *Store) BucketSums(g int) [digest.GroupSize]uint64 { return s.bucketSums(g, false) }
+
+// groupSums returns the digest of every group, of all records or of the
+// settled ones.
+func (s *Store) groupSums(settled bool) (sums [digest.Groups]uint64) {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.RLock()
 		sums[i] = sh.sum
+		if settled {
+			sums[i] = sh.settled
+		}
 		sh.mu.RUnlock()
 	}
 	return sums
 }
 
-// BucketSums returns the digests of group g's buckets; all zero when g is
-// out of range.
-func (s *Store) BucketSums(g int) (sums [digest.GroupSize]uint64) {
+// bucketSums returns the digests of group g's buckets, of all records or
+// of the settled ones.
+func (s *Store) bucketSums(g int, settled bool) (sums [digest.GroupSize]uint64) {
 	if g < 0 || g >= digest.Groups {
 		return sums
 	}
@@ -157,6 +198,9 @@ func (s *Store) BucketSums(g int) (sums [digest.GroupSize]uint64) {
 	sh.mu.RLock()
 	for i := range sh.buckets {
 		sums[i] = sh.buckets[i].sum
+		if settled {
+			sums[i] = sh.buckets[i].settled
+		}
 	}
 	sh.mu.RUnlock()
 	return sums
@@ -165,14 +209,38 @@ func (s *Store) BucketSums(g int) (sums [digest.GroupSize]uint64) {
 // AppendBucket appends the records of bucket b to dst; nothing when b is
 // out of range.
 func (s *Store) AppendBucket(dst []record.Record, b int) []record.Record {
+	return s.appendBucket(dst, b, 0, false)
+}
+
+func (s *Store) appendBucket(dst []record.Record, b int, cutoff uint32, settledOnly bool) []record.Record {
 	if b < 0 || b >= digest.Buckets {
 		return dst
 	}
 	sh := &s.shards[digest.Group(b)]
 	sh.mu.RLock()
-	for _, e := range sh.buckets[b%digest.GroupSize].m {
-		dst = append(dst, e.rec)
+	defer sh.mu.RUnlock()
+	for _, sl := range sh.buckets[b%digest.GroupSize].slots {
+		if sl.kr == 0 || settledOnly && sl.curSec >= cutoff {
+			continue
+		}
+		r, _ := sh.slab.record(sl.ref())
+		dst = append(dst, r)
 	}
-	sh.mu.RUnlock()
 	return dst
+}
+
+// compact copies the shard's live lines into fresh chunks.
+func (sh *shard) compact() {
+	var fresh slab
+	fresh.reserve(sh.slab.live + sh.slab.live/4)
+	for j := range sh.buckets {
+		for k := range sh.buckets[j].slots {
+			sl := &sh.buckets[j].slots[k]
+			if sl.kr != 0 {
+				r, _ := sh.slab.record(sl.ref())
+				sl.kr = sl.kr&^refMask | uint64(fresh.add(r))
+			}
+		}
+	}
+	sh.slab = fresh
 }

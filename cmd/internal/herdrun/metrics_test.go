@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -205,6 +207,7 @@ func TestStart_MetricsTable(t *testing.T) {
 	wait.For(t, "C repaired", func() bool { return holds("C", "c1")() && holds("C", "c3")() && holds("C", "c4")() })
 	formed()
 
+	pid := strconv.Itoa(os.Getpid())
 	scrape := map[string]nodetest.Samples{}
 	for name, n := range nodes() {
 		scrape[name] = nodetest.Scrape(t, n.MonitorURL())
@@ -232,6 +235,8 @@ func TestStart_MetricsTable(t *testing.T) {
 		{"A", "herd_flood_dropped_records_total", []string{"reason", "queue_full"}, 0, 0},
 		{"A", "herd_flood_dropped_records_total", []string{"reason", "publish_failed"}, 0, 0},
 		{"A", "herd_flood_dropped_records_total", []string{"reason", "slow_consumer"}, 0, 0},
+		{"A", "herd_flood_dropped_records_total", []string{"reason", "disconnected"}, 0, 0},
+		{"A", "herd_nats_limit_hits_total", []string{"kind", "route_slow_consumer"}, 0, 0},
 		{"A", "herd_flood_invalid_total", []string{"from", "other", "reason", "not_neighbor"}, 1, 1},
 		{"A", "herd_flood_invalid_total", []string{"from", "other", "reason", "bad_headers"}, 1, 1},
 		{"A", "herd_flood_invalid_total", []string{"from", "B", "reason", "bad_record"}, 1, 1},
@@ -254,6 +259,10 @@ func TestStart_MetricsTable(t *testing.T) {
 		{"A", "herd_places_cache_entries", nil, 1, 1},
 		{"A", "herd_places_upstream_in_flight", nil, 0, 0},
 		{"B", "herd_places_collapsed_calls_total", nil, 4, 4},
+		// The process's (shared by the three nodes): labelled by pid, not node.
+		{"A", "process_cpu_seconds_total", []string{"pid", pid}, 1e-3, 1e6},
+		{"B", "process_resident_memory_bytes", []string{"pid", pid}, 1 << 20, 1 << 40},
+		{"C", "go_cpu_classes_gc_total_cpu_seconds_total", []string{"pid", pid}, 0, 1e6},
 	} {
 		scrape[tt.node].Want(t, tt.node, tt.metric, tt.labels, tt.min, tt.max)
 	}
@@ -263,5 +272,8 @@ func TestStart_MetricsTable(t *testing.T) {
 	}
 	if differed < 1 {
 		t.Errorf("no anti-entropy exchange found C's difference (herd_antientropy_exchanges_total{result=differed} = 0 at A, B and C)")
+	}
+	if scrape["A"].Has("process_cpu_seconds_total", "node", "A") {
+		t.Error("process metrics labelled by node: a process's CPU would count once per node")
 	}
 }

@@ -107,6 +107,10 @@ type Config struct {
 	ProbePoll time.Duration
 	// NATSURL is a node's NATS client port, for ProbeNATS.
 	NATSURL string
+	// MetricsURLs are the nodes' monitor ports (http://host:port): when
+	// set, the run scrapes their /metrics before and after the load and
+	// reports the herd's CPU, GC share, memory and flood counters.
+	MetricsURLs []string
 
 	Verify VerifyMode
 	// VerifySample is the number of clients checked with VerifySample.

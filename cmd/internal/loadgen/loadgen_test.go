@@ -1,10 +1,14 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
+	"encoding/xml"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -240,5 +244,59 @@ func TestHistogram_Buckets(t *testing.T) {
 		if up := upper(i); float64(up-v) > float64(v)/64+1 {
 			t.Errorf("bucket of %d ends at %d: wider than 1/64", v, up)
 		}
+	}
+}
+
+// A ladder on the test herd: a saturated run, then paced steps at the
+// fractions asked, each with a reply p99 and a convergence p99, and a plot
+// that is well-formed SVG with both series.
+func TestRunLadder(t *testing.T) {
+	nodes := startLine(t)
+	base := testConfig(nodes)
+	base.Probes, base.ProbeInterval = 20, time.Millisecond
+	lc := LadderConfig{Base: base, Saturate: 300 * time.Millisecond, Steps: []float64{0.1, 0.3}}
+	var seen int
+	res, err := RunLadder(t.Context(), lc, func(LadderStep) { seen++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Saturated.Throughput <= 0 || len(res.Steps) != 2 || seen != 2 {
+		t.Fatalf("saturated %.0f/s, %d steps, %d reported", res.Saturated.Throughput, len(res.Steps), seen)
+	}
+	for i, s := range res.Steps {
+		if want := lc.Steps[i] * res.Saturated.Throughput; s.Rate != want {
+			t.Errorf("step %d: rate %.0f, want %.0f", i, s.Rate, want)
+		}
+		if s.ReplyP99 <= 0 || s.ConvP99 <= 0 || s.Throughput <= 0 {
+			t.Errorf("step %d: reply p99 %v, convergence p99 %v, throughput %v", i, s.ReplyP99, s.ConvP99, s.Throughput)
+		}
+	}
+	svg := LadderSVG(res, "test & ladder")
+	dec := xml.NewDecoder(bytes.NewReader(svg))
+	polylines := 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("plot is not well-formed XML: %v\n%s", err, svg)
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "polyline" {
+			polylines++
+			for _, a := range se.Attr {
+				if a.Name.Local == "points" && strings.Count(a.Value, ",") != 2 {
+					t.Errorf("polyline with points %q, want one per step", a.Value)
+				}
+			}
+		}
+	}
+	if polylines != 2 {
+		t.Errorf("%d polylines, want reply and convergence", polylines)
+	}
+	var table strings.Builder
+	WriteLadderTable(&table, res)
+	if strings.Count(table.String(), "\n| ") != 2+1 { // header row, then a row per step (separator starts "|---")
+		t.Errorf("table:\n%s", table.String())
 	}
 }

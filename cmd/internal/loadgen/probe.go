@@ -41,6 +41,7 @@ func (r *runner) probeRun(ctx context.Context, res *Result) error {
 	stopLoad()
 	bg.Wait()
 	res.Convergence = summaryOrNil(&h)
+	res.ProbesSent = int(h.Count()) + timeouts
 	res.ProbeTimeouts = timeouts
 	return err
 }

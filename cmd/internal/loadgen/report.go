@@ -54,6 +54,12 @@ func WriteText(w io.Writer, res Result) {
 	if s := res.Sockets; s != nil {
 		p("tcp sockets   max in use %d, max TIME_WAIT %d, max orphaned %d (/proc/net/sockstat, as ss -s)", s.InUseMax, s.TimeWaitMax, s.OrphanMax)
 	}
+	if res.Herd != nil {
+		writeHerdStats(p, res.Herd)
+	}
+	if res.HerdError != "" {
+		p("herd          metrics not read: %s", res.HerdError)
+	}
 	if v := res.Verify; v != nil {
 		verdict := "OK: every checked record is on every node"
 		if !v.OK {

@@ -43,10 +43,16 @@ type Result struct {
 	Sockets *SocketStats `json:"sockets,omitempty"`
 
 	Convergence   *Summary `json:"convergence,omitempty"`
+	ProbesSent    int      `json:"probes_sent,omitempty"`
 	ProbeVia      ProbeVia `json:"probe_via,omitempty"`
 	ProbeTimeouts int      `json:"probe_timeouts,omitempty"`
 
 	Verify *VerifyResult `json:"verify,omitempty"`
+
+	// Herd is what the herd's /metrics said (Config.MetricsURLs);
+	// HerdError why they could not be read.
+	Herd      *HerdStats `json:"herd,omitempty"`
+	HerdError string     `json:"herd_error,omitempty"`
 }
 
 // SocketStats are the largest TCP socket counts seen during the run.
@@ -70,6 +76,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	r := newRunner(cfg)
 	res := Result{Mode: cfg.Mode, Addrs: cfg.Addrs, Conns: cfg.Conns, Clients: cfg.Clients, Rate: cfg.Rate}
+	// The herd's metrics are a bonus: a herd without monitor ports (or
+	// an implementation without them) is still measured.
+	metricsURLs := cfg.MetricsURLs
+	before, err := scrapeAll(ctx, metricsURLs)
+	if err != nil {
+		res.HerdError, metricsURLs = err.Error(), nil
+	}
 	switch cfg.Mode {
 	case ModePipeline:
 		res.Window = cfg.Window
@@ -84,6 +97,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	if ctx.Err() != nil {
 		return res, ctx.Err()
+	}
+	if len(metricsURLs) > 0 {
+		if after, err := scrapeAll(ctx, metricsURLs); err != nil {
+			res.HerdError = err.Error()
+		} else {
+			res.Herd = herdStats(before, after, len(metricsURLs), res.IAMAT+int64(res.ProbesSent))
+		}
 	}
 	if cfg.Verify != VerifyNone && cfg.Mode != ModeProbe {
 		v := r.verify(ctx)

@@ -1,0 +1,113 @@
+package store
+
+import (
+	"encoding/binary"
+	"unsafe"
+
+	"github.com/herdhq/herd/bus/record"
+)
+
+// slab keeps one shard's AT lines in large byte chunks, so that the
+// records of a store are a few hundred pointer-free allocations the
+// garbage collector never scans, rather than one string per client.
+//
+// A record is written once — a header of uvarints (the line's length and
+// its field offsets, as deltas: a byte each for usual lines) then the
+// line's bytes — and never changed: the strings Get and Range hand out
+// alias the chunks. A record that is replaced becomes garbage in its
+// chunk; compact copies the live ones into fresh chunks once garbage
+// outweighs half the live bytes, and drops the old chunks, which the
+// garbage collector frees when no string refers to them any more.
+type slab struct {
+	chunks [][]byte // each filled within its capacity, never moved
+	live   int      // bytes of current records, headers included
+	used   int      // bytes written to the chunks
+}
+
+// Chunk sizes: a small store starts small; a large one allocates 256 KiB
+// at a time (the last chunk of a shard is half empty on average).
+const (
+	minChunk = 4 << 10
+	maxChunk = 256 << 10
+)
+
+// A ref locates a record in 31 bits: chunk index + 1 above bit 20, byte
+// offset below (chunks hold at most maxChunk bytes, or one longer
+// record). Bit 31 is the table's (queuedBit). 0 is none.
+const (
+	refChunkShift = 20
+	refOffMask    = 1<<refChunkShift - 1
+	refMask       = 1<<31 - 1
+	// maxChunks bounds a shard's chunks (512 MiB of records at maxChunk):
+	// the shard compacts before it would need more.
+	maxChunks = refMask>>refChunkShift - 1
+)
+
+// maxHeader is the longest record header: five uvarints.
+const maxHeader = 5 * binary.MaxVarintLen32
+
+// add writes r and returns its ref.
+func (s *slab) add(r record.Record) uint32 {
+	var hdr [maxHeader]byte
+	oe, cs, ce, le := r.Offsets()
+	h := binary.AppendUvarint(hdr[:0], uint64(len(r.Line)))
+	h = binary.AppendUvarint(h, uint64(oe))
+	h = binary.AppendUvarint(h, uint64(cs-oe))
+	h = binary.AppendUvarint(h, uint64(ce-cs))
+	h = binary.AppendUvarint(h, uint64(le-ce))
+	n := len(h) + len(r.Line)
+	var c []byte
+	if k := len(s.chunks); k > 0 {
+		c = s.chunks[k-1]
+	}
+	if c == nil || cap(c)-len(c) < n || len(c) > refOffMask {
+		size := minChunk
+		if c != nil {
+			size = min(max(2*cap(c), minChunk), maxChunk)
+		}
+		c = make([]byte, 0, max(size, n))
+		s.chunks = append(s.chunks, c)
+	}
+	k := len(s.chunks) - 1
+	off := len(c)
+	c = append(c, h...)
+	c = append(c, r.Line...)
+	s.chunks[k] = c
+	s.used += n
+	s.live += n
+	return uint32(k+1)<<refChunkShift | uint32(off)
+}
+
+// reserve starts the slab with a chunk of about n bytes (compaction
+// knows how much it will copy).
+func (s *slab) reserve(n int) {
+	s.chunks = append(s.chunks, make([]byte, 0, min(max(n, minChunk), maxChunk)))
+}
+
+// record returns the record at ref; its Line aliases the chunk. n is the
+// bytes it takes, header included.
+func (s *slab) record(ref uint32) (r record.Record, n int) {
+	ref &= refMask
+	c := s.chunks[ref>>refChunkShift-1]
+	off := int(ref & refOffMask)
+	p := off
+	next := func() uint32 {
+		v, w := binary.Uvarint(c[p:])
+		p += w
+		return uint32(v)
+	}
+	size := next()
+	oe := next()
+	cs := oe + next()
+	ce := cs + next()
+	le := ce + next()
+	line := unsafe.String(&c[p], int(size))
+	return record.Assemble(line, oe, cs, ce, le), p - off + int(size)
+}
+
+// wasteful reports whether compacting is worth it: garbage above half
+// the live bytes, and above a floor so that small stores do not churn.
+func (s *slab) wasteful() bool {
+	garbage := s.used - s.live
+	return garbage > s.live/2 && garbage > 64<<10 || len(s.chunks) >= maxChunks
+}

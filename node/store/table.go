@@ -1,0 +1,111 @@
+package store
+
+import "github.com/herdhq/herd/bus/record"
+
+// table is one digest bucket's index: open addressing with linear
+// probing over slots keyed by the client's hash (digest.Key; its top bits
+// chose the bucket, its low 32 bits are kept). Records are never removed,
+// so there are no tombstones. A table grows by half when 7/8 full (not
+// by powers of two, which leave big tables half empty), and a key's first
+// slot is its 32 bits scaled to the table's length.
+type table struct {
+	slots   []slot
+	n       int    // occupied slots
+	sum     uint64 // XOR of the slots' hash: the bucket's digest
+	settled uint64 // XOR of the slots' settled hash
+}
+
+// slot is one client: 40 bytes, pointer-free.
+type slot struct {
+	// kr is the low 32 bits of the client's key above its ref (the
+	// record in the shard's slab, and queuedBit); 0 is an empty slot.
+	kr       uint64
+	hash     uint64 // digest.Hash of the current record
+	prevHash uint64 // digest.Hash of the record it replaced; 0: none
+	settled  uint64 // the hash counted in the settled sums; 0: none
+	// curSec and prevSec are the origin times (Unix seconds, clamped) of
+	// the current and the previous record (settle.go).
+	curSec, prevSec uint32
+}
+
+// queuedBit in a slot's ref: the client has an entry in its shard's
+// pending lists.
+const queuedBit = 1 << 31
+
+func (s *slot) key32() uint32 { return uint32(s.kr >> 32) }
+func (s *slot) ref() uint32   { return uint32(s.kr) }
+func (s *slot) queued() bool  { return s.kr&queuedBit != 0 }
+
+// holds reports whether t has a slot of key whose record hashes to h:
+// the same client (the hash covers the name) with a record equal under
+// the order (digest.Hash covers what record.Compare orders by).
+func (t *table) holds(key uint32, h uint64) bool {
+	if t.slots == nil {
+		return false
+	}
+	for i := t.home(key); t.slots[i].kr != 0; i = t.next(i) {
+		if s := &t.slots[i]; s.key32() == key && s.hash == h {
+			return true
+		}
+	}
+	return false
+}
+
+// find returns the slot of client (key: the low bits of its digest.Key),
+// its record and the bytes the record takes in the slab, or false.
+func (t *table) find(key uint32, client string, sl *slab) (i int, r record.Record, n int, ok bool) {
+	if t.slots == nil {
+		return 0, r, 0, false
+	}
+	for i = t.home(key); ; i = t.next(i) {
+		s := &t.slots[i]
+		switch {
+		case s.kr == 0:
+			return i, r, 0, false
+		case s.key32() == key:
+			if r, n = sl.record(s.ref()); r.Client() == client {
+				return i, r, n, true
+			}
+		}
+	}
+}
+
+// insertAt returns a free slot for a client not in t, growing t first
+// when it is 7/8 full.
+func (t *table) insertAt(key uint32) int {
+	if (t.n+1)*8 > len(t.slots)*7 {
+		t.grow()
+	}
+	t.n++
+	i := t.home(key)
+	for t.slots[i].kr != 0 {
+		i = t.next(i)
+	}
+	return i
+}
+
+// home is key's first slot.
+func (t *table) home(key uint32) int { return int(uint64(key) * uint64(len(t.slots)) >> 32) }
+
+// next is the slot after i, wrapping around.
+func (t *table) next(i int) int {
+	if i++; i == len(t.slots) {
+		return 0
+	}
+	return i
+}
+
+func (t *table) grow() {
+	old := t.slots
+	t.slots = make([]slot, max(4, len(old)+len(old)/2))
+	for _, s := range old {
+		if s.kr == 0 {
+			continue
+		}
+		i := t.home(s.key32())
+		for t.slots[i].kr != 0 {
+			i = t.next(i)
+		}
+		t.slots[i] = s
+	}
+}
