@@ -170,8 +170,8 @@ func TestNodeChaos_fiveProcesses(t *testing.T) {
 	cutAt := time.Now()
 	mustChaos(t, server, "cut Goloman–Hands for 4s", "cut", "Goloman", "Hands", "--for", cutFor.String())
 	h.waitUnreachable(t, "Goloman", "Hands")
-	if out := mustChaos(t, server, "cut: Goloman–Hands\n", "status"); !strings.Contains(out, "left") {
-		t.Errorf("status of a cut --for %v does not say what it has left:\n%s", cutFor, out)
+	if out := mustChaos(t, server, "cut: Goloman–Hands\n", "status"); !cutAgeRE.MatchString(out) {
+		t.Errorf("status of a cut --for %v does not give Goloman's cut of Hands its age and what it has left:\n%s", cutFor, out)
 	}
 	h.waitUnreachable(t, "Goloman")
 	back := time.Since(cutAt)
@@ -188,7 +188,14 @@ func TestNodeChaos_fiveProcesses(t *testing.T) {
 	if out := talkErr(h.client("Welsh"), "WHATSAT partitioned 1 1"); out != "" {
 		t.Fatalf("stopped Welsh answered %q", out)
 	}
-	mustChaos(t, server, "stopped: Welsh (", "status")
+	if out := mustChaos(t, server, "stopped: Welsh (", "status"); !stoppedAgeRE.MatchString(out) {
+		t.Errorf("status does not give stopped Welsh its age:\n%s", out)
+	}
+	select {
+	case <-h.procs["Welsh"].exited:
+		t.Fatalf("herd chaos stop ended Welsh's process: %v", h.procs["Welsh"].waitErr)
+	default: // a pause: the process stays
+	}
 	mustChaos(t, server, "started Welsh", "start", "Welsh")
 	h.waitUnreachable(t, "Goloman")
 	if got := h.whatsat(t, "Welsh", "partitioned"); got != at {
@@ -206,6 +213,13 @@ func TestNodeChaos_fiveProcesses(t *testing.T) {
 		p.wantQuiet(t, refused)
 	}
 }
+
+// The ages herd chaos status prints: a cut with what it has left, and a
+// stopped node.
+var (
+	cutAgeRE     = regexp.MustCompile(`(?m)^Goloman +running +\S+ +Hands \(\d[\d.]*[mµn]?s, \d[\d.]*[mµn]?s left\)`)
+	stoppedAgeRE = regexp.MustCompile(`(?m)^stopped: Welsh \(\d[\d.]*[mµn]?s\)$`)
+)
 
 // A node with chaos on and no system password refuses to start, naming
 // the setting: nobody could reach its chaos service.
