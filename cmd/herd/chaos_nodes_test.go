@@ -20,14 +20,15 @@ import (
 type nodeHerd struct {
 	hf    herdfile.Config
 	file  string
+	args  []string // added to every node's command line
 	procs map[string]*proc
 }
 
-// startNodes starts every node of the built-in herd as its own process with
-// chaos on and waits until each has joined the herd.
-func startNodes(t *testing.T) *nodeHerd {
+// startNodes starts every node of the herd file as its own process with
+// chaos on and args, and waits until each has joined the herd.
+func startNodes(t *testing.T, file string, args ...string) *nodeHerd {
 	t.Helper()
-	h := &nodeHerd{file: herdFile(t, true), procs: map[string]*proc{}}
+	h := &nodeHerd{file: file, args: args, procs: map[string]*proc{}}
 	hf, err := herdfile.Load(h.file)
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +46,7 @@ func startNodes(t *testing.T) *nodeHerd {
 // start runs `herd node --chaos` for name (again, after a kill).
 func (h *nodeHerd) start(t *testing.T, name string) *proc {
 	t.Helper()
-	p := startProcEnv(t, chaosEnv, "node", "--config", h.file, "--name", name, "--chaos")
+	p := startProcEnv(t, chaosEnv, append([]string{"node", "--config", h.file, "--name", name, "--chaos"}, h.args...)...)
 	h.procs[name] = p
 	return p
 }
@@ -107,7 +108,7 @@ func (h *nodeHerd) whatsat(t *testing.T, name, client string) string {
 // itself; a node stopped through another is started through it again,
 // though the cluster no longer reaches it. No node logs an error meanwhile.
 func TestNodeChaos_fiveProcesses(t *testing.T) {
-	h := startNodes(t)
+	h := startNodes(t, herdFile(t, true))
 	server := h.server("Goloman")
 
 	out, err := herdChaos(t, nil, server, "status")
