@@ -2,12 +2,15 @@ package embeddednats
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -86,6 +89,10 @@ func (s *slogLogger) Errorf(format string, v ...any) {
 	case strings.HasSuffix(format, routeError) && len(v) == 1 && v[0] == authExpired:
 		// Only the chaos gate expires a route (gate.go closeCut).
 		s.log(slog.LevelInfo, format+": the peer closed this route (herd chaos cut it)", v)
+	case routeHandshakeDropped(format, v) && s.cutting != nil && s.cutting():
+		// A cut or heal reloads the routes of both ends: a dial in its TLS
+		// handshake at that moment is dropped by its dialler.
+		s.log(slog.LevelInfo, format+" (the dialler dropped it: herd chaos cuts are in place, or were a moment ago)", v)
 	case strings.HasSuffix(format, routeError) && len(v) == 1 && v[0] == authViolation && s.cutting != nil && s.cutting():
 		s.log(slog.LevelInfo, format+": the peer refused this node's route (herd chaos cuts are in place, or were a moment ago)", v)
 	case strings.HasSuffix(format, routeError) && len(v) == 1 && v[0] == authViolation:
@@ -113,7 +120,21 @@ const (
 	// connection's description.
 	registerProblem  = "Problem registering with account"
 	clientConnMarker = " - cid:"
+	// tlsHandshakeError ends nats-server's line for a failed TLS
+	// handshake of a route or gateway: its kind, the error, detail.
+	tlsHandshakeError = "TLS %s handshake error: %v%s"
 )
+
+// routeHandshakeDropped reports whether an Errorf call says a route's TLS
+// handshake ended because the other end closed the connection (EOF or a
+// reset), not because of a certificate or a protocol fault.
+func routeHandshakeDropped(format string, v []any) bool {
+	if !strings.HasSuffix(format, tlsHandshakeError) || len(v) != 3 || v[0] != "route" {
+		return false
+	}
+	err, ok := v[1].(error)
+	return ok && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET))
+}
 
 // refused reports whether format is about a route connection that this
 // server's routeCheck refused.
