@@ -33,6 +33,7 @@ type Server struct {
 	cfg   Config
 	log   *slog.Logger
 	id    *nodeIdentity // the in-process connections' credential
+	sysID *nodeIdentity // ConnectSystem's, with Chaos; else nil
 	hits  limitCounter  // limit refusals nats-server reported
 	check *routeCheck   // who may open a route (routecheck.go)
 
@@ -66,7 +67,13 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts, err := cfg.options(id)
+	var sysID *nodeIdentity
+	if cfg.Chaos {
+		if sysID, err = newNodeIdentity(); err != nil {
+			return nil, err
+		}
+	}
+	opts, err := cfg.options(id, sysID)
 	if err != nil {
 		return nil, err
 	}
@@ -78,6 +85,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:    cfg,
 		opts:   opts,
 		id:     id,
+		sysID:  sysID,
 		log:    l.With(slog.String("component", "nats-server")),
 		failed: make(chan struct{}),
 		closed: make(chan struct{}),
@@ -111,6 +119,11 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	lg := newSlogLogger(s.log, s.fatal)
 	lg.refusedRoute = s.check.wasRefused
+	s.check.liveRoutes = func() map[uint64]bool { return liveRoutes(srv) }
+	lg.reloading = s.check.reloading.Load
+	if s.cfg.Chaos {
+		lg.cutting = s.check.cutting
+	}
 	srv.SetLoggerV2(countingLogger{lg, &s.hits}, s.cfg.Debug, s.cfg.Trace, false)
 	s.srv = srv
 	s.state = stateStarting
@@ -232,6 +245,19 @@ func (s *Server) Close() error {
 // authenticates as the node, with full rights in Account, whatever opts
 // say about credentials. Close closes it.
 func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
+	return s.connect(s.id, opts)
+}
+
+// ConnectSystem is Connect in SystemAccount, for the chaos service, which
+// only the system user reaches there. It needs Config.Chaos.
+func (s *Server) ConnectSystem(opts ...nats.Option) (*nats.Conn, error) {
+	if s.sysID == nil {
+		return nil, fmt.Errorf("connect in-process to the system account: %w", ErrNoChaos)
+	}
+	return s.connect(s.sysID, opts)
+}
+
+func (s *Server) connect(id *nodeIdentity, opts []nats.Option) (*nats.Conn, error) {
 	srv, err := s.running()
 	if err != nil {
 		return nil, fmt.Errorf("connect in-process: %w", err)
@@ -248,7 +274,7 @@ func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
 	}
 	o.InProcessServer = srv
 	o.User, o.Password, o.Token, o.UserJWT, o.TokenHandler = "", "", "", nil, nil
-	o.Nkey, o.SignatureCB = s.id.pub, s.id.sign
+	o.Nkey, o.SignatureCB = id.pub, id.sign
 	userClosed := o.ClosedCB
 	o.ClosedCB = func(nc *nats.Conn) {
 		s.forget(nc)
