@@ -39,8 +39,34 @@ func (c natsLimitCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// registerNATSLimits exports ns's limit hits in the node's metrics.
+// routeClosedCollector reads the embedded server's route closes at
+// scrape time.
+type routeClosedCollector struct {
+	desc *prometheus.Desc
+	ns   *embeddednats.Server
+}
+
+var _ prometheus.Collector = routeClosedCollector{}
+
+func (c routeClosedCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c routeClosedCollector) Collect(ch chan<- prometheus.Metric) {
+	for reason, v := range c.ns.RouteCloses() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(v), reason)
+	}
+}
+
+// registerNATSLimits exports ns's limit hits and route closes in the
+// node's metrics.
 func (n *Node) registerNATSLimits(ns *embeddednats.Server) error {
+	closed := prometheus.NewDesc(metrics.Namespace+"_nats_route_closed_total",
+		"NATS route connections to other nodes this node's server closed, by nats-server's reason (duplicate_route at "+
+			"start and server_shutdown or read_error when a node stops are expected; any other while the herd runs lost "+
+			"the flood messages queued on the route).",
+		[]string{"reason"}, prometheus.Labels{"node": n.cfg.Name})
+	if err := n.metrics.Registry().Register(routeClosedCollector{desc: closed, ns: ns}); err != nil {
+		return fmt.Errorf("register nats route metrics: %w", err)
+	}
 	desc := prometheus.NewDesc(metrics.Namespace+"_nats_limit_hits_total",
 		"NATS client port (observers) refused by a limit of limits.observers, by kind: slow_consumer counts connections cut "+
 			"for falling behind; subscriptions, connections and payload count the refusals nats-server reports "+
