@@ -24,6 +24,20 @@ type FloodBalance struct {
 	// Seconds is how long after the run the counts were read (they are
 	// read again until they agree, for at most balanceWait).
 	Seconds float64 `json:"seconds"`
+	// Late is what the herd counted from the end of the load until then
+	// (HerdStats covers the load only): records in flight when the load
+	// ended are still relayed, and may still be dropped, repaired, or
+	// lost with a route, while verification runs. Nil without a scrape
+	// at the end of the load.
+	Late *LateStats `json:"late,omitempty"`
+}
+
+// LateStats are the drop, repair and route counters from the end of the
+// load to the balance's scrape.
+type LateStats struct {
+	Dropped     map[string]float64 `json:"dropped,omitempty"`
+	Repaired    float64            `json:"antientropy_repaired"`
+	RouteClosed map[string]float64 `json:"nats_route_closed,omitempty"`
 }
 
 // EdgeBalance is one directed edge's counts.
@@ -39,8 +53,9 @@ type EdgeBalance struct {
 const balanceWait = 5 * time.Second
 
 // floodBalance scrapes urls until the flood's counts since before agree
-// on every edge or balanceWait has passed.
-func floodBalance(ctx context.Context, urls []string, before metricsSnapshot) (*FloodBalance, error) {
+// on every edge or balanceWait has passed; loadEnd, when set, is the
+// scrape at the end of the load, for Late.
+func floodBalance(ctx context.Context, urls []string, before metricsSnapshot, loadEnd *metricsSnapshot) (*FloodBalance, error) {
 	start := time.Now()
 	for {
 		after, err := scrapeAll(ctx, urls)
@@ -49,6 +64,18 @@ func floodBalance(ctx context.Context, urls []string, before metricsSnapshot) (*
 		}
 		b := balance(before, after)
 		b.Seconds = time.Since(start).Seconds()
+		if loadEnd != nil {
+			h := herdStats(*loadEnd, after, 0, 0)
+			b.Late = &LateStats{Repaired: h.Repaired, RouteClosed: h.RouteClosed}
+			for r, v := range h.Dropped {
+				if v > 0 {
+					if b.Late.Dropped == nil {
+						b.Late.Dropped = map[string]float64{}
+					}
+					b.Late.Dropped[r] = v
+				}
+			}
+		}
 		if len(b.Unequal) == 0 || time.Since(start) > balanceWait || !sleepCtx(ctx, 200*time.Millisecond) {
 			return b, nil
 		}

@@ -5,9 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -221,15 +219,7 @@ func writeHerdStats(p func(string, ...any), h *HerdStats) {
 		total += h.Dropped[r]
 	}
 	p("  flood       %.0f records in %.0f messages (%.1f per message); dropped %.0f (%s); refused %.0f", h.FloodRecords, h.FloodMessages, perMsg, total, strings.Join(drops, ", "), h.Refused)
-	closed := "none"
-	if len(h.RouteClosed) > 0 {
-		var rs []string
-		for _, r := range slices.Sorted(maps.Keys(h.RouteClosed)) {
-			rs = append(rs, fmt.Sprintf("%s %.0f", r, h.RouteClosed[r]))
-		}
-		closed = strings.Join(rs, ", ")
-	}
-	p("  routes      closed: %s", closed)
+	p("  routes      closed: %s", byReason(h.RouteClosed))
 	p("  sync        %.0f exchanges (%.0f in sync, %.0f differed, %.0f failed), %.0f records repaired",
 		h.Exchanges["in_sync"]+h.Exchanges["differed"]+h.Exchanges["failed"], h.Exchanges["in_sync"], h.Exchanges["differed"], h.Exchanges["failed"], h.Repaired)
 }

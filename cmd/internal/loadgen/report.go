@@ -65,6 +65,9 @@ func WriteText(w io.Writer, res Result) {
 		for _, e := range b.Unequal {
 			p("  %s -> %s: published %.0f, received %.0f (%+.0f)", e.From, e.To, e.Published, e.Received, e.Received-e.Published)
 		}
+		if l := b.Late; l != nil {
+			p("  after the load: dropped %s; routes closed %s; %.0f records repaired", byReason(l.Dropped), byReason(l.RouteClosed), l.Repaired)
+		}
 	}
 	if v := res.Verify; v != nil {
 		verdict := "OK: every checked record is on every node"
@@ -84,4 +87,18 @@ func WriteText(w io.Writer, res Result) {
 			p("  e.g. %s", strings.TrimSpace(v.Example))
 		}
 	}
+}
+
+// byReason is "none" or the non-zero counts of m as "reason n, ...".
+func byReason(m map[string]float64) string {
+	var rs []string
+	for _, r := range slices.Sorted(maps.Keys(m)) {
+		if m[r] != 0 {
+			rs = append(rs, fmt.Sprintf("%s %.0f", r, m[r]))
+		}
+	}
+	if len(rs) == 0 {
+		return "none"
+	}
+	return strings.Join(rs, ", ")
 }

@@ -101,11 +101,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if ctx.Err() != nil {
 		return res, ctx.Err()
 	}
+	var loadEnd *metricsSnapshot
 	if len(metricsURLs) > 0 {
 		if after, err := scrapeAll(ctx, metricsURLs); err != nil {
 			res.HerdError = err.Error()
 		} else {
 			res.Herd = herdStats(before, after, len(metricsURLs), res.IAMAT+int64(res.ProbesSent))
+			loadEnd = &after
 		}
 	}
 	if cfg.Verify != VerifyNone && cfg.Mode != ModeProbe {
@@ -113,7 +115,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		res.Verify = &v
 	}
 	if len(metricsURLs) > 0 {
-		if b, err := floodBalance(ctx, metricsURLs, before); err != nil {
+		if b, err := floodBalance(ctx, metricsURLs, before, loadEnd); err != nil {
 			res.HerdError = err.Error()
 		} else {
 			res.Balance = b
