@@ -275,9 +275,6 @@ func (c *conn) send(batch *[]byte) bool {
 	if len(*batch) == 0 {
 		return true
 	}
-	if c.ticket == nil && c.q.claim() {
-		return c.writeDirect(batch)
-	}
 	r := c.s.batches.Get().(*reply)
 	r.buf, *batch = *batch, r.buf[:0]
 	r.durable, c.ticket = c.ticket, nil
@@ -298,48 +295,7 @@ func (c *conn) recycle(r *reply) {
 	c.s.batches.Put(r)
 }
 
-// directWriteWait is how long the read loop waits for the socket to take
-// a batch it writes itself (writeDirect) before it hands the rest to the
-// write loop and goes back to reading.
-const directWriteWait = time.Millisecond
-
-// writeDirect writes a batch from the read loop, which holds the write
-// side (replyQueue.claim): nothing is queued or being written, as for
-// every reply at a paced rate, so the batch need not wake the write loop
-// (a goroutine hand-off per reply). What the socket does not take within
-// directWriteWait (a client that is not reading) goes to the write loop,
-// which waits for it as long as WriteTimeout while the read loop goes on
-// until MaxOutstanding replies are queued, as for any queued reply.
-func (c *conn) writeDirect(batch *[]byte) bool {
-	c.nc.SetWriteDeadline(time.Now().Add(directWriteWait))
-	n, err := c.nc.Write(*batch)
-	if err == nil {
-		c.q.release()
-		*batch = (*batch)[:0]
-		return true
-	}
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
-		c.q.release()
-		c.writeFailed(err)
-		return false
-	}
-	r := c.s.batches.Get().(*reply)
-	r.buf = append(r.buf[:0], (*batch)[n:]...)
-	*batch = (*batch)[:0]
-	c.startWriter()
-	c.q.handOff(r)
-	return true
-}
-
-// writeFailed logs why a write failed and ends the connection.
-func (c *conn) writeFailed(err error) {
-	c.s.limits.Log(slog.LevelInfo, "write failed or timed out: closing connection",
-		"remote", c.nc.RemoteAddr().String(), "write_timeout", c.s.cfg.WriteTimeout, "err", err)
-	c.cancel()
-	c.nc.Close() // unblocks the read loop
-}
-
-func (c *conn) startWriter() {
+func (c *conn) push(r *reply) bool {
 	if c.writer == nil {
 		c.writer = make(chan struct{})
 		go func() {
@@ -347,10 +303,6 @@ func (c *conn) startWriter() {
 			c.writeLoop()
 		}()
 	}
-}
-
-func (c *conn) push(r *reply) bool {
-	c.startWriter()
 	ok, full := c.q.push(c.ctx, r)
 	if full {
 		// The pause was the server's, not the client's silence: restart
@@ -381,7 +333,10 @@ func (c *conn) writeLoop() {
 	failed := false
 	fail := func(err error) {
 		failed = true
-		c.writeFailed(err)
+		c.s.limits.Log(slog.LevelInfo, "write failed or timed out: closing connection",
+			"remote", c.nc.RemoteAddr().String(), "write_timeout", c.s.cfg.WriteTimeout, "err", err)
+		c.cancel()
+		c.nc.Close() // unblocks the read loop
 	}
 	for {
 		r, ok := c.q.pop()
@@ -425,7 +380,6 @@ func (c *conn) writeLoop() {
 				continue
 			}
 			release()
-			c.q.idle()
 		}
 	}
 }

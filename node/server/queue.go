@@ -14,16 +14,9 @@ type replyQueue struct {
 	notEmpty chan struct{} // a wake-up for pop, capacity 1
 	notFull  chan struct{} // a wake-up for push, capacity 1
 
-	mu     sync.Mutex // guards q, closed and busy
+	mu     sync.Mutex // guards q and closed
 	q      []*reply
 	closed bool
-	// busy: one of the two loops owns the connection's write side. The
-	// write loop takes it with every reply it pops and gives it back once
-	// it flushed with nothing left queued (idle); the read loop takes it
-	// (claim) to write a batch itself when nothing is queued or being
-	// written, and gives it back (release, handOff). So replies leave in
-	// command order whoever writes them.
-	busy bool
 }
 
 func newReplyQueue(max int) *replyQueue {
@@ -70,7 +63,6 @@ func (q *replyQueue) pop() (r *reply, ok bool) {
 			if len(q.q) == 0 {
 				q.q = nil // let the backing array go while idle
 			}
-			q.busy = true
 			q.mu.Unlock()
 			wake(q.notFull)
 			return r, true
@@ -82,49 +74,6 @@ func (q *replyQueue) pop() (r *reply, ok bool) {
 		}
 		<-q.notEmpty
 	}
-}
-
-// idle gives the write side back after the write loop flushed, unless
-// replies were queued meanwhile (the write loop goes on with them). It
-// reports whether it did.
-func (q *replyQueue) idle() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if len(q.q) > 0 {
-		return false
-	}
-	q.busy = false
-	return true
-}
-
-// claim takes the write side for the read loop if nothing is queued or
-// being written.
-func (q *replyQueue) claim() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if len(q.q) > 0 || q.busy || q.closed {
-		return false
-	}
-	q.busy = true
-	return true
-}
-
-// release gives back the write side claim took.
-func (q *replyQueue) release() {
-	q.mu.Lock()
-	q.busy = false
-	q.mu.Unlock()
-}
-
-// handOff gives back the write side claim took, with r, the rest of what
-// the read loop could not write at once, as the first reply for the
-// write loop. It never waits: the queue was empty.
-func (q *replyQueue) handOff(r *reply) {
-	q.mu.Lock()
-	q.q = append(q.q, r)
-	q.busy = false
-	q.mu.Unlock()
-	wake(q.notEmpty)
 }
 
 // len is the number of queued replies.
