@@ -100,6 +100,14 @@ type Config struct {
 	Debug, Trace bool
 	// Logger receives the server's logs. Nil discards them.
 	Logger *slog.Logger
+	// OnRouteClosed, if set, is told of every route connection to another
+	// server of the cluster that closes, with the remote server's name
+	// ("" if it closed before the remote said it) and the reason
+	// (ReasonLabel). A route that closes loses the messages queued on it
+	// and those published until its interest is back (routeclosed.go), so
+	// the node repairs with the remote once it is back. It is called on
+	// nats-server's goroutines and must not block.
+	OnRouteClosed func(remote, reason string)
 
 	// Every server has two accounts, Account and SystemAccount. The
 	// node's in-process connection (Connect) authenticates with an nkey

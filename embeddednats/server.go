@@ -37,6 +37,8 @@ type Server struct {
 	hits  limitCounter  // limit refusals nats-server reported
 	check *routeCheck   // who may open a route (routecheck.go)
 
+	closes routeCloses // route connections closed (routeclosed.go)
+
 	// reloadMu serializes SetPeers and guards opts, the options the
 	// running server uses (nats-server keeps the pointer it was given).
 	reloadMu sync.Mutex
@@ -91,6 +93,7 @@ func New(cfg Config) (*Server, error) {
 		closed: make(chan struct{}),
 		conns:  make(map[*nats.Conn]struct{}),
 	}
+	s.closes.onClose = cfg.OnRouteClosed
 	s.check = newRouteCheck(cfg, s.log, s.closed, newPeerSet(cfg.Peers))
 	opts.CustomRouterAuthentication = s.check
 	return s, nil
@@ -124,7 +127,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.cfg.Chaos {
 		lg.cutting = s.check.cutting
 	}
-	srv.SetLoggerV2(countingLogger{lg, &s.hits}, s.cfg.Debug, s.cfg.Trace, false)
+	srv.SetLoggerV2(countingLogger{lg, &s.hits, &s.closes}, s.cfg.Debug, s.cfg.Trace, false)
 	s.srv = srv
 	s.state = stateStarting
 	s.mu.Unlock()

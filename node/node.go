@@ -164,6 +164,9 @@ type Node struct {
 	// closing is set when Close begins: the node's connection closing
 	// then is no lost flood.
 	closing atomic.Bool
+	// lost are the neighbors whose route closed, to repair with once they
+	// are back (peers.go).
+	lost lostRoutes
 }
 
 // New builds every part's config from cfg and validates them all, so that
@@ -176,7 +179,8 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, parts: p, store: st, metrics: cfg.Metrics}
-	if n.nats, err = embeddednats.New(p.nats); err != nil {
+	n.parts.nats.OnRouteClosed = n.lost.closed
+	if n.nats, err = embeddednats.New(n.parts.nats); err != nil {
 		return nil, fmt.Errorf("NATS: %w", err)
 	}
 	nbrs := slices.Clone(cfg.Neighbors)
@@ -257,7 +261,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err = n.ae.Start(ctx); err != nil {
 		return fmt.Errorf("start anti-entropy: %w", err)
 	}
-	n.peers = watchPeers(n.neighbors, n.reachable, n.ae.NeighborUp)
+	n.peers = watchPeers(n.neighbors, n.reachable, &n.lost, n.ae.NeighborUp)
 	if n.core, err = core.New(p.core, n.store, p.places, n.bus); err != nil {
 		return fmt.Errorf("configure core: %w", err)
 	}

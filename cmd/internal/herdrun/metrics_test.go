@@ -243,6 +243,7 @@ func TestStart_MetricsTable(t *testing.T) {
 		{"A", "herd_flood_dropped_records_total", []string{"reason", "slow_consumer"}, 0, 0},
 		{"A", "herd_flood_dropped_records_total", []string{"reason", "disconnected"}, 0, 0},
 		{"A", "herd_nats_limit_hits_total", []string{"kind", "route_slow_consumer"}, 0, 0},
+		{"B", "herd_nats_route_closed_total", nil, 1, 100}, // C stopped: its routes closed
 		{"A", "herd_flood_invalid_total", []string{"from", "other", "reason", "not_neighbor"}, 1, 1},
 		{"A", "herd_flood_invalid_total", []string{"from", "other", "reason", "bad_headers"}, 1, 1},
 		{"A", "herd_flood_invalid_total", []string{"from", "B", "reason", "bad_record"}, 1, 1},
