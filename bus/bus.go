@@ -153,6 +153,12 @@ type Bus struct {
 	sub    *nats.Subscription
 	closed bool
 
+	// Owned by publishLoop (publish.go send): the message it reuses, the
+	// stamp's digits, the neighbors' subjects.
+	out      nats.Msg
+	stamp    []byte
+	subjects subjects
+
 	// nbrs is the current neighbor list (Config.Neighbors, then whatever
 	// SetNeighbors set): read on every publish batch and received
 	// message, so it is swapped whole rather than locked.
@@ -194,7 +200,7 @@ func New(cfg Config, conn *nats.Conn, st Store) (*Bus, error) {
 	b := &Bus{
 		cfg: cfg, conn: conn, store: st, queue: make(chan outbound, cfg.QueueLen),
 		refusals: ratelog.New(cfg.Logger, ratelog.DefaultConfig()),
-		ctx:      ctx, cancel: cancel,
+		ctx:      ctx, cancel: cancel, subjects: subjects{},
 	}
 	b.nbrs.Store(&nbrs)
 	return b, nil

@@ -160,17 +160,22 @@ func (b *Bus) publishBatch(batch []outbound, groups map[groupKey]*group) (record
 
 // send publishes one group and resets it. nats.Conn.Publish only buffers;
 // the connection's flusher writes it out.
+//
+// The message and its header map are the publisher's, reused for every
+// message: PublishMsg encodes the header and copies the payload into the
+// connection's buffer before it returns, and only publishLoop sends.
 func (b *Bus) send(k groupKey, g *group) {
-	m := &nats.Msg{
-		Subject: Subject(k.to),
-		Data:    g.payload,
-		Header: nats.Header{
-			HeaderOrigin: []string{k.origin},
-			HeaderSender: []string{b.cfg.Name},
-			HeaderStamp:  []string{strconv.FormatInt(g.stamp, 10)},
-		},
+	m := &b.out
+	if m.Header == nil {
+		m.Header = nats.Header{HeaderOrigin: {""}, HeaderSender: {b.cfg.Name}, HeaderStamp: {""}}
 	}
-	if err := b.conn.PublishMsg(m); err != nil {
+	m.Subject, m.Data = b.subjects.of(k.to), g.payload
+	m.Header[HeaderOrigin][0] = k.origin
+	b.stamp = strconv.AppendInt(b.stamp[:0], g.stamp, 10)
+	m.Header[HeaderStamp][0] = string(b.stamp)
+	err := b.conn.PublishMsg(m)
+	m.Data = nil
+	if err != nil {
 		b.cfg.Observe.Dropped(g.n, DropPublishFailed)
 		b.cfg.Logger.Warn("flood publish failed", "to", k.to, "records", g.n, "err", err)
 	} else {
@@ -182,4 +187,17 @@ func (b *Bus) send(k groupKey, g *group) {
 	// PublishMsg copied the payload into the connection's buffer.
 	g.payload = g.payload[:0]
 	g.n = 0
+}
+
+// subjects caches the flood subject of each neighbor, so that a message
+// does not build its subject string.
+type subjects map[string]string
+
+func (s subjects) of(node string) string {
+	subj, ok := s[node]
+	if !ok {
+		subj = Subject(node)
+		s[node] = subj
+	}
+	return subj
 }

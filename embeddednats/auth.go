@@ -82,9 +82,9 @@ func hashPassword(pw string, cost int) (string, error) {
 // applyAuth adds the herd's accounts and users to o: the node's nkey with
 // full rights in Account, the observer (no_auth_user, the identity of
 // every connection without credentials) with c's observer permissions in
-// Account, the system user if c has a system password, and route
-// credentials and TLS.
-func (c Config) applyAuth(o *server.Options, node *nodeIdentity) error {
+// Account, the system user if c has a system password, the chaos
+// service's nkey in SystemAccount, and route credentials and TLS.
+func (c Config) applyAuth(o *server.Options, node, system *nodeIdentity) error {
 	herd := server.NewAccount(Account)
 	sys := server.NewAccount(SystemAccount)
 	o.Accounts = []*server.Account{herd, sys}
@@ -92,6 +92,9 @@ func (c Config) applyAuth(o *server.Options, node *nodeIdentity) error {
 
 	if node != nil {
 		o.Nkeys = []*server.NkeyUser{{Nkey: node.pub, Account: herd}}
+	}
+	if system != nil {
+		o.Nkeys = append(o.Nkeys, &server.NkeyUser{Nkey: system.pub, Account: sys})
 	}
 	// The observer is an nkey nobody holds the seed of, reached only as
 	// no_auth_user (which skips the signature check). A user with an empty

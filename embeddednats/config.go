@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -34,6 +35,8 @@ var (
 	ErrRouteCertName  = errors.New("route certificate does not name this server's route host")
 	ErrGatewayAddr    = errors.New("invalid gateway address")
 	ErrRegion         = errors.New("invalid region")
+	ErrNoChaos        = errors.New("chaos gate not enabled (Config.Chaos)")
+	ErrUnknownPeer    = errors.New("not a peer of this server")
 
 	ErrStarted  = errors.New("server already started")
 	ErrNotReady = errors.New("server not running")
@@ -81,6 +84,11 @@ type Config struct {
 	// PeersOnly accepts routes only from Peers, each identified by name and,
 	// when RouteTLS verifies diallers, by a certificate naming its host.
 	PeersOnly bool
+	// Chaos lets BlockRoutes cut this server's routes to chosen peers, or
+	// all of them, while it runs (gate.go), and gives the node an
+	// in-process connection in SystemAccount (ConnectSystem) for the
+	// chaos service. Routes then always name their node (routeUser).
+	Chaos bool
 	// MonitorAddr is host:port of nats-server's HTTP monitoring endpoint.
 	// Empty disables it; port 0 picks a free port.
 	MonitorAddr string
@@ -92,6 +100,14 @@ type Config struct {
 	Debug, Trace bool
 	// Logger receives the server's logs. Nil discards them.
 	Logger *slog.Logger
+	// OnRouteClosed, if set, is told of every route connection to another
+	// server of the cluster that closes, with the remote server's name
+	// ("" if it closed before the remote said it) and the reason
+	// (ReasonLabel). A route that closes loses the messages queued on it
+	// and those published until its interest is back (routeclosed.go), so
+	// the node repairs with the remote once it is back. It is called on
+	// nats-server's goroutines and must not block.
+	OnRouteClosed func(remote, reason string)
 
 	// Every server has two accounts, Account and SystemAccount. The
 	// node's in-process connection (Connect) authenticates with an nkey
@@ -312,8 +328,9 @@ func listenPort(p int) int {
 // options builds the nats-server options of a validated Config. It is the
 // one place that translates Config into nats-server settings; auth, TLS and
 // accounts go here.
-// node is the in-process connection's identity; nil leaves it out.
-func (c Config) options(node *nodeIdentity) (*server.Options, error) {
+// node is the in-process connection's identity and system the chaos
+// service's (in SystemAccount); nil leaves one out.
+func (c Config) options(node, system *nodeIdentity) (*server.Options, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -338,10 +355,10 @@ func (c Config) options(node *nodeIdentity) (*server.Options, error) {
 			ConnectRetries: c.ConnectRetries,
 		},
 	}
-	if err := c.applyAuth(o, node); err != nil {
+	if err := c.applyAuth(o, node, system); err != nil {
 		return nil, err
 	}
-	c.applyRoutes(o, c.Peers)
+	c.applyRoutes(o, c.Peers, nil)
 	c.applyGateways(o)
 	c.ObserverLimits.apply(o)
 	if c.MonitorAddr != "" {
@@ -352,5 +369,18 @@ func (c Config) options(node *nodeIdentity) (*server.Options, error) {
 	if c.Options != nil {
 		c.Options(o)
 	}
+	sortForReload(o)
 	return o, nil
+}
+
+// sortForReload puts o's lists in the order nats-server's ReloadOptions
+// sorts them in, in place, in the options the running server reads while
+// its route goroutines read them too (a data race): sorted, they are not
+// written. SetPeers and BlockRoutes reload the options.
+func sortForReload(o *server.Options) {
+	slices.SortFunc(o.Accounts, func(a, b *server.Account) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(o.Users, func(a, b *server.User) int { return strings.Compare(a.Username, b.Username) })
+	slices.SortFunc(o.Nkeys, func(a, b *server.NkeyUser) int { return strings.Compare(a.Nkey, b.Nkey) })
+	slices.SortFunc(o.Routes, func(a, b *url.URL) int { return strings.Compare(a.String(), b.String()) })
+	slices.SortFunc(o.Gateway.Gateways, func(a, b *server.RemoteGatewayOpts) int { return strings.Compare(a.Name, b.Name) })
 }

@@ -140,7 +140,7 @@ func TestConfig_options(t *testing.T) {
 	cfg.MonitorAddr = "127.0.0.1:0"
 	var hooked bool
 	cfg.Options = func(o *server.Options) { hooked = o.ServerName == "Hands" }
-	o, err := cfg.options(nil)
+	o, err := cfg.options(nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestConfig_options(t *testing.T) {
 	}
 
 	cfg.MonitorAddr = ""
-	o, err = cfg.options(nil)
+	o, err = cfg.options(nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,6 +39,14 @@
 // redials, and the redials of every server that learned its address by
 // gossip, back off to one every refusalHoldMax.
 //
+// With Chaos, BlockRoutes cuts the routes to chosen peers, or all of them,
+// while the server runs (gate.go): the same route authentication refuses
+// a cut peer's routes (held until the cut heals), the server dials the
+// peer with its route user marked cut, which the peer refuses, and the
+// existing routes are closed. It works the same with route TLS.
+// ConnectSystem gives the node's chaos service an in-process connection in
+// the system account.
+//
 // The node talks to its own server in-process (Server.Connect); the client
 // listener (ClientAddr, loopback by default) is for observers and tools.
 // The server's own signal handling is off (NoSigs) and its Fatalf does not

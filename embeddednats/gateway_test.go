@@ -72,7 +72,7 @@ func TestConfig_options_gateways(t *testing.T) {
 	c.GatewayAddr = "127.0.0.1:7222"
 	c.RouteUser, c.RoutePassword = "herd", "pw"
 	c.Regions = []Region{{Name: "us", Gateways: []string{"127.0.0.1:7223"}}, {Name: "ap", Gateways: []string{"127.0.0.1:7224"}}}
-	o, err := c.options(nil)
+	o, err := c.options(nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,11 +84,11 @@ func TestConfig_options_gateways(t *testing.T) {
 		t.Errorf("gateway credentials %q/%q, want the route's", g.Username, g.Password)
 	case !g.RejectUnknown:
 		t.Error("RejectUnknown off although every region's gateways are known")
-	case len(g.Gateways) != 2 || g.Gateways[0].Name != "us" || g.Gateways[0].URLs[0].Host != "127.0.0.1:7223":
+	case len(g.Gateways) != 2 || g.Gateways[1].Name != "us" || g.Gateways[1].URLs[0].Host != "127.0.0.1:7223": // sorted by name (sortForReload)
 		t.Errorf("remote gateways %+v", g.Gateways)
 	}
 	c.Regions[1].Gateways = nil // not known: it dials us
-	if o, _ = c.options(nil); o.Gateway.RejectUnknown || len(o.Gateway.Gateways) != 1 {
+	if o, _ = c.options(nil, nil); o.Gateway.RejectUnknown || len(o.Gateway.Gateways) != 1 {
 		t.Errorf("with a region unknown: RejectUnknown %v, %d remotes; want false, 1", o.Gateway.RejectUnknown, len(o.Gateway.Gateways))
 	}
 }

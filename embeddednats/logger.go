@@ -2,10 +2,15 @@ package embeddednats
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -29,6 +34,16 @@ type slogLogger struct {
 	// and its warning that the read loop was slow (the refusal was held
 	// on purpose) no news. Both go to debug level.
 	refusedRoute func(rid uint64) bool
+	// cutting, if set, reports whether the chaos gate cuts any route of
+	// this server, now or lately (gate.go): a peer refusing this server's
+	// routes is then expected, and no error.
+	cutting func() bool
+	// reloading, if set, reports whether the server's options are being
+	// reloaded (SetPeers, BlockRoutes). nats-server then checks every
+	// client again, and a client closing at that moment fails the check
+	// ("Problem registering with account ...: connection closed", then
+	// "authentication error"): no fault of anybody's.
+	reloading func() bool
 }
 
 var _ server.Logger = (*slogLogger)(nil)
@@ -45,7 +60,7 @@ func (s *slogLogger) log(level slog.Level, format string, v []any) {
 	if !s.l.Enabled(ctx, level) {
 		return
 	}
-	msg := strings.TrimRight(fmt.Sprintf(format, v...), "\r\n")
+	msg := strings.TrimRight(fmt.Sprintf(format, redactURLs(v)...), "\r\n")
 	if level < slog.LevelInfo {
 		s.l.Log(ctx, level, msg)
 		return
@@ -68,6 +83,18 @@ func (s *slogLogger) Errorf(format string, v ...any) {
 		s.log(slog.LevelInfo, format+" (the route peer is gone)", v)
 	case s.refused(format) && strings.Contains(fmt.Sprintf(format, v...), authError):
 		s.log(slog.LevelDebug, format, v)
+	case s.reloading != nil && strings.Contains(format, clientConnMarker) && s.reloading() &&
+		(strings.Contains(format, registerProblem) || strings.Contains(fmt.Sprintf(format, v...), authError)):
+		s.log(slog.LevelDebug, format+" (a client closing while the server reloaded its options)", v)
+	case strings.HasSuffix(format, routeError) && len(v) == 1 && v[0] == authExpired:
+		// Only the chaos gate expires a route (gate.go closeCut).
+		s.log(slog.LevelInfo, format+": the peer closed this route (herd chaos cut it)", v)
+	case routeHandshakeDropped(format, v) && s.cutting != nil && s.cutting():
+		// A cut or heal reloads the routes of both ends: a dial in its TLS
+		// handshake at that moment is dropped by its dialler.
+		s.log(slog.LevelInfo, format+" (the dialler dropped it: herd chaos cuts are in place, or were a moment ago)", v)
+	case strings.HasSuffix(format, routeError) && len(v) == 1 && v[0] == authViolation && s.cutting != nil && s.cutting():
+		s.log(slog.LevelInfo, format+": the peer refused this node's route (herd chaos cuts are in place, or were a moment ago)", v)
 	case strings.HasSuffix(format, routeError) && len(v) == 1 && v[0] == authViolation:
 		// The dialling side learns nothing but this from a refusal.
 		s.log(slog.LevelError, format+": the peer refused this node's route; the peer's log says why "+
@@ -87,7 +114,27 @@ const (
 	authError     = "authentication error"
 	routeError    = "Route Error %s"
 	authViolation = "'Authorization Violation'"
+	authExpired   = "'User Authentication Expired'"
+	// registerProblem starts nats-server's line for a client whose
+	// account registration failed; clientConnMarker marks a client
+	// connection's description.
+	registerProblem  = "Problem registering with account"
+	clientConnMarker = " - cid:"
+	// tlsHandshakeError ends nats-server's line for a failed TLS
+	// handshake of a route or gateway: its kind, the error, detail.
+	tlsHandshakeError = "TLS %s handshake error: %v%s"
 )
+
+// routeHandshakeDropped reports whether an Errorf call says a route's TLS
+// handshake ended because the other end closed the connection (EOF or a
+// reset), not because of a certificate or a protocol fault.
+func routeHandshakeDropped(format string, v []any) bool {
+	if !strings.HasSuffix(format, tlsHandshakeError) || len(v) != 3 || v[0] != "route" {
+		return false
+	}
+	err, ok := v[1].(error)
+	return ok && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET))
+}
 
 // refused reports whether format is about a route connection that this
 // server's routeCheck refused.
@@ -112,6 +159,22 @@ func routeID(format string) (uint64, bool) {
 	}
 	id, err := strconv.ParseUint(rest[:end], 10, 64)
 	return id, err == nil
+}
+
+// redactURLs replaces every URL among v by its redacted form: nats-server
+// logs a route it drops on reload ("Removed route %v") with the
+// credentials the route presents.
+func redactURLs(v []any) []any {
+	cloned := false
+	for i, a := range v {
+		if u, ok := a.(*url.URL); ok && u != nil {
+			if !cloned {
+				v, cloned = slices.Clone(v), true
+			}
+			v[i] = u.Redacted()
+		}
+	}
+	return v
 }
 
 // Fatalf logs at error level and reports the failure; it never exits.

@@ -1,6 +1,8 @@
 package embeddednats
 
 import (
+	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -176,6 +178,39 @@ func TestSlogLogger_peerWentAway(t *testing.T) {
 			newSlogLogger(slog.New(logs), nil).Errorf(tt.format, args...)
 			recs := logs.records()
 			if len(recs) != 1 || recs[0].Level != tt.want {
+				t.Fatalf("logged %v, want one line at %v", recs, tt.want)
+			}
+		})
+	}
+}
+
+// A route's TLS handshake dropped by its dialler (EOF, reset) is expected
+// while chaos cuts are in place or lately (each cut and heal reloads the
+// routes of both ends), and logged at info then; otherwise, and for a
+// certificate fault or a client's handshake, it stays an error.
+func TestSlogLogger_routeHandshakeDropped(t *testing.T) {
+	const format = "127.0.0.1:56480 - rid:43 - TLS %s handshake error: %v%s"
+	reset := &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
+	badCert := errors.New("tls: failed to verify certificate: x509: certificate signed by unknown authority")
+	for _, tt := range []struct {
+		name    string
+		kind    string
+		err     error
+		cutting bool
+		want    slog.Level
+	}{
+		{"EOF while cutting", "route", io.EOF, true, slog.LevelInfo},
+		{"reset while cutting", "route", reset, true, slog.LevelInfo},
+		{"EOF without cuts", "route", io.EOF, false, slog.LevelError},
+		{"bad certificate while cutting", "route", badCert, true, slog.LevelError},
+		{"gateway EOF while cutting", "gateway", io.EOF, true, slog.LevelError},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			logs := newCapture(LevelTrace)
+			l := newSlogLogger(slog.New(logs), nil)
+			l.cutting = func() bool { return tt.cutting }
+			l.Errorf(format, tt.kind, tt.err, "")
+			if recs := logs.records(); len(recs) != 1 || recs[0].Level != tt.want {
 				t.Fatalf("logged %v, want one line at %v", recs, tt.want)
 			}
 		})

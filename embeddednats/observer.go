@@ -191,13 +191,20 @@ func reported(text, format string, v []any) bool {
 	return false
 }
 
-// countingLogger passes every line on to next and counts limit refusals.
+// countingLogger passes every line on to next and counts limit refusals
+// and route closes.
 type countingLogger struct {
 	server.Logger
-	hits *limitCounter
+	hits   *limitCounter
+	closes *routeCloses
 }
 
 var _ server.Logger = countingLogger{}
+
+func (l countingLogger) Noticef(format string, v ...any) {
+	l.closes.noticef(format, v)
+	l.Logger.Noticef(format, v...)
+}
 
 func (l countingLogger) Errorf(format string, v ...any) {
 	l.hits.errorf(format, v)

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -85,34 +86,79 @@ func validatePeers(self string, peers []Peer) error {
 // its own name, '@', the configured route user. The accepting server
 // learns from it which node is dialling before it lets the route in (a
 // route's CONNECT carries only the random server ID), so it can check the
-// node's certificate and membership and name it in refusals. Empty when
-// routes are open and not restricted to peers: any server may join then,
-// as with plain nats-server.
+// node's certificate and membership, apply its chaos cuts and name it in
+// refusals. Empty when routes are open, not restricted to peers and not
+// under chaos: any server may join then, as with plain nats-server.
 func (c Config) routeUser() string {
-	if c.RoutePassword == "" && !c.PeersOnly {
+	if c.RoutePassword == "" && !c.PeersOnly && !c.Chaos {
 		return ""
 	}
 	return c.Name + "@" + c.RouteUser
 }
 
-// splitRouteUser splits a route user name into the node name it claims and
-// the configured user part; name is empty when it names no node.
-func splitRouteUser(u string) (name, user string) {
-	name, user, ok := strings.Cut(u, "@")
-	if !ok || !IsToken(name) {
-		return "", u
-	}
-	return name, user
+// routeMark is what a route's user says besides the dialling node: that
+// the dialler cut the route (BlockRoutes), and the generation of the
+// dialler's routes to this peer, which grows each time it cuts or heals
+// them. The user is "<node>[.cut][.<gen>]@<route user>", e.g.
+// "Goloman@herd", "Goloman.cut.1@herd", "Goloman.2@herd"; node names are
+// NATS tokens, so neither part can be taken for one.
+//
+// The accepting server refuses a route marked cut whatever its own cuts,
+// so a cut holds when only one end applied it, and closes the routes let
+// in from that dialler of an older generation: those a reload could not
+// close (see gate.go), but not a newer one of a heal that overtook the
+// marked route.
+type routeMark struct {
+	cut bool
+	gen uint64
 }
 
-// applyRoutes sets the routes this server dials, Routes and every peer
-// with a known port, each address once, with this server's route
-// credentials, and the credentials it presents on gossip-learned routes.
-func (c Config) applyRoutes(o *server.Options, peers []Peer) {
+// user is the route user for this server (name) with mark m.
+func (m routeMark) user(name, routeUser string) string {
+	if m.cut {
+		name += ".cut"
+	}
+	if m.gen > 0 {
+		name += "." + strconv.FormatUint(m.gen, 10)
+	}
+	return name + "@" + routeUser
+}
+
+// splitRouteUser splits a route user name into the node name it claims,
+// the configured user part, and the dialler's mark; name is empty when it
+// names no node.
+func splitRouteUser(u string) (name, user string, m routeMark) {
+	head, user, ok := strings.Cut(u, "@")
+	if !ok {
+		return "", u, routeMark{}
+	}
+	parts := strings.Split(head, ".")
+	name, rest := parts[0], parts[1:]
+	if len(rest) > 0 && rest[0] == "cut" {
+		m.cut, rest = true, rest[1:]
+	}
+	if len(rest) == 1 {
+		g, err := strconv.ParseUint(rest[0], 10, 64)
+		if err != nil || g == 0 {
+			return "", u, routeMark{}
+		}
+		m.gen, rest = g, nil
+	}
+	if len(rest) > 0 || !IsToken(name) {
+		return "", u, routeMark{}
+	}
+	return name, user, m
+}
+
+// applyRoutes sets the routes this server dials, every peer with a known
+// port and Routes, each address once, with this server's route
+// credentials (marked as mark says, see routeMark), and the credentials
+// it presents on gossip-learned routes.
+func (c Config) applyRoutes(o *server.Options, peers []Peer, mark func(name string) routeMark) {
 	user := c.routeUser()
 	seen := map[string]bool{}
 	o.Routes = nil
-	add := func(u *url.URL) {
+	add := func(u *url.URL, user string) {
 		if key := strings.ToLower(u.Host); !seen[key] {
 			seen[key] = true
 			if u.User == nil && user != "" {
@@ -121,18 +167,27 @@ func (c Config) applyRoutes(o *server.Options, peers []Peer) {
 			o.Routes = append(o.Routes, u)
 		}
 	}
-	for _, r := range c.Routes {
-		u, _ := parseRoute(r) // Validate checked every route
-		add(u)
-	}
+	// Peers first: a neighbor's address in Routes is the same peer, and
+	// its route must carry the peer's mark.
 	dialled := true
 	for _, p := range peers {
-		if _, port, _ := splitAddr(p.Route, true); port != 0 {
-			add(&url.URL{Scheme: "nats-route", Host: p.Route})
-		} else {
+		if _, port, _ := splitAddr(p.Route, true); port == 0 {
 			dialled = false
+			continue
 		}
+		u := user
+		if user != "" && mark != nil {
+			u = mark(p.Name).user(c.Name, c.RouteUser)
+		}
+		add(&url.URL{Scheme: "nats-route", Host: p.Route}, u)
 	}
+	for _, r := range c.Routes {
+		u, _ := parseRoute(r) // Validate checked every route
+		add(u, user)
+	}
+	// In the order a reload sorts them, in place, in the options the
+	// running server reads (see sortForReload).
+	slices.SortFunc(o.Routes, func(a, b *url.URL) int { return strings.Compare(a.String(), b.String()) })
 	if user != "" {
 		o.Cluster.Username, o.Cluster.Password = user, string(c.RoutePassword)
 	}
@@ -215,7 +270,7 @@ func (s *Server) SetPeers(peers []Peer) (added, removed []string, err error) {
 	// The same objects: a fresh copy of a tls.Config or a user list never
 	// compares equal and would reload TLS and users for nothing.
 	opts.Cluster.TLSConfig, opts.Nkeys, opts.Users, opts.Accounts = s.opts.Cluster.TLSConfig, s.opts.Nkeys, s.opts.Users, s.opts.Accounts
-	s.cfg.applyRoutes(opts, peers)
+	s.cfg.applyRoutes(opts, peers, s.check.mark)
 	s.check.reloading.Store(true)
 	err = srv.ReloadOptions(opts)
 	s.check.reloading.Store(false)

@@ -43,13 +43,28 @@ type routeCheck struct {
 	reloading atomic.Bool
 	held      atomic.Int64 // refusals being held now
 
-	mu      sync.Mutex    // guards peers, changed and refused
+	chaos bool // the chaos gate is on (Config.Chaos)
+	// liveRoutes, set once the server runs, lists its route connections
+	// (gate.go).
+	liveRoutes func() map[uint64]bool
+
+	mu      sync.Mutex    // guards the fields below
 	peers   *peerSet      // current peers
-	changed chan struct{} // closed and replaced when peers change
+	changed chan struct{} // closed and replaced when peers or cuts change
 	// refused are the route connections refused here, by id, with when:
 	// nats-server logs its own, vaguer line for each (and, for a held
 	// one, that its read loop was slow), which the logger demotes.
 	refused map[uint64]time.Time
+	// The chaos gate (gate.go): the peers whose routes are cut, or all
+	// of them, and the routes let in, which a cut closes.
+	cutAll   bool
+	cut      map[string]bool
+	accepted map[uint64]acceptedRoute
+	// gen is the generation of this server's routes to each peer
+	// (routeMark): it grows each time the gate cuts or heals them.
+	gen map[string]uint64
+	// healed is when the gate last stopped cutting something.
+	healed time.Time
 }
 
 var _ server.Authentication = (*routeCheck)(nil)
@@ -60,6 +75,7 @@ func newRouteCheck(c Config, log *slog.Logger, closed <-chan struct{}, peers *pe
 		verifyCert: c.RouteTLS != nil && c.RouteTLS.ClientAuth == tls.RequireAndVerifyClientCert,
 		closed:     closed, log: log, refusals: newRefusals(time.Now, log),
 		peers: peers, changed: make(chan struct{}), refused: make(map[uint64]time.Time),
+		chaos: c.Chaos, cut: make(map[string]bool), accepted: make(map[uint64]acceptedRoute), gen: make(map[string]uint64),
 	}
 	if c.RoutePassword != "" {
 		rc.password = []byte(c.RoutePassword)
@@ -118,7 +134,7 @@ type refusal struct {
 // Check implements server.Authentication for routes.
 func (rc *routeCheck) Check(c server.ClientAuthentication) bool {
 	ps, changed := rc.current()
-	name, why := rc.judge(c, ps)
+	name, why := rc.decide(c, ps)
 	if why == nil {
 		rc.refusals.accepted(name)
 		return true
@@ -127,11 +143,26 @@ func (rc *routeCheck) Check(c server.ClientAuthentication) bool {
 	if rc.reloading.Load() {
 		return false
 	}
-	key := name
-	if key == "" {
-		key = hostOf(c.RemoteAddress())
+	var hold time.Duration
+	switch why.cause {
+	case causeChaos:
+		// A chaos cut is no fault: no error line, no backoff. Held until
+		// the cut heals (answered yes then, so a heal takes effect at
+		// once), or for chaosHold.
+		rc.log.Debug(why.msg)
+		hold = chaosHold
+	case causeChaosMarked:
+		// Answered at once: the dialler, not this node, will heal it, by
+		// dialling unmarked; a held marked route would count as
+		// registered at the dialler meanwhile, and hold up the new one.
+		rc.log.Debug(why.msg)
+	default:
+		key := name
+		if key == "" {
+			key = hostOf(c.RemoteAddress())
+		}
+		hold = rc.refusals.refused(key, why)
 	}
-	hold := rc.refusals.refused(key, why)
 	if hold <= 0 {
 		return false
 	}
@@ -151,10 +182,10 @@ func (rc *routeCheck) Check(c server.ClientAuthentication) bool {
 		case <-rc.closed:
 			return false
 		case <-changed:
-			// The peers changed while this dialler waited: a node just
-			// added to the herd is let in now.
+			// The peers or cuts changed while this dialler waited: a node
+			// just added to the herd, or whose cut healed, is let in now.
 			ps, changed = rc.current()
-			if _, why := rc.judge(c, ps); why == nil {
+			if _, why := rc.decide(c, ps); why == nil {
 				rc.refusals.accepted(name)
 				return true
 			}
@@ -162,11 +193,20 @@ func (rc *routeCheck) Check(c server.ClientAuthentication) bool {
 	}
 }
 
+// decide is judge, then the chaos gate for a route judge lets in.
+func (rc *routeCheck) decide(c server.ClientAuthentication, ps *peerSet) (string, *refusal) {
+	name, why := rc.judge(c, ps)
+	if why == nil {
+		why = rc.admit(c, name)
+	}
+	return name, why
+}
+
 // judge returns the node the dialler claims to be and, if it may not
 // join, why.
 func (rc *routeCheck) judge(c server.ClientAuthentication, ps *peerSet) (string, *refusal) {
 	opts := c.GetOpts()
-	name, user := splitRouteUser(opts.Username)
+	name, user, _ := splitRouteUser(opts.Username)
 	from := hostOf(c.RemoteAddress())
 	who := from
 	if name != "" {

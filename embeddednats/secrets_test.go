@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -20,9 +21,22 @@ func TestServer_secretsNotShown(t *testing.T) {
 		c.SystemPassword = sysPW
 		c.MonitorAddr = "127.0.0.1:0"
 		c.Debug, c.Trace = true, true
+		c.Chaos = true
 		c.Logger = slog.New(logs)
 	}
 	a, b, _ := startChain(t, mutate)
+	// A reload drops routes (nats-server logs each with its URL): a
+	// changed peer list, and a chaos cut and heal.
+	if _, _, err := b.SetPeers([]Peer{{Name: "A", Route: a.ClusterAddr()}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.BlockRoutes(RouteBlock{Peers: []string{"A"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.BlockRoutes(RouteBlock{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "A back among B's peers", func() bool { return slices.Contains(b.Peers(), "A") })
 
 	sys, err := nats.Connect(b.ClientURL(), nats.UserInfo(DefaultSystemUser, sysPW))
 	if err != nil {
@@ -61,8 +75,8 @@ func TestServer_secretsNotShown(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(seen.String(), "CONNECT") {
-		t.Fatal("trace did not log CONNECT lines: test would prove nothing")
+	if !strings.Contains(seen.String(), "CONNECT") || !strings.Contains(seen.String(), "Removed route") {
+		t.Fatal("trace did not log CONNECT lines or a removed route: test would prove nothing")
 	}
 	for _, secret := range []string{routePW, sysPW} {
 		if i := strings.Index(seen.String(), secret); i >= 0 {

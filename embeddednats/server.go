@@ -33,8 +33,11 @@ type Server struct {
 	cfg   Config
 	log   *slog.Logger
 	id    *nodeIdentity // the in-process connections' credential
+	sysID *nodeIdentity // ConnectSystem's, with Chaos; else nil
 	hits  limitCounter  // limit refusals nats-server reported
 	check *routeCheck   // who may open a route (routecheck.go)
+
+	closes routeCloses // route connections closed (routeclosed.go)
 
 	// reloadMu serializes SetPeers and guards opts, the options the
 	// running server uses (nats-server keeps the pointer it was given).
@@ -66,7 +69,13 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts, err := cfg.options(id)
+	var sysID *nodeIdentity
+	if cfg.Chaos {
+		if sysID, err = newNodeIdentity(); err != nil {
+			return nil, err
+		}
+	}
+	opts, err := cfg.options(id, sysID)
 	if err != nil {
 		return nil, err
 	}
@@ -78,11 +87,13 @@ func New(cfg Config) (*Server, error) {
 		cfg:    cfg,
 		opts:   opts,
 		id:     id,
+		sysID:  sysID,
 		log:    l.With(slog.String("component", "nats-server")),
 		failed: make(chan struct{}),
 		closed: make(chan struct{}),
 		conns:  make(map[*nats.Conn]struct{}),
 	}
+	s.closes.onClose = cfg.OnRouteClosed
 	s.check = newRouteCheck(cfg, s.log, s.closed, newPeerSet(cfg.Peers))
 	opts.CustomRouterAuthentication = s.check
 	return s, nil
@@ -111,7 +122,12 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	lg := newSlogLogger(s.log, s.fatal)
 	lg.refusedRoute = s.check.wasRefused
-	srv.SetLoggerV2(countingLogger{lg, &s.hits}, s.cfg.Debug, s.cfg.Trace, false)
+	s.check.liveRoutes = func() map[uint64]bool { return liveRoutes(srv) }
+	lg.reloading = s.check.reloading.Load
+	if s.cfg.Chaos {
+		lg.cutting = s.check.cutting
+	}
+	srv.SetLoggerV2(countingLogger{lg, &s.hits, &s.closes}, s.cfg.Debug, s.cfg.Trace, false)
 	s.srv = srv
 	s.state = stateStarting
 	s.mu.Unlock()
@@ -232,6 +248,19 @@ func (s *Server) Close() error {
 // authenticates as the node, with full rights in Account, whatever opts
 // say about credentials. Close closes it.
 func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
+	return s.connect(s.id, opts)
+}
+
+// ConnectSystem is Connect in SystemAccount, for the chaos service, which
+// only the system user reaches there. It needs Config.Chaos.
+func (s *Server) ConnectSystem(opts ...nats.Option) (*nats.Conn, error) {
+	if s.sysID == nil {
+		return nil, fmt.Errorf("connect in-process to the system account: %w", ErrNoChaos)
+	}
+	return s.connect(s.sysID, opts)
+}
+
+func (s *Server) connect(id *nodeIdentity, opts []nats.Option) (*nats.Conn, error) {
 	srv, err := s.running()
 	if err != nil {
 		return nil, fmt.Errorf("connect in-process: %w", err)
@@ -248,7 +277,7 @@ func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
 	}
 	o.InProcessServer = srv
 	o.User, o.Password, o.Token, o.UserJWT, o.TokenHandler = "", "", "", nil, nil
-	o.Nkey, o.SignatureCB = s.id.pub, s.id.sign
+	o.Nkey, o.SignatureCB = id.pub, id.sign
 	userClosed := o.ClosedCB
 	o.ClosedCB = func(nc *nats.Conn) {
 		s.forget(nc)

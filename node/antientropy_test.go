@@ -33,10 +33,10 @@ func TestHerd_RestartedNodeCatchesUp(t *testing.T) {
 }
 
 // The repair counter counts real repairs, as /metrics and the live view
-// show them: Welsh is stopped (through its chaos proxy), Goloman takes
-// five IAMATs, Welsh comes back empty and anti-entropy gives it the five;
-// then its route to Holiday (its only neighbor) is cut, Goloman takes
-// three more, and the heal repairs those. Welsh's
+// show them: Welsh is stopped, Goloman takes five IAMATs, Welsh comes back
+// empty and anti-entropy gives it the five; then its route to Holiday (its
+// only neighbor) is cut (herd chaos), Goloman takes three more, and the
+// heal repairs those. Welsh's
 // herd_antientropy_repaired_records_total, scraped, says 5 then 8, and a
 // browser of Goloman's live view sees Welsh's repairs — carried by Welsh's
 // heartbeat from the same counters — reach 8. With the anti-entropy hook
@@ -66,7 +66,7 @@ func TestHerd_RepairCounted(t *testing.T) {
 		t.Fatalf("Welsh repaired %v records after its restart, want 5", got)
 	}
 
-	if err := h.Net.Cut("Holiday", "Welsh"); err != nil {
+	if err := h.Chaos.Cut("Holiday", "Welsh"); err != nil {
 		t.Fatal(err)
 	}
 	h.WaitRoutes(10 * time.Second)
@@ -78,7 +78,7 @@ func TestHerd_RepairCounted(t *testing.T) {
 	if got := nodetest.Lines(h.Node("Welsh")); len(got) != 5 {
 		t.Fatalf("Welsh holds %d records while cut off, want the 5 from before", len(got))
 	}
-	if err := h.Net.Heal("Holiday", "Welsh"); err != nil {
+	if err := h.Chaos.Heal("Holiday", "Welsh"); err != nil {
 		t.Fatal(err)
 	}
 	h.WaitConverged(want, 10*time.Second, "Welsh")

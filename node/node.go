@@ -7,7 +7,9 @@
 // (node/server) and the NATS micro service (node/service). With a monitor
 // address it also serves metrics (node/metrics), health, NATS monitoring
 // and the live view (node/live) on one HTTP port (node/monitor); with a
-// log file, every client input and output (node/logfile).
+// log file, every client input and output (node/logfile); with chaos on,
+// the chaos service (node/chaos) that cuts its routes and stops and
+// starts it.
 package node
 
 import (
@@ -24,6 +26,7 @@ import (
 	"github.com/herdhq/herd/bus"
 	"github.com/herdhq/herd/bus/antientropy"
 	"github.com/herdhq/herd/embeddednats"
+	"github.com/herdhq/herd/node/chaos"
 	"github.com/herdhq/herd/node/core"
 	"github.com/herdhq/herd/node/live"
 	"github.com/herdhq/herd/node/metrics"
@@ -77,6 +80,9 @@ type Config struct {
 	// Dir/<Name>/; empty (the default) keeps records in memory only.
 	// Store, Logger and Observe are the node's.
 	Storage storage.Config
+	// Chaos, when Enabled, puts the routes behind the chaos gate and
+	// serves `herd chaos` in the NATS system account (chaosnode.go).
+	Chaos chaos.Config // Name and Logger are the node's
 
 	// Observability (observe.go).
 
@@ -149,6 +155,11 @@ type Node struct {
 	monitor *monitor.Server
 	live    *live.Live
 	peers   *peerWatch // tells anti-entropy when a neighbor's route comes up
+	// chaos is the chaos service (nil when off), made by New; its
+	// connection is the node's in the system account.
+	chaos      *chaos.Service
+	chaosConn  *nats.Conn
+	pausedAddr string // the client port's address while chaos stopped it
 
 	// nbrs is the current neighbor list: cfg.Neighbors until SetNeighbors
 	// swaps it (reload of the herd file).
@@ -156,6 +167,9 @@ type Node struct {
 	// closing is set when Close begins: the node's connection closing
 	// then is no lost flood.
 	closing atomic.Bool
+	// lost are the neighbors whose route closed, to repair with once they
+	// are back (peers.go).
+	lost lostRoutes
 }
 
 // New builds every part's config from cfg and validates them all, so that
@@ -168,13 +182,19 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, parts: p, store: st, metrics: cfg.Metrics}
-	if n.nats, err = embeddednats.New(p.nats); err != nil {
+	n.parts.nats.OnRouteClosed = n.lost.closed
+	if n.nats, err = embeddednats.New(n.parts.nats); err != nil {
 		return nil, fmt.Errorf("NATS: %w", err)
 	}
 	nbrs := slices.Clone(cfg.Neighbors)
 	n.nbrs.Store(&nbrs)
 	if n.metrics == nil && cfg.MonitorAddr != "" {
 		n.metrics = metrics.New(metrics.Config{Node: cfg.Name, Neighbors: cfg.Neighbors})
+	}
+	if p.chaos.Enabled {
+		if n.chaos, err = chaos.New(p.chaos, n.nats, doors{n}); err != nil {
+			return nil, fmt.Errorf("Chaos: %w", err)
+		}
 	}
 	n.wire()
 	if n.parts.storage.Dir != "" {
@@ -246,7 +266,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err = n.ae.Start(ctx); err != nil {
 		return fmt.Errorf("start anti-entropy: %w", err)
 	}
-	n.peers = watchPeers(n.neighbors, n.reachable, n.ae.NeighborUp)
+	n.peers = watchPeers(n.neighbors, n.reachable, &n.lost, n.ae.NeighborUp)
 	if n.core, err = core.New(p.core, n.store, p.places, n.bus); err != nil {
 		return fmt.Errorf("configure core: %w", err)
 	}
@@ -265,7 +285,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err = n.svc.Start(ctx); err != nil {
 		return fmt.Errorf("start service: %w", err)
 	}
-	return n.startMonitor(ctx)
+	if err = n.startMonitor(ctx); err != nil {
+		return err
+	}
+	return n.startChaos()
 }
 
 // StartNATS starts the node's log file and embedded NATS server only, so
@@ -308,6 +331,9 @@ func (n *Node) startLogFile() error {
 // goroutines. It is
 // safe to call more than once.
 func (n *Node) Close() error {
+	// First, without the lock: a chaos request in flight may be stopping
+	// or starting the client port, which takes it.
+	n.closeChaos()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.closeLocked()
@@ -320,6 +346,7 @@ func (n *Node) closeLocked() error {
 	n.closed = true
 	n.closing.Store(true)
 	var errs []error
+	n.closeChaos()
 	// The live view first: its event streams would hold up the monitor's
 	// graceful shutdown, and it still publishes on the node's connection.
 	if n.live != nil {
@@ -346,6 +373,9 @@ func (n *Node) closeLocked() error {
 	}
 	if n.conn != nil {
 		n.conn.Close()
+	}
+	if n.chaosConn != nil {
+		n.chaosConn.Close()
 	}
 	errs = append(errs, n.nats.Close())
 	// After everything that appends to it: the doors, the flood,

@@ -12,6 +12,7 @@ import (
 	"github.com/herdhq/herd/bus/antientropy"
 	"github.com/herdhq/herd/bus/record"
 	"github.com/herdhq/herd/embeddednats"
+	"github.com/herdhq/herd/node/chaos"
 	"github.com/herdhq/herd/node/core"
 	"github.com/herdhq/herd/node/live"
 	"github.com/herdhq/herd/node/logfile"
@@ -40,6 +41,7 @@ type parts struct {
 	storage storage.Config // Dir "": memory only
 	monitor monitor.Config // unused without Config.MonitorAddr
 	live    live.Config    // idem
+	chaos   chaos.Config   // unused unless Enabled
 }
 
 // parts builds and validates every part's config; st is the node's
@@ -68,6 +70,17 @@ func (c Config) parts(st storage.Store) (parts, error) {
 
 	p.nats = c.NATS
 	p.nats.Name, p.nats.Logger = c.Name, p.natsLogger(c)
+	p.nats.Chaos = c.Chaos.Enabled
+	p.chaos = c.Chaos
+	p.chaos.Name, p.chaos.Logger = c.Name, p.log
+	if c.Chaos.Enabled {
+		if c.NATS.SystemPassword == "" {
+			return p, fmt.Errorf("%w: Chaos: needs the NATS system user (NATS.SystemPassword): only it reaches the chaos service", ErrInvalidConfig)
+		}
+		if err := p.chaos.Validate(); err != nil {
+			return p, fmt.Errorf("Chaos: %w", err)
+		}
+	}
 	if ws := c.WebsocketAddr; ws != "" {
 		p.nats.Options = websocket(ws, p.nats.Options)
 	}
@@ -202,4 +215,7 @@ func (n *Node) wire() {
 	}
 	p.live.Stats = n.liveStats
 	p.live.Gateways = n.nats.GatewaysUp
+	if n.chaos != nil {
+		p.live.Cuts = n.chaos.Cuts
+	}
 }

@@ -112,3 +112,24 @@ func (a *AntiEntropy) appendBucket(sc scope, dst []record.Record, b int) []recor
 	}
 	return a.store.AppendBucket(dst, b)
 }
+
+// exchangeRequests is the requests of one exchange (sync.go: the root,
+// the bucket sums of the groups that differ, the records of the buckets
+// that differ), each waiting up to Timeout for its reply, for
+// RepairBound.
+const exchangeRequests = 3
+
+// RepairBound is the longest a record the flood lost between two
+// neighbors that stay connected waits for a periodic exchange to repair
+// it: until it is settled (SettleAge, and the cutoff's rounding to a
+// second), then the next round with the neighbor (Interval with its
+// Jitter), and that exchange's replies. A checker that waits less (herd
+// bench --verify) can fail records that the herd was about to repair. 0
+// when periodic rounds are off: only a neighbor coming back repairs.
+func (c Config) RepairBound() time.Duration {
+	if c.Interval <= 0 {
+		return 0
+	}
+	round := time.Duration(float64(c.Interval) * (1 + c.Jitter))
+	return c.SettleAge + time.Duration(cutoffStep) + round + exchangeRequests*c.Timeout
+}

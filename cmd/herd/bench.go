@@ -38,7 +38,7 @@ type benchCmd struct {
 
 	Verify       string        `default:"sample" enum:"none,sample,all" help:"After the load, check on every node that each accepted client's newest record is there (all, or a random sample)."`
 	VerifySample int           `default:"10000" help:"Clients checked with --verify sample."`
-	Settle       time.Duration `default:"10s" help:"How long verification waits for records still in flight."`
+	Settle       time.Duration `default:"0s" help:"How long after the load verification waits for records still in flight or being repaired by anti-entropy. 0: the herd file's repair bound (interval × (1 + jitter) + settle age + 1 s + 3 × timeout: 16 s with the defaults), at least 10 s."`
 	Prefix       string        `help:"Client name prefix (default: bench-<random>-)."`
 	JSON         bool          `help:"Print the result as JSON."`
 
@@ -65,7 +65,16 @@ func (c *benchCmd) Run(ctx context.Context, e env) error {
 	cfg.WhatsatFraction, cfg.Close = c.Whatsat, loadgen.CloseMode(c.Close)
 	cfg.Probes, cfg.ProbeInterval, cfg.ProbeTimeout = c.Probes, c.ProbeInterval, c.ProbeTimeout
 	cfg.ProbeVia, cfg.ProbePoll = loadgen.ProbeVia(c.ProbeVia), c.ProbePoll
-	cfg.Verify, cfg.VerifySample, cfg.Settle = loadgen.VerifyMode(c.Verify), c.VerifySample, c.Settle
+	cfg.Verify, cfg.VerifySample = loadgen.VerifyMode(c.Verify), c.VerifySample
+	if c.Settle > 0 {
+		cfg.Settle = c.Settle
+	} else if cfg.Verify != loadgen.VerifyNone {
+		hf, err := loadHerdFile(c.Config)
+		if err != nil {
+			return err
+		}
+		cfg.Settle = max(cfg.Settle, hf.AntiEntropy.RepairBound())
+	}
 	cfg.Prefix = c.Prefix
 	if c.Ladder {
 		return c.ladder(ctx, e, cfg)

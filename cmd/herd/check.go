@@ -60,8 +60,11 @@ func (c *checkCmd) Run(_ context.Context, e env) error {
 func checkNode(hf herdfile.Config, name string, getenv func(string) string) []error {
 	nf := hf.ForNode(name)
 	var errs []error
-	if _, err := herdrun.LoadSecurity(nf, getenv); err != nil {
+	if sec, err := herdrun.LoadSecurity(nf, getenv); err != nil {
 		errs = append(errs, err)
+	} else if nf.Chaos && sec.SystemUser() == "" {
+		errs = append(errs, &herdfile.FieldError{Field: "auth.system", Err: herdrun.ErrChaosNoSystemUser,
+			Detail: "chaos: true, and no password for the system user (" + nf.Auth.System.PasswordEnv + " or auth.system.password_file)"})
 	}
 	if nf.Places.Provider != herdfile.ProviderOffline {
 		if _, err := nf.PlacesKey(getenv); err != nil {

@@ -123,6 +123,8 @@ func TestHerdCheck(t *testing.T) {
 			pw, nil, []string{"usr"}},
 		{"no route password", good, nil, []string{"--name", "Alpha"}, []string{"node Alpha", "auth.routes.password_env", "TEST_ROUTE_PW"}},
 		{"unknown node", good, pw, []string{"--name", "Gamma"}, []string{"--name Gamma", "Alpha, Beta"}},
+		{"chaos without a system password", write("chaos.yaml", "chaos: true\n"+checkHerd), pw, []string{"--name", "Alpha"},
+			[]string{"node Alpha", "auth.system", "chaos needs the system user", "HERD_SYSTEM_PASSWORD"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			code, out, errOut := runBin(t, tt.env, append([]string{"check", "--config", tt.file}, tt.args...)...)

@@ -20,7 +20,7 @@ type cli struct {
 	Node    nodeCmd    `cmd:"" help:"Run one node of a herd file."`
 	Client  clientCmd  `cmd:"" help:"Send lines to a node's client port and print the replies (a friendlier nc)."`
 	Check   checkCmd   `cmd:"" help:"Check a herd file, and the secrets and route certificates it names, as 'herd node' would read them; exit non-zero naming the field at fault."`
-	Chaos   chaosCmd   `cmd:"" help:"Cut and heal routes, partition the herd, stop and start nodes of a running 'herd up --chaos'."`
+	Chaos   chaosCmd   `cmd:"" help:"Cut and heal routes, partition the herd, stop and start nodes of a herd running with chaos on (herd node --chaos, herd up --chaos), as the NATS system user."`
 	Bench   benchCmd   `cmd:"" help:"Load-test a herd through its client ports: throughput, latency, flood convergence, and a check that every record reached every node."`
 	Storage storageCmd `cmd:"" help:"Work on a node's records on disk (storage salvage)."`
 	Version versionCmd `cmd:"" help:"Print the herd version."`
@@ -66,6 +66,7 @@ func run(ctx context.Context, e env, args []string) (code int) {
 		kong.Exit(func(code int) { panic(exitCode(code)) }),
 		kong.BindTo(ctx, (*context.Context)(nil)),
 		kong.Bind(e),
+		chaosServerVar(),
 	)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "herd:", err)

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -206,12 +207,13 @@ func (p *proc) stop(t *testing.T) {
 	}
 }
 
-// wantQuiet wants no error-level line in the process's log so far.
-func (p *proc) wantQuiet(t *testing.T) {
+// wantQuiet wants no error-level line in the process's log so far, but
+// those containing one of expected.
+func (p *proc) wantQuiet(t *testing.T, expected ...string) {
 	t.Helper()
 	var errs []string
 	for line := range strings.Lines(p.stderr.String()) {
-		if strings.Contains(line, "level=ERROR") {
+		if strings.Contains(line, "level=ERROR") && !slices.ContainsFunc(expected, func(e string) bool { return strings.Contains(line, e) }) {
 			errs = append(errs, strings.TrimSpace(line))
 		}
 	}

@@ -21,6 +21,7 @@ import (
 type nodeCmd struct {
 	Config string `short:"c" required:"" type:"existingfile" help:"Herd file (YAML) describing every node. SIGHUP reloads it: the node takes its new neighbors and peers (adding or removing nodes needs no restart)."`
 	Name   string `short:"n" required:"" help:"Which node of the herd file to run."`
+	Chaos  bool   `help:"Run the node with chaos on (as 'chaos: true' in the herd file): 'herd chaos' can cut its routes and stop and start it, as the system user (HERD_SYSTEM_PASSWORD)."`
 	dataDir
 }
 
@@ -30,6 +31,7 @@ func (c *nodeCmd) Run(ctx context.Context, e env) error {
 		return err
 	}
 	defer ps.Close()
+	hf.Chaos = hf.Chaos || c.Chaos
 	defer herdrun.TuneGC(ctx, e.getenv)()
 	h, err := herdrun.Start(ctx, hf, []string{c.Name}, ps, log, herdrun.WithSecurity(sec))
 	if err != nil {
@@ -42,6 +44,9 @@ func (c *nodeCmd) Run(ctx context.Context, e env) error {
 	fmt.Fprintf(e.stdout, "node %s up: client %s, nats %s, monitor %s, neighbors %v (started %s)\n",
 		n.Name(), n.ClientAddr(), n.NATS().ClientURL(), or(n.MonitorURL(), "-"), hf.Neighbors(n.Name()), time.Now().Format(time.RFC3339))
 	fmt.Fprintf(e.stdout, "node %s security: %s\n", n.Name(), sec.Summary())
+	if n.Chaos() != nil {
+		fmt.Fprintf(e.stdout, "node %s chaos: on (herd chaos --server %s ..., as the system user)\n", n.Name(), n.NATS().ClientURL())
+	}
 	mctx, stopMesh := context.WithCancel(ctx)
 	meshDone := make(chan struct{})
 	go func() {
@@ -95,6 +100,9 @@ func (c *nodeCmd) reload(e env, log *slog.Logger, old herdfile.Config, n *node.N
 	added, removed, err := n.NATS().SetPeers(herdrun.Peers(hf, c.Name))
 	if err != nil {
 		log.Error("reload herd file: peers not changed", "err", err)
+	}
+	if cs := n.Chaos(); cs != nil {
+		cs.SetHerd(herdrun.Members(hf))
 	}
 	var peers strings.Builder
 	if len(added) > 0 {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/herdhq/herd/node/nodetest/wait"
 )
 
 var monitorTableRE = regexp.MustCompile(`^(\w+)\s+(127\.0\.0\.1:\d+)\s+(nats://\S+)\s+(http://\S+)\s`)
@@ -53,6 +55,13 @@ func TestHerdUp_Observability(t *testing.T) {
 		t.Fatalf("flood hop on %s: headers %v, data %q", m.Subject, m.Header, m.Data)
 	}
 
+	// The service is a queue group of every node: wait until each holds
+	// the record (the hop above may be the first of several).
+	for name, n := range nodes {
+		wait.For(t, name+" holding kiwi", func() bool {
+			return strings.HasPrefix(talk(t, n.client, "WHATSAT kiwi.cs.ucla.edu 10 1"), at+"\n")
+		})
+	}
 	reply, err := nc.Request("herd.whatsat", []byte(`{"client":"kiwi.cs.ucla.edu","radius":10,"limit":2}`), 20*time.Second)
 	if err != nil {
 		t.Fatal(err)

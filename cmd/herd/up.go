@@ -16,8 +16,7 @@ import (
 type upCmd struct {
 	Config      string        `short:"c" type:"existingfile" help:"Herd file (YAML). Default: the built-in five-node herd (deploy/herd.yaml)."`
 	FormTimeout time.Duration `default:"30s" help:"How long to wait for the NATS cluster to form."`
-	Chaos       bool          `help:"Put every node behind a route proxy and serve 'herd chaos' commands (cut, heal, partition, stop, start) on --chaos-admin."`
-	ChaosAdmin  string        `default:"127.0.0.1:12099" help:"Loopback address of the chaos admin endpoint (with --chaos)."`
+	Chaos       bool          `help:"Run every node with chaos on (as 'chaos: true' in the herd file): 'herd chaos' cuts, heals, partitions, stops and starts them, as the system user (HERD_SYSTEM_PASSWORD)."`
 	dataDir     `embed:""`
 	Profile     profileFlags `embed:""`
 }
@@ -38,9 +37,7 @@ func (c *upCmd) Run(ctx context.Context, e env) error {
 	// servers out without any setup.
 	sec.GenerateRouteAuth()
 	started := time.Now()
-	if c.Chaos {
-		return c.runChaos(ctx, e, hf, log, ps, started)
-	}
+	hf.Chaos = hf.Chaos || c.Chaos
 	h, err := herdrun.Start(ctx, hf, nil, ps, log, herdrun.WithSecurity(sec))
 	if err != nil {
 		return salvageHint(err)
@@ -54,6 +51,10 @@ func (c *upCmd) Run(ctx context.Context, e env) error {
 	}
 	printHerd(e, hf, h, time.Since(started))
 	fmt.Fprintf(e.stdout, "Security: %s\n", sec.Summary())
+	if edges := hf.Edges(); hf.Chaos && len(edges) > 0 {
+		fmt.Fprintf(e.stdout, "Chaos is on: try herd chaos --server %s cut %s %s (as the system user: HERD_SYSTEM_PASSWORD)\n",
+			h.Nodes[0].NATS().ClientURL(), edges[0][0], edges[0][1])
+	}
 	<-ctx.Done()
 	fmt.Fprintln(e.stdout, "shutting down")
 	return h.Close()

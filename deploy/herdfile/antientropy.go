@@ -38,3 +38,11 @@ func (a AntiEntropy) validate(p *problems) {
 		p.add("antientropy.timeout", ErrBadLimit, "%v, want > 0", a.Timeout)
 	}
 }
+
+// RepairBound is antientropy.Config.RepairBound for these settings (and
+// anti-entropy's own settle age, which the herd file does not set).
+func (a AntiEntropy) RepairBound() time.Duration {
+	c := antientropy.DefaultConfig()
+	c.Interval, c.Jitter, c.Timeout = a.Interval, a.Jitter, a.Timeout
+	return c.RepairBound()
+}

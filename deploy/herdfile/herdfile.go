@@ -41,6 +41,11 @@ type Config struct {
 	// Auth and TLS secure the embedded NATS servers (security.go).
 	Auth AuthConfig `yaml:"auth"`
 	TLS  TLSConfig  `yaml:"tls"`
+	// Chaos runs every node with the chaos gate on its routes and the
+	// chaos service, which `herd chaos` drives as the system user (so
+	// auth.system needs a password). `herd node --chaos` and `herd up
+	// --chaos` set it for one run.
+	Chaos bool `yaml:"chaos"`
 	// Nodes in file order. The order is kept: it is the order `herd up`
 	// starts them and the order tools list them.
 	Nodes []Node `yaml:"nodes"`

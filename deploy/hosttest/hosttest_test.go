@@ -121,9 +121,11 @@ func newLab(t *testing.T) *lab {
 // TestFiveHosts runs deploy/hosts/herd.yaml, byte for byte, on five
 // network namespaces with TLS and authenticated routes, each node's route
 // TLS files in its own credentials directory as systemd hands them over:
-// floods across hosts, survives a cut link and heals it, a host stopped
-// and restarted catches up, and a sixth host added and removed by SIGHUP
-// is dialled no more once removed.
+// floods across hosts, survives a cut link (a route dropped with ip) and
+// heals it, is partitioned and healed by herd chaos and has a node
+// stopped and started by it, a host stopped and restarted catches up,
+// and a sixth host added and removed by SIGHUP is dialled no more once
+// removed.
 func TestFiveHosts(t *testing.T) {
 	l := newLab(t)
 	began := l.began
@@ -163,6 +165,39 @@ func TestFiveHosts(t *testing.T) {
 	l.waitHealth("Hands", true)
 	l.waitHealth("Goloman", true)
 	t.Logf("Goloman–Hands routes back %s after the heal", time.Since(healed).Round(time.Millisecond))
+
+	// The same by herd chaos, from Goloman's host, through the route TLS
+	// and auth the file ships with: {Goloman, Hands, Wilkes} and
+	// {Holiday, Welsh} apart. An IAMAT at Welsh reaches Holiday, not
+	// Goloman, until heal-all, then Goloman within 2 s.
+	l.chaos("Goloman", "partitioned", "partition", "Goloman,Hands,Wilkes", "Holiday,Welsh")
+	l.waitUnreachable("Welsh", "Goloman", "Hands", "Wilkes")
+	l.waitUnreachable("Goloman", "Holiday", "Welsh")
+	at = l.iamat("Welsh", "across-partition", "+5+5")
+	l.waitOn("across-partition", at, "Holiday")
+	for start := time.Now(); time.Since(start) < 2*time.Second; time.Sleep(100 * time.Millisecond) {
+		if got := l.whatsatLine("Goloman", "across-partition"); !strings.HasPrefix(got, "? ") {
+			t.Fatalf("Goloman answered %q during the partition: the record crossed it", got)
+		}
+	}
+	l.chaos("Goloman", "healed every route", "heal-all")
+	healed = time.Now()
+	l.waitOn("across-partition", at, "Goloman")
+	if took := time.Since(healed); took > 2*time.Second {
+		t.Errorf("Welsh's record reached Goloman %v after heal-all, want at most 2 s", took)
+	} else {
+		t.Logf("Welsh's record at Goloman %v after heal-all", took.Round(time.Millisecond))
+	}
+	l.waitUnreachable("Goloman")
+	// Stopped through Goloman, Welsh is started through it again: the
+	// cluster no longer reaches Welsh, herd chaos dials welsh.herd's NATS
+	// port.
+	l.chaos("Goloman", "stopped Welsh", "stop", "Welsh")
+	l.waitUnreachable("Holiday", "Welsh")
+	l.chaos("Goloman", "stopped: Welsh (", "status")
+	l.chaos("Goloman", "started Welsh", "start", "Welsh")
+	l.waitUnreachable("Holiday")
+	l.waitHealth("Welsh", true)
 
 	// Stop Holiday (Welsh's only neighbor), write meanwhile, restart it:
 	// Holiday and Welsh catch up.
@@ -251,15 +286,30 @@ chmod 0400 "$d"/*
 shift 3
 exec "$@"`
 
+// chaos runs `herd chaos` in from's host against its node's NATS port and
+// wants want in its output.
+func (l *lab) chaos(from, want string, args ...string) string {
+	l.t.Helper()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", l.host(from).NS, l.bin, "chaos",
+		"--server", "nats://" + nodeHosts[from] + ":14222"}, args...)...)
+	cmd.Env = append(os.Environ(), l.env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), want) {
+		l.t.Fatalf("herd chaos %v from %s: %q, %v; want %q", args, from, out, err, want)
+	}
+	return string(out)
+}
+
 // start runs `herd node` for node inside its host's namespace.
 func (l *lab) start(node string) { l.startWith(node, node) }
 
 // startWith runs node with the certificate and key of certOf and env added
-// to the lab's environment (a later value wins).
+// to the lab's environment (a later value wins). Every node runs with
+// chaos on (--chaos: the hosts file stays as shipped), for herd chaos.
 func (l *lab) startWith(node, certOf string, env ...string) {
 	l.t.Helper()
 	cmd := exec.Command("ip", "netns", "exec", l.host(node).NS, "sh", "-ec", credentials, "herd-credentials",
-		node, l.pki, certOf, l.bin, "node", "--config", l.file, "--name", node)
+		node, l.pki, certOf, l.bin, "node", "--config", l.file, "--name", node, "--chaos")
 	cmd.Env = append(append(os.Environ(), l.env...), env...)
 	p := &nodeProc{cmd: cmd, exited: make(chan struct{}), stdout: syncWriter{w: &bytes.Buffer{}}}
 	cmd.Stderr = &syncWriter{w: &p.out}

@@ -14,8 +14,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // defaultTopology is the design's five-node herd.
 var defaultTopology = nodetest.DefaultTopology
 
-// startHerd starts a whole herd in this process, every node behind its
-// chaos route proxy (h.Net); mod, if set, adjusts every node's config.
+// startHerd starts a whole herd in this process, every node with chaos on
+// (h.Chaos); mod, if set, adjusts every node's config.
 func startHerd(t testing.TB, topo map[string][]string, mod func(*node.Config)) *nodetest.Herd {
 	t.Helper()
 	return nodetest.Start(t, topo, nodetest.WithChaos(), nodetest.WithConfig(func(_ string, c *node.Config) {

@@ -19,8 +19,10 @@ type Beat struct {
 	Peers []string `json:"peers"`
 	// Gateways are the regions the node's gateways deliver to now (a herd
 	// of several regions).
-	Gateways []string  `json:"gateways,omitempty"`
-	Stats    NodeStats `json:"stats"`
+	Gateways []string `json:"gateways,omitempty"`
+	// Cut are the peers whose routes the node cuts (herd chaos).
+	Cut   []string  `json:"cut,omitempty"`
+	Stats NodeStats `json:"stats"`
 	// Rates are per second over the last second.
 	Rates Rates `json:"rates"`
 }
@@ -110,9 +112,13 @@ func (l *Live) publishBeat(r *rater, seq *uint64) {
 	if peers == nil {
 		peers = []string{}
 	}
+	var cut []string
+	if l.cfg.Cuts != nil {
+		cut = l.cfg.Cuts()
+	}
 	l.publish(subject, Beat{
 		Node: l.cfg.Name, Seq: *seq, Time: now.UnixMilli(),
-		Peers: peers, Gateways: l.cfg.Gateways(), Stats: stats, Rates: rates,
+		Peers: peers, Gateways: l.cfg.Gateways(), Cut: cut, Stats: stats, Rates: rates,
 	})
 }
 

@@ -206,12 +206,13 @@ func flood(h *nodetest.Herd, stop <-chan struct{}, wg *sync.WaitGroup) {
 
 // TestLive_Browser loads a node's page in headless chromium: the herd
 // shows up, an IAMAT from Los Angeles draws its hops and lights up Los
-// Angeles, a screenshot is taken during a flood, and a stopped node goes
-// red within a second.
+// Angeles, a screenshot is taken during a flood, a route cut by herd chaos
+// is drawn cut (not as a route that is down) until healed, and a stopped
+// node goes red within a second.
 func TestLive_Browser(t *testing.T) {
 	nodeBin, chromium := browserEnv(t)
 	out := artifactsDir(t)
-	h := startHerd(t, defaultTopology)
+	h := nodetest.Start(t, defaultTopology, nodetest.WithChaos(), nodetest.WithConfig(nodetest.Monitor))
 	page := h.Node("Goloman").MonitorURL() + "/"
 
 	d := startDriver(t, nodeBin, chromium, page, out)
@@ -258,6 +259,23 @@ func TestLive_Browser(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	t.Logf("screenshot during a flood (%v client dots, %v hops in flight, labels %v): %s", shot["clients"], shot["hops"], shot["labels"], shot["path"])
+
+	if err := h.Chaos.Cut("Goloman", "Hands"); err != nil {
+		t.Fatal(err)
+	}
+	d.send(map[string]any{"cmd": "cut", "a": "Goloman", "b": "Hands"})
+	cut := d.step("cut")
+	style, _ := cut["style"].(map[string]any)
+	downStyle, _ := cut["downStyle"].(map[string]any)
+	if style["stroke"] == downStyle["stroke"] || style["dash"] == downStyle["dash"] {
+		t.Errorf("a cut route is drawn %v, like a route that is down (%v)", style, downStyle)
+	}
+	t.Logf("Goloman–Hands drawn cut %vms after herd chaos cut it (%v); screenshot: %s", cut["ms"], style, cut["path"])
+	if err := h.Chaos.Heal("Goloman", "Hands"); err != nil {
+		t.Fatal(err)
+	}
+	d.send(map[string]any{"cmd": "healed"})
+	d.step("healed")
 
 	h.Stop("Welsh")
 	d.send(map[string]any{"cmd": "stopped", "node": "Welsh"})

@@ -90,6 +90,10 @@ type Config struct {
 	// Gateways lists the regions this node's gateways deliver to now; it
 	// must be quick and safe for concurrent use. Nil: none.
 	Gateways func() []string
+	// Cuts lists the peers whose routes this node's chaos gate cuts (herd
+	// chaos), for the heartbeat; quick and safe for concurrent use. Nil
+	// means none.
+	Cuts func() []string
 	// Beat is the heartbeat interval.
 	Beat time.Duration
 	// DownAfter is how long a node may stay silent before it is drawn

@@ -207,6 +207,67 @@ func TestLive_repair(t *testing.T) {
 	}
 }
 
+// TestLive_cut: a route cut by herd chaos is drawn cut, not down, from the
+// heartbeats of both ends, which list their cuts; healed, it is up again.
+// Each change is an event. A node cut off from the viewing node is drawn
+// cut off, not down.
+func TestLive_cut(t *testing.T) {
+	h := nodetest.Start(t, map[string][]string{"A": {"B", "C"}, "B": {"A", "C"}, "C": {"A", "B"}},
+		nodetest.WithChaos(), nodetest.WithConfig(nodetest.Monitor))
+	s := nodetest.OpenStream(t, h.Node("A").MonitorURL())
+	s.FrameUntil("every node and route up", 5*time.Second, nodetest.AllUp)
+	if err := h.Chaos.Cut("B", "C"); err != nil {
+		t.Fatal(err)
+	}
+	var events []live.Event
+	f := s.FrameUntil("B–C cut, and the event", 5*time.Second, func(f live.Frame) bool {
+		events = append(events, f.Events...)
+		return nodetest.EdgeState(f, "B", "C") == live.StateCut && slices.Contains(events, live.Event{Kind: live.EventCut, A: "B", B: "C"})
+	})
+	for _, e := range [][2]string{{"A", "B"}, {"A", "C"}} {
+		if got := nodetest.EdgeState(f, e[0], e[1]); got != live.StateUp {
+			t.Errorf("edge %v is %s, want up", e, got)
+		}
+	}
+	for _, n := range []string{"A", "B", "C"} {
+		if got := nodetest.NodeState(f, n).State; got != live.StateUp {
+			t.Errorf("%s drawn %s during a cut, want up", n, got)
+		}
+	}
+	if err := h.Chaos.Heal("B", "C"); err != nil {
+		t.Fatal(err)
+	}
+	events = nil
+	s.FrameUntil("B–C up again, and the event", 5*time.Second, func(f live.Frame) bool {
+		events = append(events, f.Events...)
+		return nodetest.AllUp(f) && slices.Contains(events, live.Event{Kind: live.EventHealed, A: "B", B: "C"})
+	})
+
+	// Cut from the viewing node: B's heartbeats no longer reach A. B is
+	// drawn cut off, not down (no down event), from its last heartbeat.
+	if err := h.Chaos.Cut("A", "B"); err != nil {
+		t.Fatal(err)
+	}
+	events = nil
+	f = s.FrameUntil("B cut off", 5*time.Second, func(f live.Frame) bool {
+		events = append(events, f.Events...)
+		return nodetest.NodeState(f, "B").State == live.StateCut
+	})
+	if got := nodetest.EdgeState(f, "A", "B"); got != live.StateCut {
+		t.Errorf("edge A–B is %s, want cut", got)
+	}
+	if got := nodetest.EdgeState(f, "B", "C"); got != live.StateUp {
+		t.Errorf("edge B–C is %s with B cut off from A only, want up (B's last heartbeat and C's)", got)
+	}
+	if slices.ContainsFunc(events, func(e live.Event) bool { return e.Kind == live.EventDown }) {
+		t.Errorf("events %+v: B cut off is not down", events)
+	}
+	if err := h.Chaos.HealAll(); err != nil {
+		t.Fatal(err)
+	}
+	s.FrameUntil("all up again", 5*time.Second, nodetest.AllUp)
+}
+
 func TestLive_page(t *testing.T) {
 	h := startHerd(t, map[string][]string{"A": {}})
 	url := h.Node("A").MonitorURL()

@@ -32,6 +32,10 @@ const (
 	StateUp      = "up"
 	StateDown    = "down" // node: silent for DownAfter or said bye; edge: no route either way
 	StateHalf    = "half" // edge: only one end lists the other as a route peer
+	// StateCut: an edge that is not up while an end cuts it (herd chaos);
+	// a node not heard from here while a node that is cuts it (its
+	// heartbeats cannot cross the cut: drawn from its last one).
+	StateCut = "cut"
 )
 
 // NodeView is one node as a browser sees it.
@@ -241,15 +245,20 @@ func (v *view) frame(now time.Time) (f Frame, ok bool) {
 	// DownAfter. A lone node has no such witness.
 	onTime := map[string]bool{}
 	listed := map[string]bool{}
+	cutBy := map[string]bool{} // cut by a node on time
 	for name, seen := range v.nodes {
 		if !seen.beat.Bye && now.Sub(seen.at) <= 2*v.cfg.Beat {
 			onTime[name] = true
 			for _, p := range seen.beat.Peers {
 				listed[p] = true
 			}
+			for _, p := range seen.beat.Cut {
+				cutBy[p] = true
+			}
 		}
 	}
 	peers := map[string][]string{}
+	cuts := map[string][]string{}
 	for _, name := range v.cfg.Nodes {
 		nv := NodeView{Name: name, State: StateUnknown, Age: -1, Peers: []string{}}
 		seen, ok := v.nodes[name]
@@ -261,6 +270,14 @@ func (v *view) frame(now time.Time) (f Frame, ok bool) {
 			nv.State = StateUp
 			nv.Peers = seen.beat.Peers
 			peers[name] = seen.beat.Peers
+			cuts[name] = seen.beat.Cut
+		case cutBy[name]:
+			nv.State = StateCut
+			if ok {
+				nv.Peers = seen.beat.Peers
+				peers[name] = seen.beat.Peers
+				cuts[name] = seen.beat.Cut
+			}
 		case ok || now.Sub(v.since) > v.cfg.DownAfter:
 			nv.State = StateDown
 		}
@@ -271,7 +288,8 @@ func (v *view) frame(now time.Time) (f Frame, ok bool) {
 				nv.Rates = seen.beat.Rates
 			}
 		}
-		if prev := v.nodeState[name]; prev != "" && prev != StateUnknown && prev != nv.State && nv.State != StateUnknown {
+		// A node cut off is no news of its own: its edges say it.
+		if prev := v.nodeState[name]; prev != "" && prev != StateUnknown && prev != StateCut && prev != nv.State && nv.State != StateUnknown && nv.State != StateCut {
 			kind := EventDown
 			if nv.State == StateUp {
 				kind = EventUp
@@ -285,26 +303,31 @@ func (v *view) frame(now time.Time) (f Frame, ok bool) {
 	for _, e := range v.edges {
 		ab := slices.Contains(peers[e[0]], e[1])
 		ba := slices.Contains(peers[e[1]], e[0])
+		cut := slices.Contains(cuts[e[0]], e[1]) || slices.Contains(cuts[e[1]], e[0])
 		ev := EdgeView{A: e[0], B: e[1], State: StateDown}
 		switch {
 		case ab && ba:
 			ev.State = StateUp
+		case cut: // half up, the route is going away
+			ev.State = StateCut
 		case ab || ba:
 			ev.State = StateHalf
 		case v.nodeState[e[0]] == StateUnknown || v.nodeState[e[1]] == StateUnknown:
 			ev.State = StateUnknown
 		}
-		// Only up and down are worth a log line (half is on the way), and
-		// only between two live nodes (a node going down says it all).
+		// Only up and down (or cut) are worth a log line (half is on the
+		// way), and only between two live nodes (a node going down says it
+		// all).
 		bothUp := v.nodeState[e[0]] == StateUp && v.nodeState[e[1]] == StateUp
-		if prev := v.edgeState[e]; bothUp && ((prev == StateUp && ev.State == StateDown) || (prev == StateDown && ev.State == StateUp)) {
+		gone := func(s string) bool { return s == StateDown || s == StateCut }
+		if prev := v.edgeState[e]; bothUp && ((prev == StateUp && gone(ev.State)) || (gone(prev) && ev.State == StateUp)) {
 			kind := EventCut
 			if ev.State == StateUp {
 				kind = EventHealed
 			}
 			f.Events = append(f.Events, Event{Kind: kind, A: e[0], B: e[1]})
 		}
-		if ev.State == StateUp || ev.State == StateDown {
+		if ev.State == StateUp || gone(ev.State) {
 			v.edgeState[e] = ev.State
 		}
 		f.Edges = append(f.Edges, ev)

@@ -1,9 +1,10 @@
 // Package nodetest is the one in-process test herd: whole herds of real
 // nodes (embedded NATS servers, real TCP ports, all on port 0) in one test
 // process, as the tests of node, node/chaos and node/live, and anything
-// else that needs a herd, run them. Optionally every node sits behind its
-// node/chaos route proxy, so that a test can cut, partition and heal
-// routes while the herd runs.
+// else that needs a herd, run them. Optionally every node runs with chaos
+// on (node/chaos), so that a test can cut, partition and heal routes and
+// stop and start nodes while the herd runs, through the chaos service as
+// herd chaos does.
 package nodetest
 
 import (
@@ -20,6 +21,7 @@ import (
 
 	"github.com/herdhq/herd/bus"
 	"github.com/herdhq/herd/bus/record"
+	"github.com/herdhq/herd/embeddednats"
 	"github.com/herdhq/herd/node"
 	"github.com/herdhq/herd/node/chaos"
 	"github.com/herdhq/herd/node/nodetest/wait"
@@ -70,9 +72,9 @@ func WithConfig(mod func(name string, c *node.Config)) Option {
 	return func(h *Herd) { h.mod = mod }
 }
 
-// WithChaos puts every node behind its chaos route proxy (Herd.Net).
+// WithChaos runs every node with chaos on (Herd.Chaos).
 func WithChaos() Option {
-	return func(h *Herd) { h.Net = chaos.New() }
+	return func(h *Herd) { h.Chaos = &Chaos{h: h, cuts: map[[2]string]bool{}, stopped: map[string]bool{}} }
 }
 
 // Monitor gives every node a monitor port (metrics, health, live view).
@@ -86,15 +88,17 @@ func FloodOnly(_ string, c *node.Config) { c.AntiEntropy.Interval = 0 }
 type Herd struct {
 	t    testing.TB
 	Topo map[string][]string
-	// Net is the chaos network when the herd runs WithChaos, else nil.
-	Net *chaos.Net
-	mod func(string, *node.Config)
+	// Chaos drives the herd's chaos services when it runs WithChaos, else
+	// nil.
+	Chaos *Chaos
+	mod   func(string, *node.Config)
 
-	mu    sync.Mutex            // guards nodes and route
+	mu    sync.Mutex            // guards nodes, route and nats
 	nodes map[string]*node.Node // running nodes
-	// route is each node's route address: where it listened (a restart
-	// listens there again), or its proxy's with chaos.
+	// route and nats are each node's route and NATS client addresses:
+	// where it listened (a restart listens there again).
 	route map[string]string
+	nats  map[string]string
 	// regions is each node's region (WithRegions, regions.go), nil for
 	// one region; gateway each node's gateway address once started.
 	regions map[string]string
@@ -103,12 +107,13 @@ type Herd struct {
 
 // Start starts every node of topo and waits until the herd is formed: a
 // route between every two nodes and every neighbor's flood subscription
-// seen. Without chaos each node seeds routes to the neighbors started
-// before it (their ports are known only then); with chaos, to every
-// neighbor's proxy. Every node is closed at the end of the test.
+// seen. Each node seeds routes to the neighbors started before it (their
+// ports are known only then); with chaos, once all run, every node is
+// given every other as a peer, as herd nodes are, so that a cut node is
+// never dialled by gossip. Every node is closed at the end of the test.
 func Start(t testing.TB, topo map[string][]string, opts ...Option) *Herd {
 	t.Helper()
-	h := &Herd{t: t, Topo: topo, nodes: map[string]*node.Node{}, route: map[string]string{}, gateway: map[string]string{}}
+	h := &Herd{t: t, Topo: topo, nodes: map[string]*node.Node{}, route: map[string]string{}, nats: map[string]string{}, gateway: map[string]string{}}
 	for _, o := range opts {
 		o(h)
 	}
@@ -118,24 +123,57 @@ func Start(t testing.TB, topo map[string][]string, opts ...Option) *Herd {
 				t.Error(err)
 			}
 		}
-		if h.Net != nil {
-			h.Net.Close()
-		}
 	})
-	if h.Net != nil {
-		for _, name := range slices.Sorted(maps.Keys(topo)) {
-			addr, err := h.Net.Listen(context.Background(), name, "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			h.route[name] = addr
-		}
-	}
 	for _, name := range startOrder(topo) {
 		h.StartNode(name)
 	}
+	if h.Chaos != nil {
+		members := h.members()
+		for _, name := range h.Live() {
+			n := h.Node(name)
+			h.mu.Lock()
+			peers := h.peers(name)
+			h.mu.Unlock()
+			if _, _, err := n.NATS().SetPeers(peers); err != nil {
+				t.Fatal(err)
+			}
+			n.Chaos().SetHerd(members)
+		}
+	}
 	h.WaitFormed()
 	return h
+}
+
+// ChaosPassword is the system user's password in a herd WithChaos.
+const ChaosPassword = "nodetest-system-password"
+
+// peers are the route peers of node name: every other node of its
+// region, at its route address once known. h.mu is held.
+func (h *Herd) peers(name string) []embeddednats.Peer {
+	var ps []embeddednats.Peer
+	for _, other := range slices.Sorted(maps.Keys(h.Topo)) {
+		if other == name || !h.sameRegion(name, other) {
+			continue
+		}
+		addr, ok := h.route[other]
+		if !ok {
+			addr = "127.0.0.1:0" // not started yet: it dials this one
+		}
+		ps = append(ps, embeddednats.Peer{Name: other, Route: addr})
+	}
+	return ps
+}
+
+// members are the herd's nodes with their NATS addresses, for the chaos
+// services.
+func (h *Herd) members() []chaos.Member {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var ms []chaos.Member
+	for _, name := range slices.Sorted(maps.Keys(h.Topo)) {
+		ms = append(ms, chaos.Member{Name: name, NATS: h.nats[name]})
+	}
+	return ms
 }
 
 // startOrder is breadth-first from the alphabetically first node, so each
@@ -176,14 +214,22 @@ func (h *Herd) Config(name string) node.Config {
 		}
 	}
 	if addr, ok := h.route[name]; ok {
-		if h.Net != nil {
-			cfg.NATS.ClusterAdvertise = addr // routes to it go through the proxy
-		} else {
-			cfg.NATS.ClusterAddr = addr // a restart keeps its route address
-		}
+		cfg.NATS.ClusterAddr = addr // a restart keeps its route address
+	}
+	if addr, ok := h.nats[name]; ok {
+		cfg.NATS.ClientAddr = addr
+	}
+	if h.Chaos != nil {
+		cfg.Chaos.Enabled = true
+		cfg.NATS.SystemPassword = ChaosPassword
+		cfg.NATS.PeersOnly = true
+		cfg.NATS.Peers = h.peers(name)
 	}
 	h.regionConfig(name, &cfg)
 	h.mu.Unlock()
+	if h.Chaos != nil {
+		cfg.Chaos.Herd = h.members()
+	}
 	if h.mod != nil {
 		h.mod(name, &cfg)
 	}
@@ -202,20 +248,17 @@ func (h *Herd) StartNode(name string) *node.Node {
 	if err := n.Start(ctx); err != nil {
 		h.t.Fatalf("start %s: %v", name, err)
 	}
-	if h.Net != nil {
-		if err := h.Net.SetNode(name, n.NATS().ClusterAddr(), n.NATS().NATS().ID()); err != nil {
-			h.t.Fatal(err)
-		}
-	}
 	h.mu.Lock()
-	if h.Net == nil {
-		h.route[name] = n.NATS().ClusterAddr()
-	}
+	h.route[name] = n.NATS().ClusterAddr()
+	h.nats[name] = strings.TrimPrefix(n.NATS().ClientURL(), "nats://")
 	h.nodes[name] = n
 	if h.regions != nil {
 		h.gateway[name] = n.NATS().GatewayAddr()
 	}
 	h.mu.Unlock()
+	if h.Chaos != nil {
+		h.Chaos.started(name)
+	}
 	return n
 }
 
@@ -226,9 +269,6 @@ func (h *Herd) Stop(name string) {
 	n := h.nodes[name]
 	delete(h.nodes, name)
 	h.mu.Unlock()
-	if h.Net != nil {
-		h.Net.SetNode(name, "", "")
-	}
 	if err := n.Close(); err != nil {
 		h.t.Error(err)
 	}
@@ -248,17 +288,10 @@ func (h *Herd) Live() []string {
 	return slices.Sorted(maps.Keys(h.nodes))
 }
 
-// cut reports whether the route between a and b is cut.
+// cut reports whether the route between a and b is cut, or either is
+// stopped, by chaos.
 func (h *Herd) cut(a, b string) bool {
-	if h.Net == nil {
-		return false
-	}
-	for _, e := range h.Net.Cuts() {
-		if e == [2]string{a, b} || e == [2]string{b, a} {
-			return true
-		}
-	}
-	return false
+	return h.Chaos != nil && h.Chaos.isCut(a, b)
 }
 
 // WantPeers is the route peers a running node should have: every other

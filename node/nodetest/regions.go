@@ -18,7 +18,7 @@ import (
 // it, with routes only inside it, and the regions join through gateways on
 // port 0, each node dialling the gateways of the nodes started before it
 // in other regions (NATS dials back the rest). Neighbors may be in other
-// regions. Chaos proxies, if any, stay on the routes.
+// regions. Chaos (WithChaos) cuts routes, inside a region.
 func WithRegions(regions map[string]string) Option {
 	return func(h *Herd) { h.regions = maps.Clone(regions) }
 }

@@ -17,13 +17,15 @@ import (
 	"github.com/herdhq/herd/deploy/herdfile"
 	"github.com/herdhq/herd/embeddednats"
 	"github.com/herdhq/herd/node"
+	"github.com/herdhq/herd/node/chaos"
 	"github.com/herdhq/herd/node/metrics"
 	"github.com/herdhq/herd/node/places"
 )
 
 // Errors, in one block.
 var (
-	ErrUnknownNode = errors.New("no such node in the herd file")
+	ErrUnknownNode       = errors.New("no such node in the herd file")
+	ErrChaosNoSystemUser = errors.New("chaos needs the system user")
 )
 
 // Logger builds the slog logger the herd file asks for.
@@ -92,6 +94,9 @@ func NodeConfig(hf herdfile.Config, name string, p places.Provider, log *slog.Lo
 	cfg.NATS.PeersOnly = true
 	cfg.NATS.RoutePasswordHint = passwordHint(hf.Auth.Routes.Credential, "auth.routes")
 
+	cfg.Chaos.Enabled = hf.Chaos
+	cfg.Chaos.Herd = Members(hf)
+
 	cfg.AntiEntropy.Interval = hf.AntiEntropy.Interval
 	cfg.AntiEntropy.Jitter = hf.AntiEntropy.Jitter
 	cfg.AntiEntropy.Timeout = hf.AntiEntropy.Timeout
@@ -124,6 +129,16 @@ func Peers(hf herdfile.Config, name string) []embeddednats.Peer {
 		}
 	}
 	return peers
+}
+
+// Members are the nodes of hf with their NATS addresses, as the chaos
+// service lists them.
+func Members(hf herdfile.Config) []chaos.Member {
+	ms := make([]chaos.Member, 0, len(hf.Nodes))
+	for _, n := range hf.Nodes {
+		ms = append(ms, chaos.Member{Name: n.Name, NATS: n.NATS})
+	}
+	return ms
 }
 
 // passwordHint names where a credential's password comes from, for the
@@ -231,6 +246,11 @@ func Start(ctx context.Context, hf herdfile.Config, names []string, ps *Provider
 			}
 		}
 		startedGateways(hf, names, gateways, &cfg)
+		if cfg.Chaos.Enabled && cfg.NATS.SystemPassword == "" {
+			h.Close()
+			return nil, &herdfile.FieldError{Field: "auth.system", Err: ErrChaosNoSystemUser, Detail: "herd chaos reaches the nodes as the system user: " +
+				"give it a password in HERD_SYSTEM_PASSWORD (auth.system.password_env) or auth.system.password_file"}
+		}
 		n, err := node.New(cfg)
 		if err != nil {
 			h.Close()
@@ -261,7 +281,45 @@ func Start(ctx context.Context, hf herdfile.Config, names []string, ps *Provider
 		h.Close()
 		return nil, err
 	}
+	if hf.Chaos && len(h.Nodes) > 1 {
+		if err := h.chaosPeers(hf); err != nil {
+			h.Close()
+			return nil, err
+		}
+	}
 	return h, nil
+}
+
+// chaosPeers gives nodes started together every other as a configured
+// route, at the address it listens on, and their chaos services every
+// node's NATS address: a cut peer must be a configured route (else gossip
+// makes a node dial it unmarked; see embeddednats BlockRoutes), and a
+// stopped node is reached at its own NATS port.
+func (h *Herd) chaosPeers(hf herdfile.Config) error {
+	cluster, client := map[string]string{}, map[string]string{}
+	for _, n := range h.Nodes {
+		cluster[n.Name()] = n.NATS().ClusterAddr()
+		client[n.Name()] = strings.TrimPrefix(n.NATS().ClientURL(), "nats://")
+	}
+	members := Members(hf)
+	for i, m := range members {
+		if addr, ok := client[m.Name]; ok {
+			members[i].NATS = addr
+		}
+	}
+	for _, n := range h.Nodes {
+		peers := Peers(hf, n.Name())
+		for i, p := range peers {
+			if addr, ok := cluster[p.Name]; ok {
+				peers[i].Route = addr
+			}
+		}
+		if _, _, err := n.NATS().SetPeers(peers); err != nil {
+			return fmt.Errorf("node %s: %w", n.Name(), err)
+		}
+		n.Chaos().SetHerd(members)
+	}
+	return nil
 }
 
 // WaitFormed waits until every node has a route to each of the other

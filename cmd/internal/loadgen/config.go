@@ -115,8 +115,11 @@ type Config struct {
 	Verify VerifyMode
 	// VerifySample is the number of clients checked with VerifySample.
 	VerifySample int
-	// Settle is how long verification waits for late flood records
-	// before it counts a record as missing.
+	// Settle is how long after the load verification waits for records
+	// still in flight, or lost and being repaired by anti-entropy, before
+	// it counts a record as missing; a record missing at its first check
+	// is checked at least once more after the first pass over every
+	// client (which alone can take longer).
 	Settle time.Duration
 
 	// Prefix starts every client name. Run-unique by default, so records

@@ -38,6 +38,11 @@ type HerdStats struct {
 	Refused       float64            `json:"refused"` // flood and sync lines or messages refused
 	Exchanges     map[string]float64 `json:"antientropy_exchanges"`
 	Repaired      float64            `json:"antientropy_repaired"`
+	// RouteClosed counts the NATS route connections the herd's servers
+	// closed over the load, by reason (herd_nats_route_closed_total): a
+	// route closed while the herd runs lost the flood messages queued on
+	// it.
+	RouteClosed map[string]float64 `json:"nats_route_closed,omitempty"`
 }
 
 // metricsSnapshot is one scrape of every node: value by series name and
@@ -178,6 +183,15 @@ func herdStats(before, after metricsSnapshot, nodes int, iamat int64) *HerdStats
 	for _, r := range []string{"in_sync", "differed", "failed"} {
 		h.Exchanges[r] = d("herd_antientropy_exchanges_total", `result="`+r+`"`)
 	}
+	closedBefore := before.byLabel("herd_nats_route_closed_total", "reason")
+	for r, v := range after.byLabel("herd_nats_route_closed_total", "reason") {
+		if v -= closedBefore[r]; v > 0 {
+			if h.RouteClosed == nil {
+				h.RouteClosed = map[string]float64{}
+			}
+			h.RouteClosed[r] = v
+		}
+	}
 	return h
 }
 
@@ -205,6 +219,7 @@ func writeHerdStats(p func(string, ...any), h *HerdStats) {
 		total += h.Dropped[r]
 	}
 	p("  flood       %.0f records in %.0f messages (%.1f per message); dropped %.0f (%s); refused %.0f", h.FloodRecords, h.FloodMessages, perMsg, total, strings.Join(drops, ", "), h.Refused)
+	p("  routes      closed: %s", byReason(h.RouteClosed))
 	p("  sync        %.0f exchanges (%.0f in sync, %.0f differed, %.0f failed), %.0f records repaired",
 		h.Exchanges["in_sync"]+h.Exchanges["differed"]+h.Exchanges["failed"], h.Exchanges["in_sync"], h.Exchanges["differed"], h.Exchanges["failed"], h.Repaired)
 }

@@ -60,13 +60,26 @@ func WriteText(w io.Writer, res Result) {
 	if res.HerdError != "" {
 		p("herd          metrics not read: %s", res.HerdError)
 	}
+	if b := res.Balance; b != nil {
+		p("flood balance published %.0f records to neighbors, received %.0f (read %.1fs after the run)", b.Published, b.Received, b.Seconds)
+		for _, e := range b.Unequal {
+			p("  %s -> %s: published %.0f, received %.0f (%+.0f)", e.From, e.To, e.Published, e.Received, e.Received-e.Published)
+		}
+		if l := b.Late; l != nil {
+			p("  after the load: dropped %s; routes closed %s; %.0f records repaired", byReason(l.Dropped), byReason(l.RouteClosed), l.Repaired)
+		}
+	}
 	if v := res.Verify; v != nil {
 		verdict := "OK: every checked record is on every node"
 		if !v.OK {
 			verdict = "FAILED"
 		}
-		p("verify (%s)   %d clients × %d nodes = %d checks, %d failed, %d passed only after a retry, %.1fs: %s",
-			v.Mode, v.Clients, v.Nodes, v.Checks, v.Failed, v.Retried, v.Seconds, verdict)
+		retried := ""
+		if v.Retried > 0 {
+			retried = fmt.Sprintf(" (the last %.1fs after the load)", v.LastPassed)
+		}
+		p("verify (%s)   %d clients × %d nodes = %d checks, %d failed, %d passed only after a retry%s, %.1fs: %s",
+			v.Mode, v.Clients, v.Nodes, v.Checks, v.Failed, v.Retried, retried, v.Seconds, verdict)
 		for _, a := range slices.Sorted(maps.Keys(v.Missing)) {
 			p("  %s missing %d", a, v.Missing[a])
 		}
@@ -74,4 +87,18 @@ func WriteText(w io.Writer, res Result) {
 			p("  e.g. %s", strings.TrimSpace(v.Example))
 		}
 	}
+}
+
+// byReason is "none" or the non-zero counts of m as "reason n, ...".
+func byReason(m map[string]float64) string {
+	var rs []string
+	for _, r := range slices.Sorted(maps.Keys(m)) {
+		if m[r] != 0 {
+			rs = append(rs, fmt.Sprintf("%s %.0f", r, m[r]))
+		}
+	}
+	if len(rs) == 0 {
+		return "none"
+	}
+	return strings.Join(rs, ", ")
 }

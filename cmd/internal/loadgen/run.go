@@ -53,6 +53,9 @@ type Result struct {
 	// HerdError why they could not be read.
 	Herd      *HerdStats `json:"herd,omitempty"`
 	HerdError string     `json:"herd_error,omitempty"`
+	// Balance compares what each node published to each neighbor with
+	// what the neighbor received, over the run and the verification.
+	Balance *FloodBalance `json:"flood_balance,omitempty"`
 }
 
 // SocketStats are the largest TCP socket counts seen during the run.
@@ -98,16 +101,27 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if ctx.Err() != nil {
 		return res, ctx.Err()
 	}
+	var loadEnd *metricsSnapshot
 	if len(metricsURLs) > 0 {
 		if after, err := scrapeAll(ctx, metricsURLs); err != nil {
 			res.HerdError = err.Error()
 		} else {
 			res.Herd = herdStats(before, after, len(metricsURLs), res.IAMAT+int64(res.ProbesSent))
+			loadEnd = &after
 		}
 	}
 	if cfg.Verify != VerifyNone && cfg.Mode != ModeProbe {
 		v := r.verify(ctx)
 		res.Verify = &v
+	}
+	if len(metricsURLs) > 0 {
+		if b, err := floodBalance(ctx, metricsURLs, before, loadEnd); err != nil {
+			res.HerdError = err.Error()
+		} else {
+			res.Balance = b
+		}
+	}
+	if v := res.Verify; v != nil {
 		if !v.OK {
 			return res, fmt.Errorf("%w: %d of %d checks failed", ErrVerifyFailed, v.Failed, v.Checks)
 		}

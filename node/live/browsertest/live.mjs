@@ -92,6 +92,42 @@ try {
   await page.screenshot({ path: flood });
   say({ step: 'screenshot', path: flood, clients: await page.$$eval('circle.client', (c) => c.length), hops: await page.$$eval('.hop', (h) => h.length), labels: await page.$$eval('.hop text', (h) => h.map((t) => t.textContent)) });
 
+  // A route cut by herd chaos: drawn cut, in its own colour and dashes,
+  // not down; healed, up again.
+  const cut = await expect('cut');
+  const edgeOf = (a, b) => `.edge[data-a="${a}"][data-b="${b}"], .edge[data-a="${b}"][data-b="${a}"]`;
+  const t1 = Date.now();
+  await page.waitForSelector(`:is(${edgeOf(cut.a, cut.b)})[data-state="cut"]`);
+  const cutMs = Date.now() - t1;
+  await page.waitForTimeout(400); // the stroke's transition
+  const style = await page.$eval(`${edgeOf(cut.a, cut.b)}`, (e) => {
+    const cs = getComputedStyle(e.querySelector('line'));
+    return { stroke: cs.stroke, dash: cs.strokeDasharray };
+  });
+  // How a route that is down would be drawn, for comparison.
+  const downStyle = await page.evaluate(() => {
+    const svg = document.querySelector('.edge').ownerSVGElement;
+    const g = document.createElementNS('http://www.w3.org/2000/svg', 'g');
+    g.setAttribute('class', 'edge');
+    g.dataset.state = 'down';
+    const l = document.createElementNS('http://www.w3.org/2000/svg', 'line');
+    g.appendChild(l);
+    svg.appendChild(g);
+    const cs = getComputedStyle(l);
+    const r = { stroke: cs.stroke, dash: cs.strokeDasharray };
+    g.remove();
+    return r;
+  });
+  await page.waitForSelector('#log li.cut');
+  // The far end, no longer heard from here, is drawn cut off, not down.
+  await page.waitForSelector(`.node[data-name="${cut.b}"][data-state="cut"]`);
+  const cutShot = path.join(outDir, 'live-cut.png');
+  await page.screenshot({ path: cutShot });
+  say({ step: 'cut', ms: cutMs, style, downStyle, path: cutShot });
+  await expect('healed');
+  await page.waitForSelector(`:is(${edgeOf(cut.a, cut.b)})[data-state="up"]`);
+  say({ step: 'healed' });
+
   // A node stops: it is drawn down, and so are its routes.
   const stopped = await expect('stopped');
   const t0 = Date.now();

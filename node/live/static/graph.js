@@ -155,6 +155,10 @@ export class HerdGraph {
         node.lines[0].textContent = 'DOWN';
         node.lines[1].textContent = nv.age >= 0 ? `silent ${(nv.age / 1000).toFixed(1)} s` : 'never heard';
         node.lines[2].textContent = '';
+      } else if (nv.state === 'cut') {
+        node.lines[0].textContent = 'CUT OFF (herd chaos)';
+        node.lines[1].textContent = nv.age >= 0 ? `not heard for ${(nv.age / 1000).toFixed(1)} s` : 'never heard';
+        node.lines[2].textContent = '';
       } else if (nv.state === 'unknown') {
         node.lines.forEach((t) => (t.textContent = ''));
         node.lines[0].textContent = 'waiting…';

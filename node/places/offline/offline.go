@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,9 +53,18 @@ var _ places.Provider = (*Provider)(nil)
 type Provider struct {
 	load func() (*Dataset, error)
 
-	once sync.Once // guards the first call of load; ds and err are set once by it
+	once sync.Once // guards the first call of load; ds, err and slots are set once by it
 	ds   *Dataset
 	err  error
+	// slots bounds the searches running at once to GOMAXPROCS. A search
+	// is CPU work of tens of microseconds, so more at once gain nothing,
+	// and a burst of WHATSATs (one goroutine each at the client port,
+	// thousands when clients pipeline them) would otherwise all be
+	// runnable together: the node's flood and NATS routes then wait behind
+	// them for seconds (route read loops were seen taking 2-3.5 s while
+	// herd bench --verify pipelined 100,000 WHATSATs per node). Waiting
+	// searches are parked, not runnable.
+	slots chan struct{}
 }
 
 // New returns a provider over the embedded data file. It does no work: the
@@ -82,7 +92,10 @@ func LoadEmbedded() (*Dataset, error) {
 // Load decodes and indexes the data now, if no search has done it yet, and
 // returns it. Call it at start-up so that the first WHATSAT is not slow.
 func (p *Provider) Load() (*Dataset, error) {
-	p.once.Do(func() { p.ds, p.err = p.load() })
+	p.once.Do(func() {
+		p.ds, p.err = p.load()
+		p.slots = make(chan struct{}, runtime.GOMAXPROCS(0))
+	})
 	return p.ds, p.err
 }
 
@@ -101,6 +114,12 @@ func (p *Provider) Nearby(ctx context.Context, q places.Query) (places.Response,
 	if err != nil {
 		return places.Response{}, fmt.Errorf("load offline places: %w", err)
 	}
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return places.Response{}, ctx.Err()
+	}
+	defer func() { <-p.slots }()
 	if err := ctx.Err(); err != nil {
 		return places.Response{}, err
 	}

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/golang/geo/s2"
 
@@ -462,5 +464,27 @@ func TestVicinity(t *testing.T) {
 		if got := vicinity(&tc.r); got != tc.want {
 			t.Errorf("vicinity(%+v) = %q, want %q", tc.r, got, tc.want)
 		}
+	}
+}
+
+// At most GOMAXPROCS searches of one provider run at once; another waits
+// (parked) for a slot, and gives up when its context ends.
+func TestProvider_Nearby_Bounded(t *testing.T) {
+	p := &Provider{load: func() (*Dataset, error) { return NewDataset(sampleRecords()), nil }}
+	if _, err := p.Load(); err != nil {
+		t.Fatal(err)
+	}
+	q := places.Query{Lat: 34.07, Lng: -118.4, RadiusM: 5000, Limit: 3}
+	for range runtime.GOMAXPROCS(0) {
+		p.slots <- struct{}{} // searches in progress
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := p.Nearby(ctx, q); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Nearby with every slot taken = %v, want it to wait until its context ends", err)
+	}
+	<-p.slots // one search done
+	if resp, err := p.Nearby(context.Background(), q); err != nil || len(resp.Results) != 1 {
+		t.Fatalf("Nearby with a free slot = %d results, %v; want Beverly Hills", len(resp.Results), err)
 	}
 }

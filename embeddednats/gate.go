@@ -1,0 +1,259 @@
+package embeddednats
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// The chaos gate cuts this server's routes to chosen peers (herd chaos),
+// inside nats-server's route authentication, so it works the same with
+// route TLS and without: the dialling node is named by its route user
+// (peers.go), which the accepting side reads after the TLS handshake.
+//
+// A cut of peer P, applied by BlockRoutes on this server:
+//   - refuses every route P dials here (routeCheck.admit), holding the
+//     refusal until the cut heals (then the route is let in at once) or
+//     for chaosHold;
+//   - dials P with the route user marked cut (routeMark), which P refuses
+//     at once whatever its own cuts, so the cut holds even when only this
+//     end applied it (the marked route is redialled about once a second);
+//     P stays a configured route, so gossip never makes this server dial
+//     it unmarked;
+//   - closes the routes P dialled here (expired, see closeRoutes) and
+//     those this server dialled to P (a reload drops their old URL); P,
+//     refusing the marked dial, closes the routes it let in from here,
+//     which also takes the one a reload cannot: a pooled connection being
+//     opened at that very moment, not yet registered.
+//
+// Healing reverses each: held refusals are let in, P is dialled unmarked.
+// Every cut is applied by each end for the other (the chaos service does
+// both), though one end alone holds it too.
+
+const (
+	// causeChaos is the refusal cause of a chaos cut here, and
+	// causeChaosMarked of a route its dialler cut.
+	causeChaos       = "chaos"
+	causeChaosMarked = "chaos-marked"
+	// chaosHold bounds how long a route refused by a cut is held before
+	// the refusal is answered (and the route redialled, and held again):
+	// long enough that a cut costs nothing, short enough that a dialler
+	// whose connection died meanwhile does not pin a read loop for long.
+	chaosHold = 30 * time.Second
+	// acceptedGrace keeps a route just let in tracked though the server's
+	// route list does not show it yet (it registers a route only once
+	// the route's INFO arrived).
+	acceptedGrace = 10 * time.Second
+	// acceptedPrune: with this many routes tracked, those gone are
+	// forgotten at the next one let in.
+	acceptedPrune = 256
+)
+
+// RouteBlock is what BlockRoutes cuts.
+type RouteBlock struct {
+	// All cuts every route: the node is stopped.
+	All bool
+	// Peers are the peers whose routes are cut.
+	Peers []string
+}
+
+// acceptedRoute is a route let in here, kept so that a cut can close it.
+type acceptedRoute struct {
+	name string
+	gen  uint64 // its dialler's route generation (routeMark)
+	c    server.ClientAuthentication
+	at   time.Time
+}
+
+// admit applies the chaos gate to a route judge lets in, and remembers it
+// so that a later cut can close it. A route its dialler marked cut is
+// refused whether or not the gate is on here, and closes the routes let
+// in from that dialler before.
+func (rc *routeCheck) admit(c server.ClientAuthentication, name string) *refusal {
+	_, _, mark := splitRouteUser(c.GetOpts().Username)
+	who := hostOf(c.RemoteAddress())
+	if name != "" {
+		who = name + " (" + who + ")"
+	}
+	if mark.cut {
+		rc.closeRoutes(func(a acceptedRoute) bool { return a.name == name && a.gen < mark.gen })
+		return &refusal{causeChaosMarked, fmt.Sprintf("route from %s refused: %s has cut its route to this node (herd chaos)", who, name)}
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	switch {
+	case rc.chaos && rc.cutAll:
+		return &refusal{causeChaos, fmt.Sprintf("route from %s refused: this node is stopped (herd chaos)", who)}
+	case rc.chaos && rc.cut[name]:
+		return &refusal{causeChaos, fmt.Sprintf("route from %s refused: the route is cut (herd chaos)", who)}
+	case name == "":
+		return nil
+	}
+	// Under mu with the check above: a cut either refuses this route or
+	// finds it here to close.
+	if len(rc.accepted) >= acceptedPrune && rc.liveRoutes != nil {
+		rc.pruneLocked(rc.liveRoutes(), time.Now())
+	}
+	rc.accepted[c.GetID()] = acceptedRoute{name: name, gen: mark.gen, c: c, at: time.Now()}
+	return nil
+}
+
+// pruneLocked forgets the routes let in that are gone: not among live
+// (the server's route connections) and older than acceptedGrace. rc.mu
+// is held.
+func (rc *routeCheck) pruneLocked(live map[uint64]bool, now time.Time) {
+	for id, a := range rc.accepted {
+		if !live[id] && now.Sub(a.at) > acceptedGrace {
+			delete(rc.accepted, id)
+		}
+	}
+}
+
+// mark is how this server marks its routes to peer name.
+func (rc *routeCheck) mark(name string) routeMark {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return routeMark{cut: rc.cutAll || rc.cut[name], gen: rc.gen[name]}
+}
+
+// cutting reports whether the gate cuts any route now, or did within
+// chaosHold: a route of this node refused then is the tail of a cut (a
+// peer healing a moment later, or still holding a refusal).
+func (rc *routeCheck) cutting() bool {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.cutAll || len(rc.cut) > 0 || time.Since(rc.healed) < chaosHold
+}
+
+// setBlock replaces what the gate cuts, moves the routes to peers cut or
+// healed to their next generation, and wakes the held refusals.
+func (rc *routeCheck) setBlock(b RouteBlock, peers []string) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	was := make(map[string]bool, len(peers))
+	for _, p := range peers {
+		was[p] = rc.cutAll || rc.cut[p]
+	}
+	if rc.cutAll || len(rc.cut) > 0 {
+		rc.healed = time.Now()
+	}
+	rc.cutAll = b.All
+	clear(rc.cut)
+	for _, p := range b.Peers {
+		rc.cut[p] = true
+	}
+	for _, p := range peers {
+		if (rc.cutAll || rc.cut[p]) != was[p] {
+			rc.gen[p]++
+		}
+	}
+	close(rc.changed)
+	rc.changed = make(chan struct{})
+}
+
+// closeRoutes closes every route let in here that close selects, and
+// forgets the routes that are gone.
+//
+// nats-server has no call that closes one route. A custom authenticator
+// may register an expiry on the connections it lets in (User's
+// ConnectionDeadline); registering one that has passed closes the
+// connection at once ("User Authentication Expired", which only a cut
+// causes in a herd).
+func (rc *routeCheck) closeRoutes(close func(acceptedRoute) bool) {
+	var live map[uint64]bool
+	if rc.liveRoutes != nil {
+		live = rc.liveRoutes()
+	}
+	now := time.Now()
+	var victims []server.ClientAuthentication
+	rc.mu.Lock()
+	for id, a := range rc.accepted {
+		if close(a) {
+			victims = append(victims, a.c)
+			delete(rc.accepted, id)
+		}
+	}
+	if live != nil {
+		rc.pruneLocked(live, now)
+	}
+	rc.mu.Unlock()
+	for _, c := range victims {
+		c.RegisterUser(&server.User{ConnectionDeadline: now})
+	}
+}
+
+// BlockRoutes sets what the chaos gate cuts: every route (b.All, a stopped
+// node) or the routes to b.Peers, replacing the last call's. It returns
+// once routes to newly cut peers are being closed and the cut ones are no
+// longer dialled unmarked, and healed peers are let in and dialled.
+func (s *Server) BlockRoutes(b RouteBlock) error {
+	if !s.cfg.Chaos {
+		return fmt.Errorf("block routes: %w", ErrNoChaos)
+	}
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	srv, err := s.running()
+	if err != nil {
+		return fmt.Errorf("block routes: %w", err)
+	}
+	ps, _ := s.check.current()
+	for _, p := range b.Peers {
+		if _, ok := ps.byName[p]; !ok {
+			return fmt.Errorf("block routes to %q: %w", p, ErrUnknownPeer)
+		}
+	}
+	s.check.setBlock(b, ps.names)
+
+	opts := s.opts.Clone()
+	// The same objects, as in SetPeers: a fresh copy would reload TLS and
+	// users for nothing.
+	opts.Cluster.TLSConfig, opts.Nkeys, opts.Users, opts.Accounts = s.opts.Cluster.TLSConfig, s.opts.Nkeys, s.opts.Users, s.opts.Accounts
+	peers := make([]Peer, 0, len(ps.names))
+	for _, n := range ps.names {
+		peers = append(peers, ps.byName[n])
+	}
+	s.cfg.applyRoutes(opts, peers, s.check.mark)
+	if !slices.EqualFunc(opts.Routes, s.opts.Routes, sameURL) {
+		// Routes whose URL changed (marked or unmarked) are closed without
+		// redial and dialled anew with the new user.
+		s.check.reloading.Store(true)
+		err = srv.ReloadOptions(opts)
+		s.check.reloading.Store(false)
+		if err != nil {
+			return fmt.Errorf("block routes: reload routes: %w", err)
+		}
+		s.opts = opts
+	}
+	s.check.closeRoutes(func(a acceptedRoute) bool { return b.All || slices.Contains(b.Peers, a.name) })
+	return nil
+}
+
+// liveRoutes are the ids of srv's route connections.
+func liveRoutes(srv *server.Server) map[uint64]bool {
+	live := map[uint64]bool{}
+	if rz, err := srv.Routez(&server.RoutezOptions{}); err == nil {
+		for _, r := range rz.Routes {
+			live[r.Rid] = true
+		}
+	}
+	return live
+}
+
+// Blocked returns what the chaos gate cuts now.
+func (s *Server) Blocked() RouteBlock {
+	rc := s.check
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	b := RouteBlock{All: rc.cutAll}
+	for p := range rc.cut {
+		b.Peers = append(b.Peers, p)
+	}
+	slices.Sort(b.Peers)
+	return b
+}
+
+// sameURL compares route URLs with their user info.
+func sameURL(a, b *url.URL) bool { return a.String() == b.String() }

@@ -1,0 +1,267 @@
+package embeddednats
+
+import (
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// chaosMesh starts A, B and C with the chaos gate, route credentials and,
+// with ca set, route TLS, each a configured route of the others, and
+// returns them with their logs from info level.
+func chaosMesh(t *testing.T, ca *testPKI) (servers []*Server, logs []*captureHandler) {
+	t.Helper()
+	names := []string{"A", "B", "C"}
+	started := map[string]string{} // name → cluster address
+	for _, name := range names {
+		c := testConfig(t, name)
+		withRouteAuth("right-horse-battery")(&c)
+		c.PeersOnly, c.Chaos = true, true
+		if ca != nil {
+			c.RouteTLS = routeTLS(t, ca, ca, name)
+		}
+		for _, p := range names {
+			if p == name {
+				continue
+			}
+			addr, ok := started[p]
+			if !ok {
+				addr = "127.0.0.1:0" // not started yet: it dials this one
+			}
+			c.Peers = append(c.Peers, Peer{Name: p, Route: addr})
+		}
+		l := newCapture(slog.LevelInfo)
+		c.Logger = slog.New(teeHandler{l, c.Logger.Handler()})
+		s := startServer(t, c)
+		started[name] = s.ClusterAddr()
+		servers, logs = append(servers, s), append(logs, l)
+	}
+	// Every address is known now: every peer is a configured route.
+	for _, s := range servers {
+		var peers []Peer
+		for _, p := range names {
+			if p != s.Name() {
+				peers = append(peers, Peer{Name: p, Route: started[p]})
+			}
+		}
+		if _, _, err := s.SetPeers(peers); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitMesh(t, servers...)
+	waitRoutesSettled(t, servers...)
+	return servers, logs
+}
+
+// wantPeers polls until every server has exactly the route peers given.
+func wantPeers(t *testing.T, what string, want map[*Server][]string) {
+	t.Helper()
+	waitFor(t, what, func() bool {
+		for s, w := range want {
+			if !slices.Equal(s.Peers(), w) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// holdPeers fails if any server's route peers differ from want at any
+// moment during d.
+func holdPeers(t *testing.T, d time.Duration, want map[*Server][]string) {
+	t.Helper()
+	for start := time.Now(); time.Since(start) < d; time.Sleep(20 * time.Millisecond) {
+		for s, w := range want {
+			if got := s.Peers(); !slices.Equal(got, w) {
+				t.Fatalf("%s has route peers %v %v into the cut, want %v", s.Name(), got, time.Since(start).Round(time.Millisecond), w)
+			}
+		}
+	}
+}
+
+// delivered reports whether messages published on from, one every 100ms
+// for a second and a half, reach a subscriber on to (core NATS drops what
+// a route closing at that moment carried, as when duplicate routes of a
+// heal are resolved).
+func delivered(t *testing.T, from, to *Server, subject string) bool {
+	t.Helper()
+	sub, err := to.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	ch := make(chan *nats.Msg, 16)
+	if _, err := sub.ChanSubscribe(subject, ch); err != nil {
+		t.Fatal(err)
+	}
+	sub.Flush()
+	pub, err := from.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); {
+		pub.Publish(subject, []byte("x"))
+		pub.Flush()
+		select {
+		case <-ch:
+			return true
+		case <-tick.C:
+		}
+	}
+	return false
+}
+
+// errorLines are the error-level lines of logs, for a test that wants
+// none.
+func errorLines(logs ...*captureHandler) []string {
+	var out []string
+	for _, l := range logs {
+		for _, r := range l.records() {
+			if r.Level >= slog.LevelError {
+				out = append(out, r.Message)
+			}
+		}
+	}
+	return out
+}
+
+// A cut A–B applied at both ends closes their routes and keeps them closed
+// while C stays routed to both, and a message from A no longer reaches B;
+// healed, the routes come straight back. Routes are TLS or not: the gate
+// sits in the route authentication, after the handshake. Nothing of it is
+// logged as an error.
+func TestServer_BlockRoutes(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		ca   *testPKI
+	}{{"plain", nil}, {"TLS", newTestCA(t, "herd CA")}} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, logs := chaosMesh(t, tt.ca)
+			a, b, c := s[0], s[1], s[2]
+			if !delivered(t, a, b, "before.cut") {
+				t.Fatal("A's message did not reach B before the cut")
+			}
+			cutAt := time.Now()
+			if err := a.BlockRoutes(RouteBlock{Peers: []string{"B"}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.BlockRoutes(RouteBlock{Peers: []string{"A"}}); err != nil {
+				t.Fatal(err)
+			}
+			cut := map[*Server][]string{a: {"C"}, b: {"C"}, c: {"A", "B"}}
+			wantPeers(t, "A–B cut", cut)
+			t.Logf("A–B routes closed %v after the cut", time.Since(cutAt).Round(time.Millisecond))
+			holdPeers(t, 3*time.Second, cut)
+			if delivered(t, a, b, "during.cut") {
+				t.Error("A's message reached B during the cut")
+			}
+			if got := a.Blocked(); got.All || !slices.Equal(got.Peers, []string{"B"}) {
+				t.Errorf("A.Blocked() = %+v", got)
+			}
+
+			healAt := time.Now()
+			a.BlockRoutes(RouteBlock{})
+			b.BlockRoutes(RouteBlock{})
+			wantPeers(t, "A–B healed", map[*Server][]string{a: {"B", "C"}, b: {"A", "C"}, c: {"A", "B"}})
+			t.Logf("A–B routes back %v after the heal", time.Since(healAt).Round(time.Millisecond))
+			if !delivered(t, a, b, "after.heal") {
+				t.Error("A's message did not reach B after the heal")
+			}
+			if lines := errorLines(logs...); len(lines) > 0 {
+				t.Errorf("error lines during cut and heal:\n%s", strings.Join(lines, "\n"))
+			}
+		})
+	}
+}
+
+// A cut applied at one end only holds too: A marks its own dials of B cut
+// and refuses B's, so B, which knows nothing of it, stays cut off.
+func TestServer_BlockRoutes_oneEnd(t *testing.T) {
+	s, _ := chaosMesh(t, nil)
+	a, b, c := s[0], s[1], s[2]
+	if err := a.BlockRoutes(RouteBlock{Peers: []string{"B"}}); err != nil {
+		t.Fatal(err)
+	}
+	cut := map[*Server][]string{a: {"C"}, b: {"C"}, c: {"A", "B"}}
+	wantPeers(t, "A–B cut at A", cut)
+	holdPeers(t, 3*time.Second, cut)
+	a.BlockRoutes(RouteBlock{})
+	wantPeers(t, "A–B healed at A", map[*Server][]string{a: {"B", "C"}, b: {"A", "C"}, c: {"A", "B"}})
+}
+
+// A stopped server (All) loses every route and takes none, by itself; the
+// others keep theirs. Restarted, it is routed to both again.
+func TestServer_BlockRoutes_all(t *testing.T) {
+	s, logs := chaosMesh(t, nil)
+	a, b, c := s[0], s[1], s[2]
+	if err := a.BlockRoutes(RouteBlock{All: true}); err != nil {
+		t.Fatal(err)
+	}
+	stopped := map[*Server][]string{a: {}, b: {"C"}, c: {"B"}}
+	wantPeers(t, "A stopped", stopped)
+	holdPeers(t, 3*time.Second, stopped)
+	a.BlockRoutes(RouteBlock{})
+	wantPeers(t, "A back", map[*Server][]string{a: {"B", "C"}, b: {"A", "C"}, c: {"A", "B"}})
+	if lines := errorLines(logs[1:]...); len(lines) > 0 {
+		t.Errorf("error lines at B and C while A was stopped:\n%s", strings.Join(lines, "\n"))
+	}
+}
+
+func TestServer_BlockRoutes_errors(t *testing.T) {
+	plain := startServer(t, testConfig(t, "P"))
+	if err := plain.BlockRoutes(RouteBlock{All: true}); !errors.Is(err, ErrNoChaos) {
+		t.Errorf("BlockRoutes without Chaos: %v", err)
+	}
+	if _, err := plain.ConnectSystem(); !errors.Is(err, ErrNoChaos) {
+		t.Errorf("ConnectSystem without Chaos: %v", err)
+	}
+	c := testConfig(t, "Q")
+	c.Chaos = true
+	c.Peers = []Peer{{Name: "R", Route: "127.0.0.1:0"}}
+	q := startServer(t, c)
+	if err := q.BlockRoutes(RouteBlock{Peers: []string{"Nobody"}}); !errors.Is(err, ErrUnknownPeer) || !strings.Contains(err.Error(), "Nobody") {
+		t.Errorf("BlockRoutes of an unknown peer: %v", err)
+	}
+	if got := q.Blocked(); got.All || len(got.Peers) != 0 {
+		t.Errorf("a refused BlockRoutes changed the gate: %+v", got)
+	}
+}
+
+func TestSplitRouteUser(t *testing.T) {
+	for _, tt := range []struct {
+		in         string
+		name, user string
+		mark       routeMark
+	}{
+		{"Goloman@herd", "Goloman", "herd", routeMark{}},
+		{"Goloman@", "Goloman", "", routeMark{}},
+		{"Goloman.cut@herd", "Goloman", "herd", routeMark{cut: true}},
+		{"Goloman.cut.3@herd", "Goloman", "herd", routeMark{cut: true, gen: 3}},
+		{"Goloman.4@herd", "Goloman", "herd", routeMark{gen: 4}},
+		{"Goloman.0@herd", "", "Goloman.0@herd", routeMark{}},
+		{"Goloman.4.cut@herd", "", "Goloman.4.cut@herd", routeMark{}},
+		{"Goloman.cut.x@herd", "", "Goloman.cut.x@herd", routeMark{}},
+		{"Golo.man@herd", "", "Golo.man@herd", routeMark{}},
+		{".cut@herd", "", ".cut@herd", routeMark{}},
+		{"herd", "", "herd", routeMark{}},
+		{"a@b@c", "a", "b@c", routeMark{}},
+	} {
+		name, user, mark := splitRouteUser(tt.in)
+		if name != tt.name || user != tt.user || mark != tt.mark {
+			t.Errorf("splitRouteUser(%q) = %q, %q, %+v; want %q, %q, %+v", tt.in, name, user, mark, tt.name, tt.user, tt.mark)
+		}
+		if tt.name != "" {
+			if back := tt.mark.user(tt.name, tt.user); back != tt.in {
+				t.Errorf("%+v.user(%q, %q) = %q, want %q", tt.mark, tt.name, tt.user, back, tt.in)
+			}
+		}
+	}
+}

@@ -1,0 +1,119 @@
+package embeddednats
+
+import (
+	"strings"
+	"sync"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// A route connection that closes loses what its buffers held: the flood
+// messages nats-server had queued on it and not yet written, and those
+// published until the route (and the interest it carries) is back, which
+// nats-server drops without a count, as it does any message nobody is
+// known to want. nats-server reports the close only in a notice ("Router
+// connection closed: <reason>"), below the level the herd logs it at, so
+// every close is counted here, by reason, before the log level drops it:
+// a flood loss without any other counter shows up as a route close.
+
+// routeCloseFormats are the formats nats-server closes a route with
+// (client.go markConnAsClosed), after the connection's description: the
+// arguments are the connection kind, the ClosedState and, with the
+// second, the remote server's name.
+var routeCloseFormats = []string{"%s connection closed: %s - %s", "%s connection closed: %s"}
+
+// routeKind is nats-server's kind string of a route connection.
+const routeKind = "Router"
+
+// routeCloses counts route connections closed, by reason, and tells
+// onClose.
+type routeCloses struct {
+	onClose func(remote, reason string) // Config.OnRouteClosed; set before Start
+
+	mu sync.Mutex // guards n
+	n  map[string]uint64
+}
+
+// remoteTag starts the tag nats-server appends with the remote server's
+// name (the second of routeCloseFormats).
+const remoteTag = "Remote: "
+
+// noticef counts the notice in format and v if it is a route's close.
+func (r *routeCloses) noticef(format string, v []any) {
+	if !strings.Contains(format, routeConnMarker) || len(v) < 2 || v[0] != routeKind {
+		return
+	}
+	reason, ok := v[1].(server.ClosedState)
+	if !ok || !hasAnySuffix(format, routeCloseFormats) {
+		return
+	}
+	label := ReasonLabel(reason)
+	r.mu.Lock()
+	if r.n == nil {
+		r.n = make(map[string]uint64)
+	}
+	r.n[label]++
+	r.mu.Unlock()
+	if r.onClose != nil {
+		remote := ""
+		if len(v) > 2 {
+			if tags, ok := v[2].(string); ok {
+				remote, _ = strings.CutPrefix(tags, remoteTag)
+				remote, _, _ = strings.Cut(remote, ", ")
+			}
+		}
+		r.onClose(remote, label)
+	}
+}
+
+func hasAnySuffix(s string, suffixes []string) bool {
+	for _, x := range suffixes {
+		if strings.HasSuffix(s, x) {
+			return true
+		}
+	}
+	return false
+}
+
+// snapshot returns a copy of the counts.
+func (r *routeCloses) snapshot() map[string]uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := make(map[string]uint64, len(r.n))
+	for k, v := range r.n {
+		m[k] = v
+	}
+	return m
+}
+
+// ReasonLabel is a ClosedState as a metric label: "Stale Connection" is
+// stale_connection, "Slow Consumer (Write Deadline)" is
+// slow_consumer_write_deadline.
+func ReasonLabel(reason server.ClosedState) string {
+	var b strings.Builder
+	under := false
+	for _, c := range reason.String() {
+		switch {
+		case c >= 'A' && c <= 'Z':
+			c += 'a' - 'A'
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		default:
+			under = b.Len() > 0
+			continue
+		}
+		if under {
+			b.WriteByte('_')
+			under = false
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// RouteCloses returns how many route connections to other servers of the
+// cluster this server closed since it started, by reason (ReasonLabel).
+// Closes at start (duplicate_route: two servers dialled each other) and
+// at stop (server_shutdown, read_error from a peer that went away) are
+// expected; any other, while the herd runs, lost the messages queued on
+// the route.
+func (s *Server) RouteCloses() map[string]uint64 { return s.closes.snapshot() }

@@ -1,0 +1,477 @@
+package chaos
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/herdhq/herd/embeddednats"
+)
+
+// Gate is the node's embedded NATS server as the service sees it.
+type Gate interface {
+	// BlockRoutes sets what the routes' chaos gate cuts.
+	BlockRoutes(embeddednats.RouteBlock) error
+	// Peers are the servers connected by route now.
+	Peers() []string
+	// PeerNames are the servers of its region it routes to (its herd
+	// file's): the only ones a cut can apply to.
+	PeerNames() []string
+	// ClientURL is the server's NATS client URL.
+	ClientURL() string
+}
+
+var _ Gate = (*embeddednats.Server)(nil)
+
+// Doors are the node's client port, closed while the node is stopped.
+type Doors interface {
+	PauseClients() error
+	ResumeClients(ctx context.Context) error
+}
+
+// Config of one node's chaos service.
+type Config struct {
+	// Enabled runs the service, and the routes' chaos gate, on the node
+	// (node.New reads it). Only the NATS system user reaches the service,
+	// so the node needs a system password.
+	Enabled bool
+	// Name is the node.
+	Name string
+	// Herd is every node of the herd, this one included, with its NATS
+	// address (SetHerd replaces it).
+	Herd []Member
+	// Logger: nil discards. Every change is logged at warn level.
+	Logger *slog.Logger
+}
+
+// Validate checks c and names the first bad field.
+func (c Config) Validate() error {
+	if !embeddednats.IsToken(c.Name) {
+		return fmt.Errorf("%w: Name %q is not a NATS token", ErrInvalidConfig, c.Name)
+	}
+	for i, m := range c.Herd {
+		if !embeddednats.IsToken(m.Name) {
+			return fmt.Errorf("%w: Herd[%d].Name %q is not a NATS token", ErrInvalidConfig, i, m.Name)
+		}
+	}
+	return nil
+}
+
+// Service is one node's chaos service.
+type Service struct {
+	cfg   Config
+	gate  Gate
+	doors Doors
+	log   *slog.Logger
+
+	// applyMu serializes the changes of the gate and the doors, so that
+	// the last state decided is the last applied.
+	applyMu sync.Mutex
+
+	mu      sync.Mutex // guards the fields below
+	herd    []Member
+	cuts    map[string]*cut
+	stopped *timed // nil while running
+	conn    *nats.Conn
+	subs    []*nats.Subscription
+	started bool
+	closed  bool
+	wg      sync.WaitGroup // handlers and timers in flight
+}
+
+// timed is a state that began at since and, with a timer, ends by itself
+// at until.
+type timed struct {
+	since, until time.Time
+	timer        *time.Timer
+}
+
+type cut = timed
+
+// New returns a node's chaos service. It does no I/O.
+func New(cfg Config, gate Gate, doors Doors) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	l := cfg.Logger
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	return &Service{cfg: cfg, gate: gate, doors: doors, log: l, herd: slices.Clone(cfg.Herd), cuts: map[string]*cut{}}, nil
+}
+
+// Start serves the service on nc, a connection in the NATS system
+// account.
+func (s *Service) Start(nc *nats.Conn) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	for _, subj := range []string{SubjectPrefix + s.cfg.Name + ".*", StatusAll} {
+		sub, err := nc.Subscribe(subj, s.handle)
+		if err != nil {
+			for _, sub := range s.subs {
+				sub.Unsubscribe()
+			}
+			s.subs = nil
+			return fmt.Errorf("subscribe %s: %w", subj, err)
+		}
+		s.subs = append(s.subs, sub)
+	}
+	if err := nc.Flush(); err != nil {
+		return fmt.Errorf("subscribe %s: %w", SubjectPrefix, err)
+	}
+	s.conn, s.started = nc, true
+	return nil
+}
+
+// Close stops serving, cancels the self-healing timers and waits for the
+// handlers in flight. It leaves the gate and the doors as they are (the
+// node is closing). Safe to call more than once, and before Start.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	for _, sub := range s.subs {
+		sub.Unsubscribe()
+	}
+	for _, c := range s.cuts {
+		c.stop()
+	}
+	if s.stopped != nil {
+		s.stopped.stop()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+func (t *timed) stop() {
+	if t.timer != nil {
+		t.timer.Stop()
+	}
+}
+
+// enter registers a handler or timer callback, unless the service is
+// closed or not started.
+func (s *Service) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || !s.started {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+// SetHerd replaces the herd's members (a reloaded herd file, or a test
+// herd whose addresses are known once it runs).
+func (s *Service) SetHerd(members []Member) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.herd = slices.Clone(members)
+}
+
+// Cuts lists the peers whose routes this node cuts, sorted.
+func (s *Service) Cuts() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Sorted(maps.Keys(s.cuts))
+}
+
+// Stopped reports whether the node is stopped.
+func (s *Service) Stopped() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopped != nil
+}
+
+// handle answers one request. A cut or a stop is answered first and
+// applied right after: the reply travels back over a route the change may
+// close.
+func (s *Service) handle(m *nats.Msg) {
+	if !s.enter() {
+		return
+	}
+	defer s.wg.Done()
+	verb := VerbStatus
+	if m.Subject != StatusAll {
+		verb = m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+	}
+	var req Request
+	if len(m.Data) > 0 {
+		if err := json.Unmarshal(m.Data, &req); err != nil {
+			s.reply(m, fmt.Errorf("%w: %v", ErrBadRequest, err))
+			return
+		}
+	}
+	var after func() error
+	var err error
+	switch verb {
+	case VerbCut:
+		after, err = s.cut(req)
+	case VerbHeal:
+		after, err = s.heal(req)
+	case VerbStop:
+		after, err = s.stop(req)
+	case VerbStart:
+		after, err = s.start()
+	case VerbStatus:
+	default:
+		err = fmt.Errorf("%w: no verb %q (want cut, heal, stop, start or status)", ErrBadRequest, verb)
+	}
+	if after == nil {
+		s.reply(m, err)
+		return
+	}
+	if verb == VerbStart || verb == VerbHeal {
+		// Nothing closes a route: answer once the change is made (the
+		// node takes clients again).
+		s.reply(m, after())
+		return
+	}
+	s.reply(m, nil)
+	if err := after(); err != nil {
+		s.log.Error("chaos: "+verb, "err", err)
+	}
+}
+
+func (s *Service) reply(m *nats.Msg, err error) {
+	st := s.Status()
+	if err != nil {
+		st = Status{Node: s.cfg.Name, Error: err.Error()}
+	}
+	data, _ := json.Marshal(st)
+	if err := m.Respond(data); err != nil {
+		s.log.Debug("chaos: reply", "err", err)
+		return
+	}
+	// Out of this process before a change closes the route it takes.
+	s.mu.Lock()
+	nc := s.conn
+	s.mu.Unlock()
+	nc.Flush()
+}
+
+// parseFor reads Request.For.
+func parseFor(f string) (time.Duration, error) {
+	if f == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(f)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%w: for %q: want a positive Go duration such as 30s or 2m", ErrBadRequest, f)
+	}
+	return d, nil
+}
+
+// checkPeers checks that peers are other nodes of the herd. s.mu is held.
+func (s *Service) checkPeers(peers []string) error {
+	if len(peers) == 0 {
+		return fmt.Errorf("%w: no peers", ErrBadRequest)
+	}
+	for _, p := range peers {
+		switch {
+		case p == s.cfg.Name:
+			return fmt.Errorf("%s: %w", p, ErrSameNode)
+		case !slices.ContainsFunc(s.herd, func(m Member) bool { return m.Name == p }):
+			return fmt.Errorf("%q: %w", p, ErrUnknownNode)
+		case !slices.Contains(s.gate.PeerNames(), p):
+			return fmt.Errorf("%s: %w", p, ErrOtherRegion)
+		}
+	}
+	return nil
+}
+
+func (s *Service) cut(req Request) (func() error, error) {
+	d, err := parseFor(req.For)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkPeers(req.Peers); err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	for _, p := range req.Peers {
+		c := &cut{since: now}
+		if old := s.cuts[p]; old != nil {
+			old.stop()
+			c.since = old.since
+		}
+		if d > 0 {
+			c.until = now.Add(d)
+			c.timer = time.AfterFunc(d, func() { s.expire(p, c) })
+		}
+		s.cuts[p] = c
+	}
+	s.log.Warn("chaos: routes cut", "peers", req.Peers, "for", forText(d))
+	return s.apply, nil
+}
+
+// expire heals the cut c of peer when its time is up.
+func (s *Service) expire(peer string, c *cut) {
+	if !s.enter() {
+		return
+	}
+	defer s.wg.Done()
+	s.mu.Lock()
+	if s.cuts[peer] != c {
+		s.mu.Unlock()
+		return
+	}
+	delete(s.cuts, peer)
+	s.mu.Unlock()
+	s.log.Warn("chaos: cut expired, route healed", "peer", peer)
+	if err := s.apply(); err != nil {
+		s.log.Error("chaos: heal expired cut", "peer", peer, "err", err)
+	}
+}
+
+func (s *Service) heal(req Request) (func() error, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	peers := req.Peers
+	if req.All {
+		peers = slices.Sorted(maps.Keys(s.cuts))
+	} else if err := s.checkPeers(peers); err != nil {
+		return nil, err
+	}
+	for _, p := range peers {
+		if c := s.cuts[p]; c != nil {
+			c.stop()
+			delete(s.cuts, p)
+		}
+	}
+	s.log.Warn("chaos: routes healed", "peers", peers)
+	return s.apply, nil
+}
+
+func (s *Service) stop(req Request) (func() error, error) {
+	d, err := parseFor(req.For)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.stopped != nil {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%s: %w", s.cfg.Name, ErrStopped)
+	}
+	now := time.Now()
+	st := &timed{since: now}
+	if d > 0 {
+		st.until = now.Add(d)
+		st.timer = time.AfterFunc(d, func() { s.restart(st) })
+	}
+	s.stopped = st
+	s.mu.Unlock()
+	s.log.Warn("chaos: node stopped (client port and routes)", "for", forText(d))
+	return func() error {
+		s.applyMu.Lock()
+		err := s.doors.PauseClients()
+		s.applyMu.Unlock()
+		return errors.Join(err, s.apply())
+	}, nil
+}
+
+func (s *Service) start() (func() error, error) {
+	s.mu.Lock()
+	st := s.stopped
+	if st == nil {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%s: %w", s.cfg.Name, ErrRunning)
+	}
+	st.stop()
+	s.stopped = nil
+	s.mu.Unlock()
+	s.log.Warn("chaos: node started again")
+	return s.resume, nil
+}
+
+// restart starts the node stopped as st when its time is up.
+func (s *Service) restart(st *timed) {
+	if !s.enter() {
+		return
+	}
+	defer s.wg.Done()
+	s.mu.Lock()
+	if s.stopped != st {
+		s.mu.Unlock()
+		return
+	}
+	s.stopped = nil
+	s.mu.Unlock()
+	s.log.Warn("chaos: stop expired, node started again")
+	if err := s.resume(); err != nil {
+		s.log.Error("chaos: start after stop expired", "err", err)
+	}
+}
+
+// resume opens the routes, then the client port.
+func (s *Service) resume() error {
+	err := s.apply()
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	if s.Stopped() { // stopped again meanwhile
+		return err
+	}
+	return errors.Join(err, s.doors.ResumeClients(context.Background()))
+}
+
+// apply gives the gate the current state.
+func (s *Service) apply() error {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	s.mu.Lock()
+	b := embeddednats.RouteBlock{All: s.stopped != nil, Peers: slices.Sorted(maps.Keys(s.cuts))}
+	s.mu.Unlock()
+	return s.gate.BlockRoutes(b)
+}
+
+// ageRound is the precision of the ages in Status.
+const ageRound = 100 * time.Millisecond
+
+// Status is the node's chaos state now.
+func (s *Service) Status() Status {
+	now := time.Now()
+	st := Status{Node: s.cfg.Name, NATS: s.gate.ClientURL(), Routes: s.gate.Peers()}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st.Herd = slices.Clone(s.herd)
+	if s.stopped != nil {
+		st.Stopped = s.stopped.at(now)
+	}
+	for _, p := range slices.Sorted(maps.Keys(s.cuts)) {
+		st.Cuts = append(st.Cuts, Cut{Peer: p, Since: *s.cuts[p].at(now)})
+	}
+	return st
+}
+
+func (t *timed) at(now time.Time) *Since {
+	s := &Since{Since: t.since, Age: now.Sub(t.since).Round(ageRound).String()}
+	if !t.until.IsZero() {
+		s.Left = max(t.until.Sub(now), 0).Round(ageRound).String()
+	}
+	return s
+}
+
+func forText(d time.Duration) string {
+	if d == 0 {
+		return "until healed"
+	}
+	return d.String()
+}
