@@ -45,7 +45,7 @@ type Fsync uint8
 
 // Fsync modes. The zero value is FsyncEverySec, the default.
 const (
-	// FsyncEverySec writes each batch to the OS within a millisecond and
+	// FsyncEverySec writes each batch to the OS within 5 milliseconds and
 	// fsyncs once a second in the background: a process crash loses only
 	// records still queued; an OS crash or power cut loses up to about a
 	// second.
