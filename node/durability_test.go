@@ -111,6 +111,46 @@ func TestNode_StorageRefusesToStart(t *testing.T) {
 	}
 }
 
+// StartNATS starts the NATS server alone — its cluster address known,
+// nothing loaded, no client port — and Start then loads the records and
+// starts the rest (herdrun starts a herd's nodes so, loading at once).
+func TestNode_StartNATS(t *testing.T) {
+	dir := t.TempDir()
+	h := startHerd(t, map[string][]string{"A": nil}, durable(dir))
+	want := map[string]string{"c1": h.IAMAT("A", "c1", "+1+1", "1621464827")}
+	h.Stop("A")
+
+	n, err := node.New(h.Config("A"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if err := n.StartNATS(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n.NATS().ClusterAddr() == "" || n.ClientAddr() != "" {
+		t.Fatalf("after StartNATS: cluster %q, client %q; want only the cluster port", n.NATS().ClusterAddr(), n.ClientAddr())
+	}
+	if got := nodetest.Lines(n); len(got) != 0 {
+		t.Fatalf("after StartNATS the node holds %v; want nothing loaded yet", got)
+	}
+	if err := n.StartNATS(t.Context()); !errors.Is(err, node.ErrStarted) {
+		t.Fatalf("second StartNATS: %v; want ErrStarted", err)
+	}
+	if err := n.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n.ClientAddr() == "" {
+		t.Fatal("no client port after Start")
+	}
+	if got := nodetest.Lines(n); !maps.Equal(got, want) {
+		t.Fatalf("after Start the node holds %v; want %v", got, want)
+	}
+	if err := n.Start(t.Context()); !errors.Is(err, node.ErrStarted) {
+		t.Fatalf("second Start: %v; want ErrStarted", err)
+	}
+}
+
 // With fsync always, an IAMAT's reply leaves only after its fsync: the
 // metrics count the record fsynced by the time the client reads the
 // reply. With fsync no nothing waits and nothing is fsynced while the

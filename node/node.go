@@ -142,6 +142,9 @@ type Node struct {
 	mu      sync.Mutex // guards the fields below and serializes Start/Close
 	started bool
 	closed  bool
+	// natsUp: StartNATS started the log file and the NATS server ahead
+	// of Start.
+	natsUp  bool
 	conn    *nats.Conn
 	bus     *bus.Bus
 	ae      *antientropy.AntiEntropy
@@ -213,7 +216,7 @@ var (
 )
 
 // Start loads the records on disk (with Config.Storage.Dir), then starts
-// the embedded NATS server, the flood and anti-entropy, the client port
+// the embedded NATS server (unless StartNATS did), the flood and anti-entropy, the client port
 // and the service, and the monitor port. It returns once all
 // of them are listening; the cluster may still be forming (see
 // WaitClusterFormed). On error everything started is closed again.
@@ -230,8 +233,8 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		}
 	}()
 	p := &n.parts
-	if p.file != nil {
-		if err = p.file.Start(); err != nil {
+	if !n.natsUp {
+		if err = n.startLogFile(); err != nil {
 			return err
 		}
 	}
@@ -242,8 +245,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			return fmt.Errorf("start storage: %w", err)
 		}
 	}
-	if err = n.nats.Start(ctx); err != nil {
-		return fmt.Errorf("start nats: %w", err)
+	if !n.natsUp {
+		if err = n.nats.Start(ctx); err != nil {
+			return fmt.Errorf("start nats: %w", err)
+		}
 	}
 	// A node's own connection must never give up on its server.
 	if n.conn, err = n.nats.Connect(nats.MaxReconnects(-1), nats.ErrorHandler(n.natsErrors()), nats.DisconnectErrHandler(n.natsDisconnects())); err != nil {
@@ -284,6 +289,41 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	return n.startChaos()
+}
+
+// StartNATS starts the node's log file and embedded NATS server only, so
+// that several nodes starting in one process (herdrun) learn each other's
+// cluster addresses (port 0) one after another and then Start — load
+// their records, the longest part — at once. The server routes, and
+// serves nothing of the node's, until Start: a neighbor that syncs
+// meanwhile finds no responder and retries, as if the node were not up.
+// On error everything started is closed again.
+func (n *Node) StartNATS(ctx context.Context) (err error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.started || n.closed || n.natsUp {
+		return ErrStarted
+	}
+	defer func() {
+		if err != nil {
+			n.closeLocked()
+		}
+	}()
+	if err = n.startLogFile(); err != nil {
+		return err
+	}
+	if err = n.nats.Start(ctx); err != nil {
+		return fmt.Errorf("start nats: %w", err)
+	}
+	n.natsUp = true
+	return nil
+}
+
+func (n *Node) startLogFile() error {
+	if n.parts.file == nil {
+		return nil
+	}
+	return n.parts.file.Start()
 }
 
 // Close stops the monitor port, the doors, anti-entropy, the flood, the

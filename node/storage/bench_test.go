@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -134,10 +135,11 @@ func (s *Storage) queued() int {
 }
 
 // discardStore counts Puts: replay alone, without filling a store.
-type discardStore struct{ n int }
+type discardStore struct{ n atomic.Int64 }
 
-func (d *discardStore) Put(record.Record) bool         { d.n++; return true }
-func (d *discardStore) Range(func(record.Record) bool) {}
+func (d *discardStore) PutView(r record.Record) (record.Record, bool) { d.n.Add(1); return r, true }
+func (d *discardStore) Reserve(int)                                   {}
+func (d *discardStore) Range(func(record.Record) bool)                {}
 
 // Restart with 1M records: replay of a snapshot of 1M clients, and of
 // that snapshot plus a log of 1M updates (the most a log holds before the

@@ -45,7 +45,7 @@ type Fsync uint8
 
 // Fsync modes. The zero value is FsyncEverySec, the default.
 const (
-	// FsyncEverySec writes each batch to the OS within a millisecond and
+	// FsyncEverySec writes each batch to the OS within 5 milliseconds and
 	// fsyncs once a second in the background: a process crash loses only
 	// records still queued; an OS crash or power cut loses up to about a
 	// second.
@@ -100,8 +100,15 @@ func (f *Fsync) UnmarshalText(b []byte) error {
 // Store is the node's record store as storage sees it: Start fills it with
 // the records on disk, and snapshots read it. node/store.Store is one.
 type Store interface {
-	// Put stores r if it is newer than the client's record.
-	Put(r record.Record) bool
+	// PutView stores r if it is newer than the client's record. r.Line
+	// aliases a buffer that Start reuses once PutView returns, so the
+	// store copies what it keeps. Start calls it from several goroutines
+	// at once, in no particular order: the newest record of each client
+	// must win whatever the order.
+	PutView(r record.Record) (record.Record, bool)
+	// Reserve makes room for about n more clients (a hint): Start calls
+	// it with the size of the snapshot it is about to put.
+	Reserve(n int)
 	// Range calls fn for every record until fn returns false (an
 	// iter.Seq). Snapshots copy the records out and write them after it
 	// returns, so Range's locks are never held across disk I/O.

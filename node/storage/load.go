@@ -7,8 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-
-	"github.com/herdhq/herd/bus/record"
 )
 
 // CorruptError names a damaged file and where the damage begins. It wraps
@@ -27,15 +25,39 @@ func (e *CorruptError) Error() string {
 
 func (e *CorruptError) Unwrap() error { return e.Err }
 
-// ctxCheckEvery is how many records a load reads between context checks.
-const ctxCheckEvery = 1 << 16
+// ctxCheckEvery is how many records a load reads between checks of the
+// context and of the workers (a record that did not parse stops it).
+const ctxCheckEvery = 1 << 14
+
+// reserveSample is how many records of a snapshot the loader reads before
+// it estimates their number from the file's size and reserves room in the
+// store for them.
+const reserveSample = 256
 
 // loader replays a directory into the store.
 type loader struct {
 	s      *Storage
 	ctx    context.Context
 	buf    []byte
+	rp     *replayer
 	replay Replay
+}
+
+func newLoader(ctx context.Context, s *Storage) *loader {
+	return &loader{s: s, ctx: ctx, buf: make([]byte, readBufLen), rp: newReplayer(s.cfg.Store)}
+}
+
+// close stops the replay workers.
+func (l *loader) close() { l.rp.stop() }
+
+// first returns the first record that did not parse, once every record
+// read is put, or else err: the loader reads ahead of the workers, so a
+// bad record they found comes before any damage it read meanwhile.
+func (l *loader) first(err error) error {
+	if werr := l.rp.wait(); werr != nil {
+		return werr
+	}
+	return err
 }
 
 // load replays the newest snapshot and the segments from its seq on,
@@ -59,7 +81,7 @@ func (l *loader) load() (next uint64, err error) {
 	if n := len(files.snaps); n > 0 {
 		snapSeq = files.snaps[n-1]
 		if err := l.snapshot(filepath.Join(dir, snapshotName(snapSeq))); err != nil {
-			return 0, err
+			return 0, l.first(err)
 		}
 	}
 	var live []uint64
@@ -71,7 +93,7 @@ func (l *loader) load() (next uint64, err error) {
 	for i, q := range live {
 		size, err := l.segment(filepath.Join(dir, segmentName(q)), i == len(live)-1)
 		if err != nil {
-			return 0, err
+			return 0, l.first(err)
 		}
 		s.logBytes.Add(size)
 	}
@@ -91,14 +113,14 @@ func (l *loader) load() (next uint64, err error) {
 	return next, nil
 }
 
+// put hands the record payload p at off in file to the replay workers.
 func (l *loader) put(p []byte, file string, off int64) error {
-	r, err := record.Parse(p)
-	if err != nil {
-		return &CorruptError{File: file, Offset: off, Err: ErrCorrupt, Detail: fmt.Sprintf("entry is not an AT record: %v", err)}
-	}
-	l.s.cfg.Store.Put(r)
+	l.rp.put(p, file, off)
 	l.replay.Records++
 	if l.replay.Records%ctxCheckEvery == 0 {
+		if l.rp.failed() {
+			return l.rp.wait()
+		}
 		return l.ctx.Err()
 	}
 	return nil
@@ -112,9 +134,11 @@ func (l *loader) snapshot(path string) error {
 		return err
 	}
 	defer f.Close()
+	var size int64
 	if fi, err := f.Stat(); err == nil {
+		size = fi.Size()
 		l.replay.SnapshotTime = fi.ModTime()
-		l.s.snapBytes.Store(fi.Size())
+		l.s.snapBytes.Store(size)
 	}
 	fr := newFileReader(f, l.buf)
 	switch err := fr.header(snapMagic); {
@@ -153,7 +177,13 @@ func (l *loader) snapshot(path string) error {
 			}
 			l.replay.FromSnapshot = l.replay.Records - before
 			l.s.snapRecords = count
-			return nil
+			return l.rp.wait()
+		}
+		if count == reserveSample {
+			// A snapshot holds one record per client: make room for them
+			// all now, rather than grow the store's tables as they come.
+			read := fr.off - headerLen
+			l.s.cfg.Store.Reserve(int(float64(size-headerLen)/float64(read)*reserveSample) - reserveSample)
 		}
 		if err := l.put(p, path, off); err != nil {
 			return err
@@ -203,6 +233,11 @@ func (l *loader) segment(path string, last bool) (int64, error) {
 				return 0, &CorruptError{File: path, Offset: d.Off, Err: ErrCorrupt,
 					Detail: fmt.Sprintf("bad entry (checksum or length) after %d records, with valid entries or a seal around it", count)}
 			}
+			// A record before the tail that did not parse fails the load
+			// before the file is changed.
+			if err := l.rp.wait(); err != nil {
+				return 0, err
+			}
 			log.Warn("cut a torn tail from a log segment (a write cut short by a crash or a disk error)",
 				"file", path, "offset", d.Off, "bytes", d.End-d.Off, "last_segment", last)
 			l.replay.TornTails++
@@ -230,6 +265,11 @@ func (l *loader) segment(path string, last bool) (int64, error) {
 			return 0, err
 		}
 		count++
+	}
+	// Every record is parsed and put before the seal: a bad one fails the
+	// load before the file is changed.
+	if err := l.rp.wait(); err != nil {
+		return 0, err
 	}
 	l.replay.FromLog += l.replay.Records - before
 	if !sealed {

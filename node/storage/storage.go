@@ -112,8 +112,9 @@ func (s *Storage) Start(ctx context.Context) error {
 		return err
 	}
 	start := time.Now()
-	l := &loader{s: s, ctx: ctx, buf: make([]byte, readBufLen)}
+	l := newLoader(ctx, s)
 	next, err := l.load()
+	l.close()
 	if err != nil {
 		lock.Close()
 		return fmt.Errorf("load %s: %w", s.cfg.Dir, err)

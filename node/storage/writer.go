@@ -16,11 +16,14 @@ const everysecInterval = time.Second
 
 // writeLinger is how long the writer lets records gather after a write of
 // fewer than lingerRecords, with FsyncEverySec and FsyncNo: at most this
-// much more is lost to a crash of the process, and a steady stream costs
-// a write every writeLinger rather than one every few records.
+// much more is lost to a crash of the process (everysec promises a
+// second), and a steady stream costs a write every writeLinger rather
+// than one every few records. 5 ms rather than 1: at 75,000 records/s a
+// node made a write(2) every millisecond, 1.8 % of a saturated herd's
+// CPU (BENCHMARKS.md, Durability, round 3).
 const (
-	writeLinger   = time.Millisecond
-	lingerRecords = 256
+	writeLinger   = 5 * time.Millisecond
+	lingerRecords = 1024
 )
 
 // writer is the one goroutine that writes the log: it takes the queue's

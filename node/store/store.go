@@ -91,17 +91,17 @@ func (s *Store) put(r record.Record) (record.Record, bool) {
 	sec := originSec(r)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if t.holds(k32, h) {
+	i, cur, n, found, dup := t.lookup(k32, h, client, &sh.slab)
+	switch {
+	case dup:
 		return record.Record{}, false
-	}
-	i, cur, n, found := t.find(k32, client, &sh.slab)
-	if found {
+	case found:
 		if !record.Newer(r, cur) {
 			return record.Record{}, false
 		}
 		sh.slab.live -= n
-	} else {
-		i = t.insertAt(k32)
+	default:
+		i = t.insert(i, k32)
 		sh.n++
 	}
 	sl := &t.slots[i]

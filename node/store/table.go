@@ -36,19 +36,31 @@ func (s *slot) key32() uint32 { return uint32(s.kr >> 32) }
 func (s *slot) ref() uint32   { return uint32(s.kr) }
 func (s *slot) queued() bool  { return s.kr&queuedBit != 0 }
 
-// holds reports whether t has a slot of key whose record hashes to h:
-// the same client (the hash covers the name) with a record equal under
-// the order (digest.Hash covers what record.Compare orders by).
-func (t *table) holds(key uint32, h uint64) bool {
+// lookup probes t once for client (key: the low bits of its
+// digest.Key) with a record hashing to h. It returns the client's slot,
+// record and the bytes the record takes in the slab when t holds it
+// (found), or else the free slot where it goes; dup when the slot holds
+// a record hashing to h: an equal record (the hash covers the name, and
+// what record.Compare orders by), recognised without reading its line —
+// the flood's duplicates, half of what a node receives.
+func (t *table) lookup(key uint32, h uint64, client string, sl *slab) (i int, r record.Record, n int, found, dup bool) {
 	if t.slots == nil {
-		return false
+		return 0, r, 0, false, false
 	}
-	for i := t.home(key); t.slots[i].kr != 0; i = t.next(i) {
-		if s := &t.slots[i]; s.key32() == key && s.hash == h {
-			return true
+	for i = t.home(key); ; i = t.next(i) {
+		s := &t.slots[i]
+		switch {
+		case s.kr == 0:
+			return i, r, 0, false, false
+		case s.key32() != key:
+		case s.hash == h:
+			return i, r, 0, true, true
+		default:
+			if r, n = sl.record(s.ref()); r.Client() == client {
+				return i, r, n, true, false
+			}
 		}
 	}
-	return false
 }
 
 // find returns the slot of client (key: the low bits of its digest.Key),
@@ -70,17 +82,16 @@ func (t *table) find(key uint32, client string, sl *slab) (i int, r record.Recor
 	}
 }
 
-// insertAt returns a free slot for a client not in t, growing t first
-// when it is 7/8 full.
-func (t *table) insertAt(key uint32) int {
+// insert takes free slot i, which lookup returned for a client (key)
+// not in t, growing t first when it is 7/8 full, and returns the slot
+// the client takes.
+func (t *table) insert(i int, key uint32) int {
 	if (t.n+1)*8 > len(t.slots)*7 {
 		t.grow()
+		for i = t.home(key); t.slots[i].kr != 0; i = t.next(i) {
+		}
 	}
 	t.n++
-	i := t.home(key)
-	for t.slots[i].kr != 0 {
-		i = t.next(i)
-	}
 	return i
 }
 
@@ -95,9 +106,19 @@ func (t *table) next(i int) int {
 	return i
 }
 
-func (t *table) grow() {
+func (t *table) grow() { t.resize(max(4, len(t.slots)+len(t.slots)/2)) }
+
+// reserve grows t, if need be, so that n more clients fit without growing.
+func (t *table) reserve(n int) {
+	if want := (t.n+n)*8/7 + 1; want > len(t.slots) {
+		t.resize(want)
+	}
+}
+
+// resize moves t's slots into a table of size slots.
+func (t *table) resize(size int) {
 	old := t.slots
-	t.slots = make([]slot, max(4, len(old)+len(old)/2))
+	t.slots = make([]slot, size)
 	for _, s := range old {
 		if s.kr == 0 {
 			continue

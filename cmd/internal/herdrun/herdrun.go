@@ -187,7 +187,9 @@ type Herd struct {
 }
 
 // Start starts the named nodes of hf (all of them when names is empty) and
-// returns once every one is listening. Nodes on fixed ports may start in
+// returns once every one is listening: their NATS servers one after
+// another (below), then the rest of each node, its records on disk first,
+// all at once. Nodes on fixed ports may start in
 // any order: configured routes are redialled until the neighbor is up.
 //
 // Nodes started together dial only their neighbors started before them
@@ -254,14 +256,30 @@ func Start(ctx context.Context, hf herdfile.Config, names []string, ps *Provider
 			h.Close()
 			return nil, fmt.Errorf("node %s: %w", name, herdFileError(err, cfg))
 		}
-		if err := n.Start(ctx); err != nil {
+		h.Nodes = append(h.Nodes, n)
+		if err := n.StartNATS(ctx); err != nil {
 			h.Close()
 			return nil, fmt.Errorf("start node %s: %w", name, err)
 		}
-		h.Nodes = append(h.Nodes, n)
 		h.peers[name] = len(cfg.NATS.Peers)
 		started[name] = n.NATS().ClusterAddr()
 		gateways[name] = n.NATS().GatewayAddr()
+	}
+	// Then the rest of every node at once: loading the records on disk
+	// takes the longest, and each node's is its own.
+	errs := make([]error, len(h.Nodes))
+	var wg sync.WaitGroup
+	for i, n := range h.Nodes {
+		wg.Go(func() {
+			if err := n.Start(ctx); err != nil {
+				errs[i] = fmt.Errorf("start node %s: %w", n.Name(), err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		h.Close()
+		return nil, err
 	}
 	if hf.Chaos && len(h.Nodes) > 1 {
 		if err := h.chaosPeers(hf); err != nil {
