@@ -95,6 +95,13 @@ func (s *slogLogger) Errorf(format string, v ...any) {
 		s.log(slog.LevelInfo, format+" (the dialler dropped it: herd chaos cuts are in place, or were a moment ago)", v)
 	case strings.HasSuffix(format, routeError) && len(v) == 1 && v[0] == authViolation && s.cutting != nil && s.cutting():
 		s.log(slog.LevelInfo, format+": the peer refused this node's route (herd chaos cuts are in place, or were a moment ago)", v)
+	case strings.HasSuffix(format, routeError) && len(v) == 1 && v[0] == authViolation && s.cutting != nil:
+		// With chaos on, a peer may cut this node before this node hears
+		// of the cut (herd chaos tells the two ends one after the other),
+		// or alone (a cut sent to one end). A refusal for a bad password
+		// or certificate is logged at error level by the refusing peer.
+		s.log(slog.LevelWarn, format+": the peer refused this node's route; a herd chaos cut at the peer, "+
+			"or the peer's log says why (route password, certificate, or this node not in its herd file)", v)
 	case strings.HasSuffix(format, routeError) && len(v) == 1 && v[0] == authViolation:
 		// The dialling side learns nothing but this from a refusal.
 		s.log(slog.LevelError, format+": the peer refused this node's route; the peer's log says why "+

@@ -211,3 +211,33 @@ func TestSlogLogger_refusedRoutes(t *testing.T) {
 		t.Error("the dialler's refusal line does not say where to look")
 	}
 }
+
+// The dialler's "Authorization Violation" is an error where nothing but a
+// misconfiguration refuses routes; with chaos on, a peer may cut this node
+// before this node hears of the cut (or alone), so it is a warning, and
+// info while this node cuts too.
+func TestSlogLogger_peerRefusalLevel(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		cutting func() bool
+		want    slog.Level
+	}{
+		{"chaos off", nil, slog.LevelError},
+		{"chaos on, no cut here", func() bool { return false }, slog.LevelWarn},
+		{"chaos on, cutting here", func() bool { return true }, slog.LevelInfo},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			logs := newCapture(slog.LevelInfo)
+			l := newSlogLogger(slog.New(logs), nil)
+			l.cutting = tc.cutting
+			l.Errorf("10.0.0.1:16222 - rid:9 - "+routeError, authViolation)
+			recs := logs.records()
+			if len(recs) != 1 {
+				t.Fatalf("%d lines logged, want 1", len(recs))
+			}
+			if recs[0].Level != tc.want || !strings.Contains(recs[0].Message, "the peer refused this node's route") {
+				t.Errorf("logged at %v: %q, want %v", recs[0].Level, recs[0].Message, tc.want)
+			}
+		})
+	}
+}

@@ -525,9 +525,12 @@ func TestRegions_WAN(t *testing.T) {
 	// The flood crosses on the same edges either way; gateways must not
 	// send more (a gateway forwarding without interest would send every
 	// region every hop), and they keep far fewer connections open.
-	if gw.paced[0] > 1.5*routes.paced[0] || gw.burst[0] > 1.5*routes.burst[0] {
-		t.Errorf("gateways carry %.0f/%.0f B per IAMAT (paced/bursts), one cluster's routes %.0f/%.0f: more than 1.5x",
-			gw.paced[0], gw.burst[0], routes.paced[0], routes.burst[0])
+	// Medians: the least of the runs is the better figure to report, but
+	// one short window (a route of the fresh cluster still settling its
+	// pool) once gave one cluster 304 B against a median of 595.
+	if gw.paced[1] > 1.5*routes.paced[1] || gw.burst[1] > 1.5*routes.burst[1] {
+		t.Errorf("gateways carry a median %.0f/%.0f B per IAMAT (paced/bursts), one cluster's routes %.0f/%.0f: more than 1.5x",
+			gw.paced[1], gw.burst[1], routes.paced[1], routes.burst[1])
 	}
 	if gw.links >= routes.links {
 		t.Errorf("%d WAN connections with gateways, %d with routes: want fewer", gw.links, routes.links)
