@@ -73,19 +73,34 @@ func checkNode(hf herdfile.Config, name string, getenv func(string) string) []er
 	}
 	if nf.TLS.Routes.Enabled() {
 		n, _ := nf.Node(name)
-		host, _, _ := net.SplitHostPort(n.Cluster)
-		if err := checkRouteTLS(nf.TLS.Routes, name, host); err != nil {
+		hosts := []certHost{{"cluster", hostOf(n.Cluster)}}
+		// Gateways take the route certificate too (README Regions): the
+		// other regions dial the gateway host and expect it named.
+		if gw := hostOf(n.Gateway); gw != "" && gw != hosts[0].host {
+			hosts = append(hosts, certHost{"gateway", gw})
+		}
+		if err := checkRouteTLS(nf.TLS.Routes, name, hosts); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errs
 }
 
+// certHost is a host the route certificate must name, and what the node
+// listens for there.
+type certHost struct{ what, host string }
+
+// hostOf returns the host of a host:port address, or "" for none.
+func hostOf(addr string) string {
+	host, _, _ := net.SplitHostPort(addr)
+	return host
+}
+
 // checkRouteTLS checks node's route TLS files: each readable, the key
 // matching the certificate, the certificate signed by the CA for both
-// server and client use and naming host (where the peers dial the node
-// and what they expect of it).
-func checkRouteTLS(t herdfile.RouteTLS, node, host string) error {
+// server and client use and naming each of hosts (where the peers, and
+// the other regions' gateways, dial the node and what they expect of it).
+func checkRouteTLS(t herdfile.RouteTLS, node string, hosts []certHost) error {
 	cert, key, ca := t.Files(node)
 	data := map[string][]byte{}
 	for _, f := range []struct{ field, path string }{
@@ -111,10 +126,17 @@ func checkRouteTLS(t herdfile.RouteTLS, node, host string) error {
 		return &herdfile.FieldError{Field: "tls.routes.cert_file", Err: herdfile.ErrMissingTLSFile,
 			Detail: fmt.Sprintf("%s is not valid for routes under the CA %s: %v", cert, ca, err)}
 	}
-	if host != "" {
-		if err := embeddednats.CheckRouteCert(cfg, host); err != nil {
+	for _, h := range hosts {
+		if h.host == "" {
+			continue
+		}
+		if err := embeddednats.CheckRouteCert(cfg, h.host); err != nil {
+			who := "its peers would refuse its routes"
+			if h.what == "gateway" {
+				who = "the other regions would refuse its gateway"
+			}
 			return &herdfile.FieldError{Field: "tls.routes.cert_file", Err: herdfile.ErrMissingTLSFile,
-				Detail: fmt.Sprintf("%s: %v (node %s's cluster host): its peers would refuse its routes", cert, err, node)}
+				Detail: fmt.Sprintf("%s: %v (node %s's %s host): %s", cert, err, node, h.what, who)}
 		}
 	}
 	return nil

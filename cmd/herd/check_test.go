@@ -139,10 +139,23 @@ func TestHerdCheck(t *testing.T) {
 		})
 	}
 
+	// A gateway the certificate names passes; one on a host it does not
+	// name would be refused by the other regions.
+	sameGW := write("gateway-ok.yaml", strings.Replace(checkHerd, `cluster: "alpha.herd:16222",`, `cluster: "alpha.herd:16222", gateway: "alpha.herd:17222",`, 1))
+	if code, out, errOut := runBin(t, pw, "check", "--config", sameGW, "--name", "Alpha"); code != 0 {
+		t.Errorf("gateway on the cluster host: exit %d, %q %q", code, out, errOut)
+	}
+	otherGW := write("gateway-host.yaml", strings.Replace(checkHerd, `cluster: "alpha.herd:16222",`, `cluster: "alpha.herd:16222", gateway: "gw.alpha.herd:17222",`, 1))
+	code, _, errOut := runBin(t, pw, "check", "--config", otherGW, "--name", "Alpha")
+	if code != 1 || !strings.Contains(errOut, "node Alpha: tls.routes.cert_file") || !strings.Contains(errOut, "not gw.alpha.herd") ||
+		!strings.Contains(errOut, "gateway host") {
+		t.Errorf("gateway host the certificate does not name: exit %d\n%s", code, errOut)
+	}
+
 	// Beta's credentials directory holds Alpha's certificate: a node
 	// started so would be refused by every peer.
 	install("Beta", "Alpha")
-	code, _, errOut := runBin(t, pw, "check", "--config", good)
+	code, _, errOut = runBin(t, pw, "check", "--config", good)
 	if code != 1 || !strings.Contains(errOut, "node Beta: tls.routes.cert_file") ||
 		!strings.Contains(errOut, "is for alpha.herd, 10.0.0.1, not beta.herd") || strings.Contains(errOut, "node Alpha") {
 		t.Errorf("foreign certificate: exit %d\n%s", code, errOut)
