@@ -50,6 +50,11 @@ const (
 	// acceptedPrune: with this many routes tracked, those gone are
 	// forgotten at the next one let in.
 	acceptedPrune = 256
+	// healTail is how long after a heal a route to the healed peer that
+	// the peer refuses is taken for a marked route of the cut (see
+	// routeRefused): one dialled just before the heal is refused within a
+	// dial, a handshake and a round trip.
+	healTail = 10 * time.Second
 )
 
 // RouteBlock is what BlockRoutes cuts.
@@ -145,13 +150,45 @@ func (rc *routeCheck) setBlock(b RouteBlock, peers []string) {
 	for _, p := range b.Peers {
 		rc.cut[p] = true
 	}
+	now := time.Now()
 	for _, p := range peers {
-		if (rc.cutAll || rc.cut[p]) != was[p] {
+		if cut := rc.cutAll || rc.cut[p]; cut != was[p] {
 			rc.gen[p]++
+			if !cut {
+				rc.healedAt[p] = now
+			}
 		}
 	}
 	close(rc.changed)
 	rc.changed = make(chan struct{})
+}
+
+// staleRefused reports whether a route to peer that peer refused (or
+// expired) is the tail of a cut this gate healed, to be made good by a
+// redial (routeRefused), and if so marks the redial pending.
+func (rc *routeCheck) staleRefused(peer string) bool {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	at, ok := rc.healedAt[peer]
+	if !rc.chaos || rc.cutAll || rc.cut[peer] || rc.redialing[peer] || !ok || time.Since(at) > healTail {
+		return false
+	}
+	rc.redialing[peer] = true
+	return true
+}
+
+// nextGen ends the pending redial of peer: unless the gate cut peer
+// meanwhile, it moves peer's routes to their next generation and reports
+// true.
+func (rc *routeCheck) nextGen(peer string) bool {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	delete(rc.redialing, peer)
+	if rc.cutAll || rc.cut[peer] {
+		return false
+	}
+	rc.gen[peer]++
+	return true
 }
 
 // closeRoutes closes every route let in here that close selects, and
@@ -206,7 +243,17 @@ func (s *Server) BlockRoutes(b RouteBlock) error {
 		}
 	}
 	s.check.setBlock(b, ps.names)
+	if err := s.reloadMarks(srv, ps); err != nil {
+		return fmt.Errorf("block routes: %w", err)
+	}
+	s.check.closeRoutes(func(a acceptedRoute) bool { return b.All || slices.Contains(b.Peers, a.name) })
+	return nil
+}
 
+// reloadMarks reloads the routes this server dials to the peers ps if
+// their marks changed (routeMark): routes whose URL changed are closed
+// without redial and dialled anew with the new user. s.reloadMu is held.
+func (s *Server) reloadMarks(srv *server.Server, ps *peerSet) error {
 	opts := s.opts.Clone()
 	// The same objects, as in SetPeers: a fresh copy would reload TLS and
 	// users for nothing.
@@ -216,19 +263,73 @@ func (s *Server) BlockRoutes(b RouteBlock) error {
 		peers = append(peers, ps.byName[n])
 	}
 	s.cfg.applyRoutes(opts, peers, s.check.mark)
-	if !slices.EqualFunc(opts.Routes, s.opts.Routes, sameURL) {
-		// Routes whose URL changed (marked or unmarked) are closed without
-		// redial and dialled anew with the new user.
-		s.check.reloading.Store(true)
-		err = srv.ReloadOptions(opts)
-		s.check.reloading.Store(false)
-		if err != nil {
-			return fmt.Errorf("block routes: reload routes: %w", err)
-		}
-		s.opts = opts
+	if slices.EqualFunc(opts.Routes, s.opts.Routes, sameURL) {
+		return nil
 	}
-	s.check.closeRoutes(func(a acceptedRoute) bool { return b.All || slices.Contains(b.Peers, a.name) })
+	s.check.noteNodes()
+	s.check.reloading.Store(true)
+	err := srv.ReloadOptions(opts)
+	s.check.reloading.Store(false)
+	if err != nil {
+		return fmt.Errorf("reload routes: %w", err)
+	}
+	s.opts = opts
 	return nil
+}
+
+// routeRefused is told of each route to peer that peer refused or
+// expired (routeCloses). Soon after a heal, that is a marked route of the
+// cut this server dialled just before the heal: the reload that healed it
+// could not close it, not yet registered, and it took the place (its
+// pooled slot, or its account's route) of the unmarked route the heal
+// dialled, which nats-server closed as a duplicate, without redial. Its
+// own redial ends at once (its URL is no longer configured), so nothing
+// would fill that place again: peer's routes are redialled, in their next
+// generation, once the refused one is gone.
+func (s *Server) routeRefused(peer string, rid uint64) {
+	if !s.check.staleRefused(peer) {
+		return
+	}
+	// Called from nats-server's logging, which may hold its locks: the
+	// reload runs apart.
+	s.mu.Lock()
+	if s.state != stateRunning {
+		s.mu.Unlock()
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		s.redialStale(peer, rid)
+	}()
+}
+
+// redialStale waits until route rid is gone (nats-server logs its close
+// before it frees its place), then redials peer's routes.
+func (s *Server) redialStale(peer string, rid uint64) {
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	deadline := time.Now().Add(healTail)
+	for s.check.liveRoutes()[rid] && time.Now().Before(deadline) {
+		select {
+		case <-s.closed:
+			return
+		case <-tick.C:
+		}
+	}
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	srv, err := s.running()
+	if err != nil || !s.check.nextGen(peer) {
+		return
+	}
+	ps, _ := s.check.current()
+	if err := s.reloadMarks(srv, ps); err != nil {
+		s.log.Warn("redial routes after a heal", "peer", peer, "err", err)
+		return
+	}
+	s.log.Info("routes redialled: a route dialled before the heal took the place of one dialled after it", "peer", peer)
 }
 
 // liveRoutes are the ids of srv's route connections.
@@ -240,6 +341,20 @@ func liveRoutes(srv *server.Server) map[uint64]bool {
 		}
 	}
 	return live
+}
+
+// remoteNodes maps the server IDs of srv's route connections to the
+// remote servers' names.
+func remoteNodes(srv *server.Server) map[string]string {
+	nodes := map[string]string{}
+	if rz, err := srv.Routez(&server.RoutezOptions{}); err == nil {
+		for _, r := range rz.Routes {
+			if r.RemoteID != "" && r.RemoteName != "" {
+				nodes[r.RemoteID] = r.RemoteName
+			}
+		}
+	}
+	return nodes
 }
 
 // Blocked returns what the chaos gate cuts now.

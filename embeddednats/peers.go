@@ -271,6 +271,7 @@ func (s *Server) SetPeers(peers []Peer) (added, removed []string, err error) {
 	// compares equal and would reload TLS and users for nothing.
 	opts.Cluster.TLSConfig, opts.Nkeys, opts.Users, opts.Accounts = s.opts.Cluster.TLSConfig, s.opts.Nkeys, s.opts.Users, s.opts.Accounts
 	s.cfg.applyRoutes(opts, peers, s.check.mark)
+	s.check.noteNodes() // the routes the reload closes are redialled (connectedNode)
 	s.check.reloading.Store(true)
 	err = srv.ReloadOptions(opts)
 	s.check.reloading.Store(false)

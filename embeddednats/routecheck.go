@@ -45,8 +45,9 @@ type routeCheck struct {
 
 	chaos bool // the chaos gate is on (Config.Chaos)
 	// liveRoutes, set once the server runs, lists its route connections
-	// (gate.go).
-	liveRoutes func() map[uint64]bool
+	// (gate.go), and remoteNodes the nodes they lead to, by server ID.
+	liveRoutes  func() map[uint64]bool
+	remoteNodes func() map[string]string
 
 	mu      sync.Mutex    // guards the fields below
 	peers   *peerSet      // current peers
@@ -63,8 +64,15 @@ type routeCheck struct {
 	// gen is the generation of this server's routes to each peer
 	// (routeMark): it grows each time the gate cuts or heals them.
 	gen map[string]uint64
-	// healed is when the gate last stopped cutting something.
-	healed time.Time
+	// healed is when the gate last stopped cutting something, healedAt
+	// when it last healed each peer's routes, and redialing the peers
+	// whose routes a redial is pending for (gate.go routeRefused).
+	healed    time.Time
+	healedAt  map[string]time.Time
+	redialing map[string]bool
+	// nodeIDs are the server IDs of the nodes this server had routes to
+	// when it last looked (before each reload, see connectedNode).
+	nodeIDs map[string]string
 }
 
 var _ server.Authentication = (*routeCheck)(nil)
@@ -76,6 +84,7 @@ func newRouteCheck(c Config, log *slog.Logger, closed <-chan struct{}, peers *pe
 		closed:     closed, log: log, refusals: newRefusals(time.Now, log),
 		peers: peers, changed: make(chan struct{}), refused: make(map[uint64]time.Time),
 		chaos: c.Chaos, cut: make(map[string]bool), accepted: make(map[uint64]acceptedRoute), gen: make(map[string]uint64),
+		healedAt: make(map[string]time.Time), redialing: make(map[string]bool), nodeIDs: make(map[string]string),
 	}
 	if c.RoutePassword != "" {
 		rc.password = []byte(c.RoutePassword)
@@ -124,6 +133,10 @@ func (rc *routeCheck) wasRefused(id uint64) bool {
 	return ok
 }
 
+// causeRedialed is the refusal cause of a peer's route without
+// credentials that nats-server redials (judge).
+const causeRedialed = "redialed"
+
 // refusal is why a route is refused: its cause, for the backoff and the
 // log, and the line that says so.
 type refusal struct {
@@ -151,6 +164,10 @@ func (rc *routeCheck) Check(c server.ClientAuthentication) bool {
 		// once), or for chaosHold.
 		rc.log.Debug(why.msg)
 		hold = chaosHold
+	case causeRedialed:
+		// No fault of the peer's, and its redial ends at once once this
+		// server's own route is in place there (it is then the duplicate).
+		rc.log.Debug(why.msg)
 	case causeChaosMarked:
 		// Answered at once: the dialler, not this node, will heal it, by
 		// dialling unmarked; a held marked route would count as
@@ -214,6 +231,14 @@ func (rc *routeCheck) judge(c server.ClientAuthentication, ps *peerSet) (string,
 	}
 	switch {
 	case name == "" && (rc.peersOnly || rc.password != nil):
+		if node := rc.connectedNode(opts.Name); node != "" {
+			// nats-server redials a route it accepted, which a duplicate
+			// dial marked for retry, with no credentials (it keeps none
+			// for it). Answered at once: held, it would take the place of
+			// the route this server dials there, closed as its duplicate
+			// meanwhile.
+			return "", &refusal{causeRedialed, fmt.Sprintf("route from %s refused: %s redials a route this node dialled, without credentials (nats-server keeps none for it)", from, node)}
+		}
 		return "", &refusal{"no-name", fmt.Sprintf("route from %s refused: it does not say which node it is (not a herd node, or an older one)", from)}
 	case name == rc.self:
 		return name, &refusal{"self", fmt.Sprintf("route from %s refused: it connects as this node's own name (two nodes with one name?)", who)}
@@ -250,6 +275,37 @@ func (rc *routeCheck) judge(c server.ClientAuthentication, ps *peerSet) (string,
 			certNames(leaf), name, from, name, host)}
 	}
 	return name, nil
+}
+
+// connectedNode is the node whose server ID is id among those this
+// server has routes to, or had before its last reload (which closed the
+// routes the node redials), or "".
+func (rc *routeCheck) connectedNode(id string) string {
+	if id == "" {
+		return ""
+	}
+	rc.noteNodes()
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.nodeIDs[id]
+}
+
+// noteNodes remembers the server IDs of the nodes this server has routes
+// to now (a node's ID lasts as long as its process: the few a herd
+// restarts are forgotten when the list grows).
+func (rc *routeCheck) noteNodes() {
+	if rc.remoteNodes == nil {
+		return
+	}
+	nodes := rc.remoteNodes()
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if len(rc.nodeIDs)+len(nodes) > maxRepeats {
+		clear(rc.nodeIDs)
+	}
+	for id, name := range nodes {
+		rc.nodeIDs[id] = name
+	}
 }
 
 // certNames lists what a certificate is for: its DNS and IP SANs, else

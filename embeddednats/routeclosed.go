@@ -29,6 +29,11 @@ const routeKind = "Router"
 // onClose.
 type routeCloses struct {
 	onClose func(remote, reason string) // Config.OnRouteClosed; set before Start
+	// onRefused, set before Start, is told of each route connection rid
+	// to remote that closed because the remote answered it with an error
+	// (a refusal, or a cut expiring it): the chaos gate's redial
+	// (Server.routeRefused).
+	onRefused func(remote string, rid uint64)
 
 	mu sync.Mutex // guards n
 	n  map[string]uint64
@@ -54,15 +59,20 @@ func (r *routeCloses) noticef(format string, v []any) {
 	}
 	r.n[label]++
 	r.mu.Unlock()
-	if r.onClose != nil {
-		remote := ""
-		if len(v) > 2 {
-			if tags, ok := v[2].(string); ok {
-				remote, _ = strings.CutPrefix(tags, remoteTag)
-				remote, _, _ = strings.Cut(remote, ", ")
-			}
+	remote := ""
+	if len(v) > 2 {
+		if tags, ok := v[2].(string); ok {
+			remote, _ = strings.CutPrefix(tags, remoteTag)
+			remote, _, _ = strings.Cut(remote, ", ")
 		}
+	}
+	if r.onClose != nil {
 		r.onClose(remote, label)
+	}
+	// nats-server closes a route with ParseError when the remote sends
+	// -ERR, which a herd node sends on a route only to refuse or expire it.
+	if rid, ok := routeID(format); ok && r.onRefused != nil && remote != "" && reason == server.ParseError {
+		r.onRefused(remote, rid)
 	}
 }
 

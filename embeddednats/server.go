@@ -123,9 +123,11 @@ func (s *Server) Start(ctx context.Context) error {
 	lg := newSlogLogger(s.log, s.fatal)
 	lg.refusedRoute = s.check.wasRefused
 	s.check.liveRoutes = func() map[uint64]bool { return liveRoutes(srv) }
+	s.check.remoteNodes = func() map[string]string { return remoteNodes(srv) }
 	lg.reloading = s.check.reloading.Load
 	if s.cfg.Chaos {
 		lg.cutting = s.check.cutting
+		s.closes.onRefused = s.routeRefused
 	}
 	srv.SetLoggerV2(countingLogger{lg, &s.hits, &s.closes}, s.cfg.Debug, s.cfg.Trace, false)
 	s.srv = srv
