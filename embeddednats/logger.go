@@ -93,23 +93,34 @@ func (s *slogLogger) Errorf(format string, v ...any) {
 		// A cut or heal reloads the routes of both ends: a dial in its TLS
 		// handshake at that moment is dropped by its dialler.
 		s.log(slog.LevelInfo, format+" (the dialler dropped it: herd chaos cuts are in place, or were a moment ago)", v)
-	case strings.HasSuffix(format, routeError) && len(v) == 1 && v[0] == authViolation && s.cutting != nil && s.cutting():
-		s.log(slog.LevelInfo, format+": the peer refused this node's route (herd chaos cuts are in place, or were a moment ago)", v)
-	case strings.HasSuffix(format, routeError) && len(v) == 1 && v[0] == authViolation && s.cutting != nil:
-		// With chaos on, a peer may cut this node before this node hears
-		// of the cut (herd chaos tells the two ends one after the other),
-		// or alone (a cut sent to one end). A refusal for a bad password
-		// or certificate is logged at error level by the refusing peer.
-		s.log(slog.LevelWarn, format+": the peer refused this node's route; a herd chaos cut at the peer, "+
-			"or the peer's log says why (route password, certificate, or this node not in its herd file)", v)
 	case strings.HasSuffix(format, routeError) && len(v) == 1 && v[0] == authViolation:
 		// The dialling side learns nothing but this from a refusal.
-		s.log(slog.LevelError, format+": the peer refused this node's route; the peer's log says why "+
-			"(route password, certificate, or this node not in its herd file)", v)
+		level, why := s.peerRefusal()
+		s.log(level, format+": the peer refused this node's route"+why, v)
 	default:
 		s.log(slog.LevelError, format, v)
 	}
 }
+
+// peerRefusal gives the level of a peer's refusal of this node's route,
+// and what to say of it. Without chaos only a misconfiguration refuses
+// routes: an error. With chaos on, a peer may cut this node before this
+// node hears of the cut (herd chaos tells the two ends one after the
+// other), or alone (a cut sent to one end): a warning, since a refusal for
+// a bad password or certificate is logged at error level by the refusing
+// peer; and while this node cuts too, news of no fault at all.
+func (s *slogLogger) peerRefusal() (slog.Level, string) {
+	const peerSays = "the peer's log says why (route password, certificate, or this node not in its herd file)"
+	switch {
+	case s.cutting == nil:
+		return slog.LevelError, "; " + peerSays
+	case s.cutting():
+		return slog.LevelInfo, " (herd chaos cuts are in place, or were a moment ago)"
+	default:
+		return slog.LevelWarn, "; a herd chaos cut at the peer, or " + peerSays
+	}
+}
+
 func (s *slogLogger) Debugf(format string, v ...any) { s.log(slog.LevelDebug, format, v) }
 func (s *slogLogger) Tracef(format string, v ...any) { s.log(LevelTrace, format, v) }
 

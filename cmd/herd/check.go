@@ -73,11 +73,11 @@ func checkNode(hf herdfile.Config, name string, getenv func(string) string) []er
 	}
 	if nf.TLS.Routes.Enabled() {
 		n, _ := nf.Node(name)
-		hosts := []certHost{{"cluster", hostOf(n.Cluster)}}
+		hosts := []certHost{{hostOf(n.Cluster), "cluster", "its peers would refuse its routes"}}
 		// Gateways take the route certificate too (README Regions): the
 		// other regions dial the gateway host and expect it named.
 		if gw := hostOf(n.Gateway); gw != "" && gw != hosts[0].host {
-			hosts = append(hosts, certHost{"gateway", gw})
+			hosts = append(hosts, certHost{gw, "gateway", "the other regions would refuse its gateway"})
 		}
 		if err := checkRouteTLS(nf.TLS.Routes, name, hosts); err != nil {
 			errs = append(errs, err)
@@ -86,9 +86,9 @@ func checkNode(hf herdfile.Config, name string, getenv func(string) string) []er
 	return errs
 }
 
-// certHost is a host the route certificate must name, and what the node
-// listens for there.
-type certHost struct{ what, host string }
+// certHost is a host the route certificate must name, what the node
+// listens for there, and what follows if the certificate does not name it.
+type certHost struct{ host, what, unnamed string }
 
 // hostOf returns the host of a host:port address, or "" for none.
 func hostOf(addr string) string {
@@ -131,12 +131,8 @@ func checkRouteTLS(t herdfile.RouteTLS, node string, hosts []certHost) error {
 			continue
 		}
 		if err := embeddednats.CheckRouteCert(cfg, h.host); err != nil {
-			who := "its peers would refuse its routes"
-			if h.what == "gateway" {
-				who = "the other regions would refuse its gateway"
-			}
 			return &herdfile.FieldError{Field: "tls.routes.cert_file", Err: herdfile.ErrMissingTLSFile,
-				Detail: fmt.Sprintf("%s: %v (node %s's %s host): %s", cert, err, node, h.what, who)}
+				Detail: fmt.Sprintf("%s: %v (node %s's %s host): %s", cert, err, node, h.what, h.unnamed)}
 		}
 	}
 	return nil
