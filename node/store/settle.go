@@ -23,7 +23,8 @@ import (
 //
 // The settled hash of a client changes only when the cursor passes the
 // origin second of its current or previous record: the client then waits
-// in its shard's pending list for that second.
+// in its shard's pending list for that second (once, or twice for a while
+// when a newer record's origin second is before the replaced one's).
 
 // originSec is the origin second of r, clamped to uint32; 0 (settled at
 // any cursor) when its origin time does not fit in an int64.
@@ -59,25 +60,52 @@ func (sl *slot) nextChange(cursor uint32) (uint32, bool) {
 	return next, ok
 }
 
-// resettle counts sl's settled hash at the shard's cursor, and queues its
-// client (key) for the next change if it is not queued already.
-func (sh *shard) resettle(t *table, sl *slot, key uint64) {
-	if h := sl.settledHash(sh.cursor); h != sl.settled {
-		delta := sl.settled ^ h
-		sl.settled = h
+// resettle counts sl's settled hash at the shard's cursor instead of was,
+// the hash it counted so far (which a Put may just have replaced in the
+// slot), and queues its client (key) for the next change unless it is
+// queued already for that second or an earlier one (queuedAt: the second
+// it is queued for, when it is).
+func (sh *shard) resettle(t *table, sl *slot, key uint64, was uint64, queuedAt uint32) {
+	state := uint64(settledNone)
+	switch h := sl.settledHash(sh.cursor); {
+	case h == 0:
+	case h == sl.hash:
+		state = settledCurrent
+	default:
+		state = settledPrev
+	}
+	sl.kr = sl.kr&^settledMask | state<<settledShift
+	if h := sl.settled(); h != was {
+		delta := was ^ h
 		t.settled ^= delta
 		sh.settled ^= delta
 	}
-	if sl.queued() {
+	sec, ok := sl.nextChange(sh.cursor)
+	if !ok || sl.queued() && sec >= queuedAt {
 		return
 	}
-	if sec, ok := sl.nextChange(sh.cursor); ok {
-		sl.kr |= queuedBit
-		if sh.pending == nil {
-			sh.pending = make(map[uint32][]uint64)
-		}
-		sh.pending[sec] = append(sh.pending[sec], key)
+	// Not queued, or queued for a later second than the new record's
+	// settled hash changes at: a newer record may have an earlier origin
+	// time than the one it replaced (the origins' clocks differ, or the
+	// client's went back). The entry of the later second stays, and finds
+	// the client queued again or settles nothing.
+	sl.kr |= queuedBit
+	if sh.pending == nil {
+		sh.pending = make(map[uint32][]uint64)
 	}
+	sh.pending[sec] = append(sh.pending[sec], key)
+}
+
+// queuedAt is the second sl's client is queued for (math.MaxUint32 when
+// that cannot be told), or 0 when it is not queued.
+func (sh *shard) queuedAt(sl *slot) uint32 {
+	if !sl.queued() {
+		return 0
+	}
+	if sec, ok := sl.nextChange(sh.cursor); ok {
+		return sec
+	}
+	return math.MaxUint32
 }
 
 // cutoffSec is a cutoff in Unix ns as a cursor: the whole seconds before
@@ -138,7 +166,7 @@ func (sh *shard) settleKey(key uint64) {
 	for i := t.home(k32); t.slots[i].kr != 0; i = t.next(i) {
 		if sl := &t.slots[i]; sl.key32() == k32 && sl.queued() {
 			sl.kr &^= queuedBit
-			sh.resettle(t, sl, key)
+			sh.resettle(t, sl, key, sl.settled(), 0)
 		}
 	}
 }

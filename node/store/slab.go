@@ -31,14 +31,15 @@ const (
 	maxChunk = 256 << 10
 )
 
-// A ref locates a record in 31 bits: chunk index + 1 above bit 20, byte
-// offset below (chunks hold at most maxChunk bytes, or one longer
-// record). Bit 31 is the table's (queuedBit). 0 is none.
+// A ref locates a record in 29 bits: chunk index + 1 above bit 18, byte
+// offset below (chunks hold at most maxChunk bytes, or one longer record
+// at offset 0). Bits 29-31 are the table's (settledMask, queuedBit). 0 is
+// none.
 const (
-	refChunkShift = 20
+	refChunkShift = 18
 	refOffMask    = 1<<refChunkShift - 1
-	refMask       = 1<<31 - 1
-	// maxChunks bounds a shard's chunks (512 MiB of records at maxChunk):
+	refMask       = 1<<settledShift - 1
+	// maxChunks bounds a shard's chunks (about 512 MiB of records at maxChunk):
 	// the shard compacts before it would need more.
 	maxChunks = refMask>>refChunkShift - 1
 )
@@ -46,8 +47,9 @@ const (
 // maxHeader is the longest record header: five uvarints.
 const maxHeader = 5 * binary.MaxVarintLen32
 
-// add writes r and returns its ref.
-func (s *slab) add(r record.Record) uint32 {
+// add writes r and returns its ref and the line as stored, which
+// aliases the chunk.
+func (s *slab) add(r record.Record) (uint32, string) {
 	var hdr [maxHeader]byte
 	oe, cs, ce, le := r.Offsets()
 	h := binary.AppendUvarint(hdr[:0], uint64(len(r.Line)))
@@ -56,9 +58,21 @@ func (s *slab) add(r record.Record) uint32 {
 	h = binary.AppendUvarint(h, uint64(ce-cs))
 	h = binary.AppendUvarint(h, uint64(le-ce))
 	n := len(h) + len(r.Line)
-	var c []byte
-	if k := len(s.chunks); k > 0 {
-		c = s.chunks[k-1]
+	k, c := s.room(n)
+	off := len(c)
+	c = append(c, h...)
+	c = append(c, r.Line...)
+	s.chunks[k] = c
+	s.used += n
+	s.live += n
+	return uint32(k+1)<<refChunkShift | uint32(off), unsafe.String(&c[off+len(h)], len(r.Line))
+}
+
+// room returns the last chunk, k, after adding one if it has no room for
+// n more bytes at an offset a ref can hold.
+func (s *slab) room(n int) (k int, c []byte) {
+	if k = len(s.chunks) - 1; k >= 0 {
+		c = s.chunks[k]
 	}
 	if c == nil || cap(c)-len(c) < n || len(c) > refOffMask {
 		size := minChunk
@@ -67,15 +81,37 @@ func (s *slab) add(r record.Record) uint32 {
 		}
 		c = make([]byte, 0, max(size, n))
 		s.chunks = append(s.chunks, c)
+		k = len(s.chunks) - 1
 	}
-	k := len(s.chunks) - 1
-	off := len(c)
-	c = append(c, h...)
-	c = append(c, r.Line...)
-	s.chunks[k] = c
+	return k, c
+}
+
+// span is where the record at ref lies in its chunk: the header's first
+// byte and the bytes it takes, header included.
+func (s *slab) span(ref uint32) (c []byte, off, n int) {
+	ref &= refMask
+	c = s.chunks[ref>>refChunkShift-1]
+	off = int(ref & refOffMask)
+	p := off
+	size, w := binary.Uvarint(c[p:])
+	p += w
+	for range 4 {
+		_, w = binary.Uvarint(c[p:])
+		p += w
+	}
+	return c, off, p - off + int(size)
+}
+
+// addRaw copies the record at ref in from, header and line as they are,
+// and returns its ref here: compaction, which re-encodes nothing.
+func (s *slab) addRaw(from *slab, ref uint32) uint32 {
+	src, off, n := from.span(ref)
+	k, c := s.room(n)
+	at := len(c)
+	s.chunks[k] = append(c, src[off:off+n]...)
 	s.used += n
 	s.live += n
-	return uint32(k+1)<<refChunkShift | uint32(off)
+	return uint32(k+1)<<refChunkShift | uint32(at)
 }
 
 // reserve starts the slab with a chunk of about n bytes (compaction

@@ -45,8 +45,8 @@ type shard struct {
 	// second is before it is settled. Settle moves it forward.
 	cursor uint32
 	// pending holds, by origin second, the keys of clients whose settled
-	// hash changes when the cursor passes that second (settle.go): at
-	// most one entry a client.
+	// hash changes when the cursor passes that second (settle.go): one
+	// entry a client, two for a while after an origin time went back.
 	pending map[uint32][]uint64
 	_       [40]byte // keep shards' locks on separate cache lines
 }
@@ -86,9 +86,8 @@ func (s *Store) put(r record.Record) (record.Record, bool) {
 	sh, t := s.locate(key)
 	// The hash first: a record equal to the stored one (the flood's
 	// duplicates, half of what a node receives) is recognised by the slot
-	// alone, without reading its line.
+	// alone, without reading its line; nothing else is computed for it.
 	h := digest.Hash(r)
-	sec := originSec(r)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	i, cur, n, found, dup := t.lookup(k32, h, client, &sh.slab)
@@ -105,21 +104,21 @@ func (s *Store) put(r record.Record) (record.Record, bool) {
 		sh.n++
 	}
 	sl := &t.slots[i]
-	ref := sh.slab.add(r)
+	ref, line := sh.slab.add(r)
 	old := *sl
-	*sl = slot{kr: uint64(k32)<<32 | uint64(ref) | old.kr&queuedBit, hash: h, curSec: sec, settled: old.settled}
+	*sl = slot{kr: uint64(k32)<<32 | uint64(ref) | old.kr&queuedBit, hash: h, curSec: originSec(r)}
 	if found {
 		sl.prevHash, sl.prevSec = old.hash, old.curSec
 	}
 	delta := h ^ old.hash
 	t.sum ^= delta
 	sh.sum ^= delta
-	sh.resettle(t, sl, key)
+	sh.resettle(t, sl, key, old.settled(), sh.queuedAt(&old))
 	if sh.slab.wasteful() {
 		sh.compact()
 	}
-	st, _ := sh.slab.record(sl.ref())
-	return st, true
+	oe, cs, ce, le := r.Offsets()
+	return record.Assemble(line, oe, cs, ce, le), true
 }
 
 // Get returns the newest record of client. Its Line aliases the store's
@@ -237,8 +236,7 @@ func (sh *shard) compact() {
 		for k := range sh.buckets[j].slots {
 			sl := &sh.buckets[j].slots[k]
 			if sl.kr != 0 {
-				r, _ := sh.slab.record(sl.ref())
-				sl.kr = sl.kr&^refMask | uint64(fresh.add(r))
+				sl.kr = sl.kr&^refMask | uint64(fresh.addRaw(&sh.slab, sl.ref()))
 			}
 		}
 	}

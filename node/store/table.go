@@ -15,26 +15,50 @@ type table struct {
 	settled uint64 // XOR of the slots' settled hash
 }
 
-// slot is one client: 40 bytes, pointer-free.
+// slot is one client: 32 bytes, pointer-free, so that two slots share a
+// 64-byte cache line and none straddles two (a probe that starts at a
+// slot touches one line, and the next slots of its probe are in it or
+// the line after).
 type slot struct {
-	// kr is the low 32 bits of the client's key above its ref (the
-	// record in the shard's slab, and queuedBit); 0 is an empty slot.
+	// kr is the low 32 bits of the client's key above the slot's flags
+	// (queuedBit, which hash is settled: settledMask) and its ref (the
+	// record in the shard's slab, refMask); 0 is an empty slot.
 	kr       uint64
 	hash     uint64 // digest.Hash of the current record
 	prevHash uint64 // digest.Hash of the record it replaced; 0: none
-	settled  uint64 // the hash counted in the settled sums; 0: none
 	// curSec and prevSec are the origin times (Unix seconds, clamped) of
 	// the current and the previous record (settle.go).
 	curSec, prevSec uint32
 }
 
-// queuedBit in a slot's ref: the client has an entry in its shard's
-// pending lists.
-const queuedBit = 1 << 31
+// The flags above a slot's ref. queuedBit: the client has an entry in
+// its shard's pending lists. settledMask: which of the slot's hashes
+// counts in the settled sums (settle.go) — none, hash or prevHash; the
+// settled hash is always one of them, so two bits stand for the 8 bytes
+// it would take.
+const (
+	queuedBit      = 1 << 31
+	settledShift   = 29
+	settledMask    = 3 << settledShift
+	settledNone    = 0
+	settledCurrent = 1
+	settledPrev    = 2
+)
 
 func (s *slot) key32() uint32 { return uint32(s.kr >> 32) }
-func (s *slot) ref() uint32   { return uint32(s.kr) }
+func (s *slot) ref() uint32   { return uint32(s.kr) & refMask }
 func (s *slot) queued() bool  { return s.kr&queuedBit != 0 }
+
+// settled is the hash the slot counts in the settled sums; 0: none.
+func (s *slot) settled() uint64 {
+	switch s.kr & settledMask >> settledShift {
+	case settledCurrent:
+		return s.hash
+	case settledPrev:
+		return s.prevHash
+	}
+	return 0
+}
 
 // lookup probes t once for client (key: the low bits of its
 // digest.Key) with a record hashing to h. It returns the client's slot,
