@@ -17,12 +17,13 @@ import (
 // from 3% to 10% of the herd's CPU at 100,000 clients); with a million
 // clients on each of five nodes it is half a gigabyte. So GOGC stays 100
 // while the live heap is below GCHeadroom and falls as it grows, so that
-// the headroom stays about GCHeadroom, down to GOGC=50 (RSS per record at
-// 1M clients: 265 B at 50 against 325 B at 100; BENCHMARKS.md,
-// 2026-11-30). GOMEMLIMIT, when set, still applies.
+// the headroom stays about GCHeadroom, down to GOGC=25 at 1 GiB: a herd of
+// five nodes holding a million clients each has about 900 MB live, and at
+// GOGC=50 its RSS was 345 B per record after a saturated run (BENCHMARKS.md,
+// 2026-12-01). GOMEMLIMIT, when set, still applies.
 const (
 	GCHeadroom   = 256 << 20
-	MinGCPercent = 50
+	MinGCPercent = 25
 	MaxGCPercent = 100
 	// gcTunePeriod is how often the live heap is read.
 	gcTunePeriod = 2 * time.Second

@@ -14,7 +14,8 @@ func TestGCPercent(t *testing.T) {
 		live uint64
 		want int
 	}{
-		{0, 100}, {64 << 20, 100}, {GCHeadroom, 100}, {2 * GCHeadroom, 50}, {3 * GCHeadroom / 2, 66}, {10 << 30, 50},
+		{0, 100}, {64 << 20, 100}, {GCHeadroom, 100}, {2 * GCHeadroom, 50}, {3 * GCHeadroom / 2, 66},
+		{4 * GCHeadroom, 25}, {3 * GCHeadroom, 33}, {10 << 30, 25},
 	} {
 		if got := gcPercent(c.live); got != c.want {
 			t.Errorf("gcPercent(%d MiB) = %d, want %d", c.live>>20, got, c.want)
