@@ -10,12 +10,12 @@ import (
 
 // BenchmarkStore_PutFlood is a node's store in the herd with a million
 // clients: every operation is a newer record of a random client (it
-// replaces the client's record), and the same record again 256
+// replaces the client's record), and the same record again 4096
 // operations later, as the flood's second path brings it (a duplicate).
 // The store is far larger than the caches, so each put pays the misses
 // the herd pays; ns/op is per put, both kinds together.
 func BenchmarkStore_PutFlood(b *testing.B) {
-	const clients, batch, lag = 1_000_000, 1 << 16, 256
+	const clients, batch, lag = 1_000_000, 1 << 16, 4096
 	s := New()
 	s.Reserve(clients)
 	name := func(c int) string { return fmt.Sprintf("client%07d.cs.ucla.edu", c) }

@@ -32,6 +32,7 @@ import (
 // of two comfortably above the core count, so writers rarely meet.
 type Store struct {
 	shards [digest.Groups]shard
+	recent recent // hashes of the records stored lately (recent.go)
 }
 
 type shard struct {
@@ -80,14 +81,18 @@ func (s *Store) PutView(r record.Record) (record.Record, bool) {
 // put stores r if newer and keeps the bucket and group digests, all and
 // settled, up to date.
 func (s *Store) put(r record.Record) (record.Record, bool) {
+	// The hash first: a record equal to one stored lately (the flood's
+	// duplicates, half of what a node receives) is recognised by it alone,
+	// and one equal to the stored one by the slot, without reading its
+	// line; nothing else is computed for it.
+	h := digest.Hash(r)
+	if s.recent.has(h) {
+		return record.Record{}, false
+	}
 	client := r.Client()
 	key := digest.Key(client)
 	k32 := uint32(key)
 	sh, t := s.locate(key)
-	// The hash first: a record equal to the stored one (the flood's
-	// duplicates, half of what a node receives) is recognised by the slot
-	// alone, without reading its line; nothing else is computed for it.
-	h := digest.Hash(r)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	i, cur, n, found, dup := t.lookup(k32, h, client, &sh.slab)
@@ -105,6 +110,7 @@ func (s *Store) put(r record.Record) (record.Record, bool) {
 	}
 	sl := &t.slots[i]
 	ref, line := sh.slab.add(r)
+	s.recent.add(h)
 	old := *sl
 	*sl = slot{kr: uint64(k32)<<32 | uint64(ref) | old.kr&queuedBit, hash: h, curSec: originSec(r)}
 	if found {
