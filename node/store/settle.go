@@ -90,10 +90,7 @@ func (sh *shard) resettle(t *table, sl *slot, key uint64, was uint64, queuedAt u
 	// client's went back). The entry of the later second stays, and finds
 	// the client queued again or settles nothing.
 	sl.kr |= queuedBit
-	if sh.pending == nil {
-		sh.pending = make(map[uint32][]uint64)
-	}
-	sh.pending[sec] = append(sh.pending[sec], key)
+	sh.pending.add(sh.cursor, sec, key)
 }
 
 // queuedAt is the second sl's client is queued for (math.MaxUint32 when
@@ -143,20 +140,9 @@ func (sh *shard) advance(cursor uint32) {
 	if cursor <= sh.cursor {
 		return
 	}
+	from := sh.cursor
 	sh.cursor = cursor
-	var due []uint32
-	for sec := range sh.pending {
-		if sec < cursor {
-			due = append(due, sec)
-		}
-	}
-	for _, sec := range due {
-		keys := sh.pending[sec]
-		delete(sh.pending, sec)
-		for _, key := range keys {
-			sh.settleKey(key)
-		}
-	}
+	sh.pending.due(from, cursor, sh.settleKey)
 }
 
 // settleKey recounts the queued client(s) with key at the cursor.

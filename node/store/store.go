@@ -48,7 +48,7 @@ type shard struct {
 	// pending holds, by origin second, the keys of clients whose settled
 	// hash changes when the cursor passes that second (settle.go): one
 	// entry a client, two for a while after an origin time went back.
-	pending map[uint32][]uint64
+	pending pending
 	_       [40]byte // keep shards' locks on separate cache lines
 }
 
