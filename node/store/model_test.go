@@ -46,11 +46,24 @@ func (m *model) settledHash(c string) uint64 {
 // does, and at checkpoints its records, sums and settled sums (bucket and
 // group) equal the model's recomputed from scratch.
 func TestStore_Model(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
+	runModel(t, rand.New(rand.NewPCG(1, 2)), 400, 60000)
+}
+
+// FuzzStore_Model runs the model test from other seeds, on fewer clients
+// (more replacements each).
+func FuzzStore_Model(f *testing.F) {
+	f.Add(uint64(1), uint64(2))
+	f.Add(uint64(7), uint64(1621464827))
+	f.Fuzz(func(t *testing.T, a, b uint64) {
+		runModel(t, rand.New(rand.NewPCG(a, b)), 50, 5000)
+	})
+}
+
+func runModel(t *testing.T, rng *rand.Rand, clients, steps int) {
+	t.Helper()
 	s := New()
 	m := &model{cur: map[string]record.Record{}, prev: map[string]record.Record{}}
 	origins := []string{"Hands", "Goloman", "Welsh"}
-	const clients, steps = 400, 60000
 	next := make([]int, clients) // the newest client time handed out
 	for c := range next {
 		next[c] = 10
@@ -94,6 +107,7 @@ func TestStore_Model(t *testing.T) {
 	if used > 2*live+digest.Groups*(64<<10) {
 		t.Errorf("slabs hold %d bytes for %d live: never compacted", used, live)
 	}
+	checkModel(t, s, m)
 }
 
 func checkModel(t *testing.T, s *Store, m *model) {
