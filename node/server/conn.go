@@ -42,6 +42,7 @@ const writeBufBytes = 16 << 10
 // conn serves one client connection with two goroutines: the read loop
 // parses lines and runs commands in arrival order, the write loop writes
 // replies in that same order and flushes whenever no further reply is ready.
+// A small batch with nothing ahead of it the read loop writes itself (send).
 //
 // An idle connection is kept cheap, since thousands may be open: until its
 // first byte arrives it has no read buffer, the write loop starts with the
