@@ -276,6 +276,25 @@ func main() {
 	for _, l := range longRuns {
 		fmt.Printf("  at %8.3fs g%-6d %-14s %7.2fms %s\n", l.at.Seconds(), l.g, role[l.g], ms(l.d), l.where)
 	}
+	late := map[int]int{}
+	nLate := 0
+	for _, l := range lats {
+		if rl := role[l.g]; (rl == "client-reader" || rl == "client-writer") && l.d > 2*time.Millisecond {
+			late[int(l.at/(100*time.Millisecond))]++
+			nLate++
+		}
+	}
+	fmt.Printf("client-port sched delays > 2ms: %d, by 100ms:", nLate)
+	for _, k := range slices.Sorted(func(y func(int) bool) {
+		for k := range late {
+			if !y(k) {
+				return
+			}
+		}
+	}) {
+		fmt.Printf(" %.1fs:%d", float64(k)/10, late[k])
+	}
+	fmt.Println()
 	// The worst client-port delays, with whether a GC phase overlapped.
 	sort.Slice(lats, func(i, j int) bool { return lats[i].d > lats[j].d })
 	fmt.Println("worst client-port sched delays:")
