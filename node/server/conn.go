@@ -42,6 +42,7 @@ const writeBufBytes = 16 << 10
 // conn serves one client connection with two goroutines: the read loop
 // parses lines and runs commands in arrival order, the write loop writes
 // replies in that same order and flushes whenever no further reply is ready.
+// A small batch with nothing ahead of it the read loop writes itself (send).
 //
 // An idle connection is kept cheap, since thousands may be open: until its
 // first byte arrives it has no read buffer, the write loop starts with the
@@ -264,7 +265,16 @@ func trimEOL(line []byte) []byte {
 	return line
 }
 
-// send hands a non-empty batch to the writer and starts a new one.
+// send writes a non-empty batch, or hands it to the writer, and starts a
+// new one.
+//
+// A small batch when the write side is idle — every reply at a paced
+// rate, one or two lines per read — the read loop writes itself
+// (writeDirect): handing it over costs a goroutine wake-up per reply,
+// which at 10,000 replies/s was a fifth of the client port's CPU
+// (BENCHMARKS.md, "Engine, round 3", port). A large batch — a client
+// pipelining faster than the node answers — still goes to the write loop,
+// so that reading and storing the next batch overlap with writing this one.
 //
 // The batch leaves in a recycled reply whose old buffer becomes the next
 // batch, so a busy pipeline reuses the same few buffers and the IAMAT path
@@ -275,10 +285,52 @@ func (c *conn) send(batch *[]byte) bool {
 	if len(*batch) == 0 {
 		return true
 	}
+	if c.ticket == nil && len(*batch) <= directWriteMax && c.q.idle() {
+		return c.writeDirect(batch)
+	}
 	r := c.s.batches.Get().(*reply)
 	r.buf, *batch = *batch, r.buf[:0]
 	r.durable, c.ticket = c.ticket, nil
 	return c.push(r)
+}
+
+// directWriteMax is the largest batch the read loop writes itself: a
+// dozen IAMAT replies. Saturating clients send larger batches (a window of
+// 64 lines per read), which keep the write loop.
+const directWriteMax = 1 << 10
+
+// directWriteWait is how long the read loop waits for the socket to take
+// a batch it writes itself before it hands the rest to the write loop
+// (a client that does not read its replies) and goes back to reading.
+const directWriteWait = time.Millisecond
+
+// writeDirect writes a batch from the read loop; the write side is idle
+// and only the read loop hands it replies, so nothing is overtaken.
+func (c *conn) writeDirect(batch *[]byte) bool {
+	c.nc.SetWriteDeadline(time.Now().Add(directWriteWait))
+	n, err := c.nc.Write(*batch)
+	switch {
+	case err == nil:
+		*batch = (*batch)[:0]
+		return true
+	case !errors.Is(err, os.ErrDeadlineExceeded):
+		c.writeFailed(err)
+		return false
+	}
+	// The socket is full: the rest waits in the write loop, as long as
+	// WriteTimeout, while reading goes on up to MaxOutstanding.
+	*batch = (*batch)[:copy(*batch, (*batch)[n:])]
+	r := c.s.batches.Get().(*reply)
+	r.buf, *batch = *batch, r.buf[:0]
+	return c.push(r)
+}
+
+// writeFailed logs why a write failed and ends the connection.
+func (c *conn) writeFailed(err error) {
+	c.s.limits.Log(slog.LevelInfo, "write failed or timed out: closing connection",
+		"remote", c.nc.RemoteAddr().String(), "write_timeout", c.s.cfg.WriteTimeout, "err", err)
+	c.cancel()
+	c.nc.Close() // unblocks the read loop
 }
 
 // maxRecycledBatch keeps buffers that grew past a normal batch (a long
@@ -333,16 +385,19 @@ func (c *conn) writeLoop() {
 	failed := false
 	fail := func(err error) {
 		failed = true
-		c.s.limits.Log(slog.LevelInfo, "write failed or timed out: closing connection",
-			"remote", c.nc.RemoteAddr().String(), "write_timeout", c.s.cfg.WriteTimeout, "err", err)
-		c.cancel()
-		c.nc.Close() // unblocks the read loop
+		c.writeFailed(err)
 	}
+	unflushed := 0 // popped replies not yet flushed to the socket
 	for {
+		if unflushed > 0 && (failed || bw == nil) {
+			c.q.written(unflushed)
+			unflushed = 0
+		}
 		r, ok := c.q.pop()
 		if !ok {
 			return
 		}
+		unflushed++
 		if r.done != nil {
 			select {
 			case <-r.done:

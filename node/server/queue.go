@@ -14,9 +14,13 @@ type replyQueue struct {
 	notEmpty chan struct{} // a wake-up for pop, capacity 1
 	notFull  chan struct{} // a wake-up for push, capacity 1
 
-	mu     sync.Mutex // guards q and closed
+	mu     sync.Mutex // guards q, unwritten and closed
 	q      []*reply
 	closed bool
+	// unwritten counts replies pushed and not yet on the socket: queued,
+	// being written, or in the write loop's buffer until its flush
+	// (written). Zero means the write side is idle.
+	unwritten int
 }
 
 func newReplyQueue(max int) *replyQueue {
@@ -37,6 +41,7 @@ func (q *replyQueue) push(ctx context.Context, r *reply) (ok, full bool) {
 		q.mu.Lock()
 		if len(q.q) < q.max {
 			q.q = append(q.q, r)
+			q.unwritten++
 			q.mu.Unlock()
 			wake(q.notEmpty)
 			return true, full
@@ -81,6 +86,22 @@ func (q *replyQueue) len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.q)
+}
+
+// written tells the queue that n popped replies reached the socket (or
+// were given up).
+func (q *replyQueue) written(n int) {
+	q.mu.Lock()
+	q.unwritten -= n
+	q.mu.Unlock()
+}
+
+// idle reports whether every pushed reply is on the socket, so that the
+// one producer may write to it itself without overtaking a reply.
+func (q *replyQueue) idle() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.unwritten == 0
 }
 
 // close ends pop once the queue is drained.
