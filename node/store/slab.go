@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"math/rand/v2"
 	"unsafe"
 
 	"github.com/herdhq/herd/bus/record"
@@ -22,6 +23,13 @@ type slab struct {
 	chunks [][]byte // each filled within its capacity, never moved
 	live   int      // bytes of current records, headers included
 	used   int      // bytes written to the chunks
+	// skew moves this slab's compaction threshold off half the live
+	// bytes, by skew/1024 of them (newSkew). Under an even churn every
+	// shard of every store reaches an unskewed threshold at the same
+	// moment, and the herd's five stores compacting 64 shards at once
+	// held both cores for ~70 ms every ~2.7 s at 20,000 IAMAT/s: the
+	// reply tail (BENCHMARKS.md, engine round 3). Skewed, they spread.
+	skew int16
 }
 
 // Chunk sizes: a small store starts small; a large one allocates 256 KiB
@@ -141,9 +149,18 @@ func (s *slab) record(ref uint32) (r record.Record, n int) {
 	return record.Assemble(line, oe, cs, ce, le), p - off + int(size)
 }
 
-// wasteful reports whether compacting is worth it: garbage above half
-// the live bytes, and above a floor so that small stores do not churn.
+// wasteful reports whether compacting is worth it: garbage above about
+// half the live bytes (skewed), and above a floor so that small stores
+// do not churn.
 func (s *slab) wasteful() bool {
 	garbage := s.used - s.live
-	return garbage > s.live/2 && garbage > 64<<10 || len(s.chunks) >= maxChunks
+	return garbage > s.live*(512+int(s.skew))/1024 && garbage > 64<<10 || len(s.chunks) >= maxChunks
 }
+
+// maxSkew bounds a slab's skew: thresholds from 3/8 to 5/8 of the live
+// bytes, so that the garbage held on average stays what a threshold of
+// one half gives (the memory per record does not grow).
+const maxSkew = 128
+
+// newSkew draws a slab's skew, uniform in [-maxSkew, maxSkew].
+func newSkew() int16 { return int16(rand.IntN(2*maxSkew+1) - maxSkew) }

@@ -54,7 +54,13 @@ type shard struct {
 
 // New returns an empty store. No record is settled until the first
 // Settle.
-func New() *Store { return &Store{} }
+func New() *Store {
+	s := &Store{}
+	for i := range s.shards {
+		s.shards[i].slab.skew = newSkew()
+	}
+	return s
+}
 
 func (s *Store) locate(key uint64) (*shard, *table) {
 	b := digest.KeyBucket(key)
@@ -236,7 +242,7 @@ func (s *Store) appendBucket(dst []record.Record, b int, cutoff uint32, settledO
 
 // compact copies the shard's live lines into fresh chunks.
 func (sh *shard) compact() {
-	var fresh slab
+	fresh := slab{skew: newSkew()}
 	fresh.reserve(sh.slab.live + sh.slab.live/4)
 	for j := range sh.buckets {
 		for k := range sh.buckets[j].slots {
