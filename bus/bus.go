@@ -146,8 +146,9 @@ type Bus struct {
 	conn  *nats.Conn
 	store Store
 	queue chan outbound
-	// refusals logs what other nodes send that the protocol refuses, at
-	// most once a second per kind: a misbehaving peer cannot flood the log.
+	// refusals logs what other nodes send that the protocol refuses, and
+	// the link's failures, at most once a second per kind: a misbehaving
+	// peer or a lost link cannot flood the log.
 	refusals *ratelog.Limiter
 
 	ctx    context.Context
@@ -159,15 +160,24 @@ type Bus struct {
 	link   net.Conn // the receiving link's connection (Config.Link)
 	closed bool
 
+	pongs atomic.Int64 // PONGs the link answered the server's PINGs with
+
 	// names interns origins and senders of received messages; only the
 	// link's goroutine (rxLoop) uses it.
 	names map[string]string
 
 	// Owned by publishLoop (publish.go send): the message it reuses, the
-	// stamp's digits, the neighbors' subjects.
-	out      nats.Msg
-	stamp    []byte
-	subjects subjects
+	// stamp's digits, the neighbors' subjects; with a link (tx.go), the
+	// round's HPUB frames and their messages' counts.
+	out       nats.Msg
+	stamp     []byte
+	subjects  subjects
+	tx        []byte
+	txPending []txPending
+
+	// wmu serializes writes on the link: the publisher's rounds, the
+	// reader's PONGs.
+	wmu sync.Mutex
 
 	// nbrs is the current neighbor list (Config.Neighbors, then whatever
 	// SetNeighbors set): read on every publish batch and received

@@ -193,9 +193,13 @@ func (b *Bus) handleFrame(c *rxConn, f natswire.Frame) error {
 	case natswire.Msg:
 		b.receiveFrame(f)
 	case natswire.Ping:
-		if _, err := c.conn.Write([]byte("PONG\r\n")); err != nil {
+		b.wmu.Lock()
+		_, err := c.conn.Write([]byte("PONG\r\n"))
+		b.wmu.Unlock()
+		if err != nil {
 			return fmt.Errorf("write PONG: %w", err)
 		}
+		b.pongs.Add(1)
 	case natswire.Err:
 		return fmt.Errorf("%w: -ERR %s", ErrLinkRefused, f.Arg)
 	}
