@@ -64,6 +64,13 @@ func startBusOn(t testing.TB, ns *embeddednats.Server, name string, neighbors []
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
+	return startBusConn(t, ns, nc, name, neighbors, st, obs, mod)
+}
+
+// startBusConn starts a bus on nc, receiving over a link to ns unless mod
+// says otherwise.
+func startBusConn(t testing.TB, ns *embeddednats.Server, nc *nats.Conn, name string, neighbors []string, st Store, obs Observer, mod func(*Config)) *Bus {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Name, cfg.Neighbors, cfg.Observe = name, neighbors, obs
 	cfg.Link = linkTo(ns)

@@ -36,13 +36,7 @@ func floodConn(t *testing.T, ns *embeddednats.Server, name string) (*server.Conn
 // ("<name>-flood"), not on the nats.go connection, and messages arrive.
 func TestBus_receivesOnLink(t *testing.T) {
 	ns := bustest.StartNATS(t)
-	nc, err := ns.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	st, obs := bustest.NewStore(), &counts{}
-	startBusOn(t, ns, "B", []string{"A"}, st, obs, nil)
+	_, nc, st, _ := startLinked(t, ns, "B", "A")
 	c, ok := floodConn(t, ns, "B-flood")
 	if !ok || len(c.Subs) != 1 || c.Subs[0] != Subject("B") {
 		t.Fatalf("flood link %v, subscriptions %v: want one on %s", ok, c, Subject("B"))
@@ -50,8 +44,28 @@ func TestBus_receivesOnLink(t *testing.T) {
 	if nc.NumSubscriptions() != 0 {
 		t.Fatalf("the nats.go connection has %d subscriptions", nc.NumSubscriptions())
 	}
-	publishFlood(t, nc, "B", "A", "A", "AT A +0.000000001 c1 +1+1 1")
+	publishFlood(t, connect(t, ns), "B", "A", "A", "AT A +0.000000001 c1 +1+1 1")
 	wait.For(t, "c1 stored", func() bool { return st.Line("c1") != "" })
+}
+
+// startLinked starts a bus with a link on ns and returns it with its
+// nats.go connection, its store and its counts.
+func startLinked(t *testing.T, ns *embeddednats.Server, name, neighbor string) (*Bus, *nats.Conn, *bustest.Store, *counts) {
+	t.Helper()
+	nc, st, obs := connect(t, ns), bustest.NewStore(), &counts{}
+	b := startBusConn(t, ns, nc, name, []string{neighbor}, st, obs, nil)
+	return b, nc, st, obs
+}
+
+// connect is a nats.go connection to ns, closed at the end of the test.
+func connect(t *testing.T, ns *embeddednats.Server) *nats.Conn {
+	t.Helper()
+	nc, err := ns.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
 }
 
 // publishFlood publishes one flood message to node to as the bus does.
@@ -72,13 +86,7 @@ func publishFlood(t *testing.T, nc *nats.Conn, to, origin, sender, data string) 
 // again, and messages arrive on it again.
 func TestBus_linkCutCountedAndRedialled(t *testing.T) {
 	ns := bustest.StartNATS(t)
-	nc, err := ns.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	st, obs := bustest.NewStore(), &counts{}
-	startBusOn(t, ns, "B", []string{"A"}, st, obs, nil)
+	_, _, st, obs := startLinked(t, ns, "B", "A")
 	c, _ := floodConn(t, ns, "B-flood")
 	if obs.dropped.Load() != 0 {
 		t.Fatalf("dropped %d before the cut", obs.dropped.Load())
@@ -91,7 +99,7 @@ func TestBus_linkCutCountedAndRedialled(t *testing.T) {
 		c2, ok := floodConn(t, ns, "B-flood")
 		return ok && c2.Cid != c.Cid && len(c2.Subs) == 1
 	})
-	publishFlood(t, nc, "B", "A", "A", "AT A +0.000000001 after-cut +1+1 1")
+	publishFlood(t, connect(t, ns), "B", "A", "A", "AT A +0.000000001 after-cut +1+1 1")
 	wait.For(t, "the flood received again", func() bool { return st.Line("after-cut") != "" })
 	if got := obs.dropped.Load(); got != 1 {
 		t.Fatalf("dropped %d episodes, want 1", got)
@@ -125,11 +133,7 @@ func TestBus_linkAnswersPings(t *testing.T) {
 // server's -ERR.
 func TestBus_linkRefused(t *testing.T) {
 	ns := bustest.StartNATS(t)
-	nc, err := ns.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := connect(t, ns)
 	cfg := DefaultConfig()
 	cfg.Name = "B"
 	cfg.Link = func() (Link, error) {
@@ -184,11 +188,7 @@ func TestBus_receiveFrameAllocs(t *testing.T) {
 // nats.go connection publishes nothing.
 func TestBus_publishesOnLink(t *testing.T) {
 	ns := bustest.StartNATS(t)
-	sub, err := ns.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sub.Close)
+	sub := connect(t, ns)
 	msgs := make(chan *nats.Msg, 16)
 	if _, err := sub.ChanSubscribe(Subject("B"), msgs); err != nil {
 		t.Fatal(err)
@@ -196,22 +196,7 @@ func TestBus_publishesOnLink(t *testing.T) {
 	if err := sub.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	nc, err := ns.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	obs := &counts{}
-	cfg := DefaultConfig()
-	cfg.Name, cfg.Neighbors, cfg.Observe, cfg.Link = "A", []string{"B"}, obs, linkTo(ns)
-	b, err := New(cfg, nc, bustest.NewStore()) // nc is the bus's nats.go connection
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b, nc, _, obs := startLinked(t, ns, "A", "B")
 	b.Publish(bustest.MustRecord(t, "AT A +0.000000001 c1 +1+1 1"))
 	var m *nats.Msg
 	select {
