@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -85,6 +86,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Observe is told of every flood event (metrics); nil: nobody.
 	Observe Observer
+	// Link opens the flood's own in-process connection to the node's
+	// NATS server, over which it receives herd.at.<self> (rx.go); nil:
+	// it subscribes through the nats.go connection New was given.
+	Link func() (Link, error)
 }
 
 // DefaultConfig returns sizes fit for tens of thousands of records a
@@ -141,23 +146,40 @@ type Bus struct {
 	conn  *nats.Conn
 	store Store
 	queue chan outbound
-	// refusals logs what other nodes send that the protocol refuses, at
-	// most once a second per kind: a misbehaving peer cannot flood the log.
+	// refusals logs what other nodes send that the protocol refuses, and
+	// the link's failures, at most once a second per kind: a misbehaving
+	// peer or a lost link cannot flood the log.
 	refusals *ratelog.Limiter
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the publisher
 
-	mu     sync.Mutex // guards sub, closed
+	mu     sync.Mutex // guards sub, link, closed
 	sub    *nats.Subscription
+	link   net.Conn // the receiving link's connection (Config.Link)
 	closed bool
 
+	pongs atomic.Int64 // PONGs the link answered the server's PINGs with
+
+	recent recent // lines ingested lately (recent.go)
+
+	// names interns origins and senders of received messages; only the
+	// link's goroutine (rxLoop) uses it.
+	names map[string]string
+
 	// Owned by publishLoop (publish.go send): the message it reuses, the
-	// stamp's digits, the neighbors' subjects.
-	out      nats.Msg
-	stamp    []byte
-	subjects subjects
+	// stamp's digits, the neighbors' subjects; with a link (tx.go), the
+	// round's HPUB frames and their messages' counts.
+	out       nats.Msg
+	stamp     []byte
+	subjects  subjects
+	tx        []byte
+	txPending []txPending
+
+	// wmu serializes writes on the link: the publisher's rounds, the
+	// reader's PONGs.
+	wmu sync.Mutex
 
 	// nbrs is the current neighbor list (Config.Neighbors, then whatever
 	// SetNeighbors set): read on every publish batch and received
@@ -200,7 +222,7 @@ func New(cfg Config, conn *nats.Conn, st Store) (*Bus, error) {
 	b := &Bus{
 		cfg: cfg, conn: conn, store: st, queue: make(chan outbound, cfg.QueueLen),
 		refusals: ratelog.New(cfg.Logger, ratelog.DefaultConfig()),
-		ctx:      ctx, cancel: cancel, subjects: subjects{},
+		ctx:      ctx, cancel: cancel, subjects: subjects{}, names: map[string]string{},
 	}
 	b.nbrs.Store(&nbrs)
 	return b, nil
@@ -231,6 +253,9 @@ func (b *Bus) Start(ctx context.Context) error {
 	if b.closed {
 		return ErrClosed
 	}
+	if b.cfg.Link != nil {
+		return b.startLink(ctx)
+	}
 	sub, err := b.conn.Subscribe(Subject(b.cfg.Name), b.receive)
 	if err != nil {
 		return fmt.Errorf("subscribe %s: %w", Subject(b.cfg.Name), err)
@@ -254,6 +279,22 @@ func (b *Bus) Start(ctx context.Context) error {
 	return nil
 }
 
+// startLink dials the receiving link (Config.Link) and starts its reader
+// and the publisher. b.mu is held.
+func (b *Bus) startLink(ctx context.Context) error {
+	fctx, cancel := context.WithTimeout(ctx, flushTimeout)
+	defer cancel()
+	c, err := b.dialLink(fctx)
+	if err != nil {
+		return fmt.Errorf("subscribe %s: %w", Subject(b.cfg.Name), err)
+	}
+	b.link = c.conn
+	b.wg.Add(2)
+	go b.rxLoop(c)
+	go b.publishLoop()
+	return nil
+}
+
 // Close unsubscribes and stops publishing. Records still queued are
 // dropped. It is safe to call more than once; it does not close the conn.
 func (b *Bus) Close() error {
@@ -263,15 +304,18 @@ func (b *Bus) Close() error {
 		return nil
 	}
 	b.closed = true
-	sub := b.sub
+	sub, link := b.sub, b.link
 	b.mu.Unlock()
+	b.cancel() // before the link closes: rxLoop must not dial it again
+	if link != nil {
+		link.Close()
+	}
 	var err error
 	if sub != nil {
 		if uerr := sub.Unsubscribe(); uerr != nil && !errors.Is(uerr, nats.ErrConnectionClosed) {
 			err = fmt.Errorf("unsubscribe: %w", uerr)
 		}
 	}
-	b.cancel()
 	b.wg.Wait()
 	return err
 }

@@ -64,8 +64,16 @@ func startBusOn(t testing.TB, ns *embeddednats.Server, name string, neighbors []
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
+	return startBusConn(t, ns, nc, name, neighbors, st, obs, mod)
+}
+
+// startBusConn starts a bus on nc, receiving over a link to ns unless mod
+// says otherwise.
+func startBusConn(t testing.TB, ns *embeddednats.Server, nc *nats.Conn, name string, neighbors []string, st Store, obs Observer, mod func(*Config)) *Bus {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Name, cfg.Neighbors, cfg.Observe = name, neighbors, obs
+	cfg.Link = linkTo(ns)
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -84,12 +92,36 @@ func startBusOn(t testing.TB, ns *embeddednats.Server, name string, neighbors []
 	return b
 }
 
+// linkTo dials the flood's receiving link to ns, as the node does.
+func linkTo(ns *embeddednats.Server) func() (Link, error) {
+	return func() (Link, error) {
+		c, cr, err := ns.DialInProcess()
+		return Link{Conn: c, Nkey: cr.Nkey, Sign: cr.Sign}, err
+	}
+}
+
+// receivePaths are the two ways a bus receives: its own link (what a node
+// uses), and a nats.go subscription (Config.Link nil).
+var receivePaths = []struct {
+	name string
+	mod  func(*Config)
+}{
+	{"link", nil},
+	{"nats.go", func(c *Config) { c.Link = nil }},
+}
+
 // A coalesced message carries every line; invalid messages and lines, and
 // messages from a node that is not a neighbor, are counted by reason and
 // change nothing.
 func TestBus_Receive(t *testing.T) {
+	for _, p := range receivePaths {
+		t.Run(p.name, func(t *testing.T) { testReceive(t, p.mod) })
+	}
+}
+
+func testReceive(t *testing.T, mod func(*Config)) {
 	ns := bustest.StartNATS(t)
-	_, st, obs := startBus(t, ns, "B", []string{"A"}, nil)
+	_, st, obs := startBus(t, ns, "B", []string{"A"}, mod)
 	pub, err := ns.Connect()
 	if err != nil {
 		t.Fatal(err)

@@ -76,7 +76,17 @@ func (b *Bus) Ingest(src Source, sender, origin string, stamp int64, data []byte
 		if seen != nil {
 			seen(r)
 		}
+		h := b.recent.hash(r.Line)
+		if b.recent.has(h) {
+			// This very line went through the store lately, and the
+			// store only moves forward: it is not newer.
+			if src == FromFlood {
+				b.cfg.Observe.Received(sender, false)
+			}
+			continue
+		}
 		r, newer := b.store.PutView(r)
+		b.recent.add(h)
 		if src == FromFlood {
 			b.cfg.Observe.Received(sender, newer)
 		}

@@ -155,6 +155,9 @@ func (b *Bus) publishBatch(batch []outbound, groups map[groupKey]*group) (record
 			b.send(k, g)
 		}
 	}
+	if b.cfg.Link != nil {
+		b.flushLink()
+	}
 	return records, messages
 }
 
@@ -164,7 +167,16 @@ func (b *Bus) publishBatch(batch []outbound, groups map[groupKey]*group) (record
 // The message and its header map are the publisher's, reused for every
 // message: PublishMsg encodes the header and copies the payload into the
 // connection's buffer before it returns, and only publishLoop sends.
+//
+// With a link (Config.Link), the group is encoded into the round's buffer
+// instead, which publishBatch writes to the link once (tx.go).
 func (b *Bus) send(k groupKey, g *group) {
+	if b.cfg.Link != nil {
+		b.appendFlood(k, g)
+		g.payload = g.payload[:0]
+		g.n = 0
+		return
+	}
 	m := &b.out
 	if m.Header == nil {
 		m.Header = nats.Header{HeaderOrigin: {""}, HeaderSender: {b.cfg.Name}, HeaderStamp: {""}}

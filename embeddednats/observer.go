@@ -61,7 +61,8 @@ const (
 	// MaxObserverCount bounds Subscriptions and Connections.
 	MaxObserverCount = 1 << 20
 	// InProcessReserve is the room kept for the node's own in-process
-	// connections on top of ObserverLimits.Connections (a node uses two).
+	// connections on top of ObserverLimits.Connections (a node uses three:
+	// its nats.go connection, its service, its flood link).
 	InProcessReserve = 8
 )
 

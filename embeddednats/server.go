@@ -262,6 +262,31 @@ func (s *Server) ConnectSystem(opts ...nats.Option) (*nats.Conn, error) {
 	return s.connect(s.sysID, opts)
 }
 
+// Credential is how an in-process connection authenticates as the node:
+// CONNECT's nkey, and sig, the server's nonce signed with Sign (base64,
+// raw URL encoding).
+type Credential struct {
+	Nkey string
+	Sign func(nonce []byte) ([]byte, error)
+}
+
+// DialInProcess returns a raw in-process connection to this server, for
+// a client that speaks the NATS protocol itself (the flood's receiver),
+// and the node's credential to authenticate with (Account, full rights).
+// The server sends its INFO first. Close the connection when done; the
+// server's shutdown closes it too.
+func (s *Server) DialInProcess() (net.Conn, Credential, error) {
+	srv, err := s.running()
+	if err != nil {
+		return nil, Credential{}, fmt.Errorf("dial in-process: %w", err)
+	}
+	c, err := srv.InProcessConn()
+	if err != nil {
+		return nil, Credential{}, fmt.Errorf("dial in-process: %w", err)
+	}
+	return c, Credential{Nkey: s.id.pub, Sign: s.id.sign}, nil
+}
+
 func (s *Server) connect(id *nodeIdentity, opts []nats.Option) (*nats.Conn, error) {
 	srv, err := s.running()
 	if err != nil {

@@ -5,40 +5,80 @@ import (
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
+	"github.com/herdhq/herd/bus"
 	"github.com/herdhq/herd/node/nodetest"
 	"github.com/herdhq/herd/node/nodetest/wait"
 )
 
-// The node's own connection cut by its server (as nats-server does to a
-// client that falls behind) is counted as a flood drop, scraped from
-// /metrics, and the node reconnects and floods again.
+// Either of the node's own connections cut by its server (as nats-server
+// does to a client that falls behind) is counted as a flood drop, scraped
+// from /metrics, and the node reconnects and floods both ways again: "A"
+// (nats.go: publishing, anti-entropy) and "A-flood" (the flood's receiving
+// link, subscribed to herd.at.A).
 func TestNatsDisconnects_Counted(t *testing.T) {
-	h := nodetest.Start(t, nodetest.Line3, nodetest.WithConfig(nodetest.Monitor))
-	a := h.Node("A")
-	dropped := func() float64 {
-		return nodetest.Scrape(t, a.MonitorURL()).Value("herd_flood_dropped_records_total", "reason", "disconnected")
+	for _, conn := range []string{"A", "A-flood"} {
+		t.Run(conn, func(t *testing.T) {
+			h := nodetest.Start(t, nodetest.Line3, nodetest.WithConfig(nodetest.Monitor))
+			a := h.Node("A")
+			dropped := func() float64 {
+				return nodetest.Scrape(t, a.MonitorURL()).Value("herd_flood_dropped_records_total", "reason", "disconnected")
+			}
+			if got := dropped(); got != 0 {
+				t.Fatalf("disconnected %v before any cut", got)
+			}
+			srv := a.NATS().NATS()
+			c, ok := connNamed(t, srv, conn)
+			if !ok {
+				t.Fatalf("the node's connection %s is not in connz", conn)
+			}
+			if err := srv.DisconnectClientByID(c.Cid); err != nil {
+				t.Fatal(err)
+			}
+			wait.For(t, "the cut counted", func() bool { return dropped() == 1 })
+			wait.For(t, "the connection back", func() bool { c2, ok := connNamed(t, srv, conn); return ok && c2.Cid != c.Cid })
+			h.IAMAT("A", "from-a", "+1+1", "1621464827")
+			wait.For(t, "A's flood out again", func() bool { _, ok := h.Node("C").Store().Get("from-a"); return ok })
+			h.IAMAT("C", "from-c", "+1+1", "1621464827")
+			wait.For(t, "A's flood in again", func() bool { _, ok := a.Store().Get("from-c"); return ok })
+			if got := dropped(); got != 1 {
+				t.Fatalf("disconnected %v, want 1", got)
+			}
+		})
 	}
-	if got := dropped(); got != 0 {
-		t.Fatalf("disconnected %v before any cut", got)
+}
+
+// The node receives its flood on its own link: herd.at.<node> is
+// subscribed on "<node>-flood" and on no other connection of the node.
+func TestNode_floodLink(t *testing.T) {
+	h := nodetest.Start(t, nodetest.Line3)
+	srv := h.Node("B").NATS().NATS()
+	link, ok := connNamed(t, srv, "B-flood")
+	if !ok || len(link.Subs) != 1 || link.Subs[0] != bus.Subject("B") {
+		t.Fatalf("B-flood %v: want one subscription, on %s", link, bus.Subject("B"))
 	}
-	srv := a.NATS().NATS()
-	cz, err := srv.Connz(&natsserver.ConnzOptions{})
+	own, ok := connNamed(t, srv, "B")
+	if !ok {
+		t.Fatal("no connection B")
+	}
+	for _, s := range own.Subs {
+		if s == bus.Subject("B") {
+			t.Fatalf("B's nats.go connection subscribes to %s too", s)
+		}
+	}
+}
+
+// connNamed returns srv's client connection named name, with its
+// subscriptions.
+func connNamed(t *testing.T, srv *natsserver.Server, name string) (*natsserver.ConnInfo, bool) {
+	t.Helper()
+	cz, err := srv.Connz(&natsserver.ConnzOptions{Subscriptions: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var id uint64
 	for _, c := range cz.Conns {
-		if c.Name == "A" {
-			id = c.Cid
+		if c.Name == name {
+			return c, true
 		}
 	}
-	if id == 0 {
-		t.Fatal("the node's own connection is not in connz")
-	}
-	if err := srv.DisconnectClientByID(id); err != nil {
-		t.Fatal(err)
-	}
-	wait.For(t, "the cut counted", func() bool { return dropped() == 1 })
-	h.IAMAT("A", "after-cut", "+1+1", "1621464827")
-	wait.For(t, "the flood working again", func() bool { _, ok := h.Node("C").Store().Get("after-cut"); return ok })
+	return nil, false
 }

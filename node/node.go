@@ -186,6 +186,7 @@ func New(cfg Config) (*Node, error) {
 	if n.nats, err = embeddednats.New(n.parts.nats); err != nil {
 		return nil, fmt.Errorf("NATS: %w", err)
 	}
+	n.parts.bus.Link = n.floodLink
 	nbrs := slices.Clone(cfg.Neighbors)
 	n.nbrs.Store(&nbrs)
 	if n.metrics == nil && cfg.MonitorAddr != "" {

@@ -219,3 +219,10 @@ func (n *Node) wire() {
 		p.live.Cuts = n.chaos.Cuts
 	}
 }
+
+// floodLink dials the flood's receiving link to the node's own server
+// (bus.Config.Link).
+func (n *Node) floodLink() (bus.Link, error) {
+	c, cr, err := n.nats.DialInProcess()
+	return bus.Link{Conn: c, Nkey: cr.Nkey, Sign: cr.Sign}, err
+}

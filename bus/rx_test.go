@@ -1,0 +1,255 @@
+package bus
+
+import (
+	"errors"
+	"math"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/herdhq/herd/bus/bustest"
+	"github.com/herdhq/herd/bus/natswire"
+	"github.com/herdhq/herd/bus/record"
+	"github.com/herdhq/herd/embeddednats"
+	"github.com/herdhq/herd/node/nodetest/wait"
+)
+
+// floodConn returns the server's connection named name, with its
+// subscriptions, or false.
+func floodConn(t *testing.T, ns *embeddednats.Server, name string) (*server.ConnInfo, bool) {
+	t.Helper()
+	cz, err := ns.NATS().Connz(&server.ConnzOptions{Subscriptions: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cz.Conns {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return nil, false
+}
+
+// With Config.Link, herd.at.<self> is subscribed on the flood's own link
+// ("<name>-flood"), not on the nats.go connection, and messages arrive.
+func TestBus_receivesOnLink(t *testing.T) {
+	ns := bustest.StartNATS(t)
+	_, nc, st, _ := startLinked(t, ns, "B", "A")
+	c, ok := floodConn(t, ns, "B-flood")
+	if !ok || len(c.Subs) != 1 || c.Subs[0] != Subject("B") {
+		t.Fatalf("flood link %v, subscriptions %v: want one on %s", ok, c, Subject("B"))
+	}
+	if nc.NumSubscriptions() != 0 {
+		t.Fatalf("the nats.go connection has %d subscriptions", nc.NumSubscriptions())
+	}
+	publishFlood(t, connect(t, ns), "B", "A", "A", "AT A +0.000000001 c1 +1+1 1")
+	wait.For(t, "c1 stored", func() bool { return st.Line("c1") != "" })
+}
+
+// startLinked starts a bus with a link on ns and returns it with its
+// nats.go connection, its store and its counts.
+func startLinked(t *testing.T, ns *embeddednats.Server, name, neighbor string) (*Bus, *nats.Conn, *bustest.Store, *counts) {
+	t.Helper()
+	nc, st, obs := connect(t, ns), bustest.NewStore(), &counts{}
+	b := startBusConn(t, ns, nc, name, []string{neighbor}, st, obs, nil)
+	return b, nc, st, obs
+}
+
+// connect is a nats.go connection to ns, closed at the end of the test.
+func connect(t *testing.T, ns *embeddednats.Server) *nats.Conn {
+	t.Helper()
+	nc, err := ns.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// publishFlood publishes one flood message to node to as the bus does.
+func publishFlood(t *testing.T, nc *nats.Conn, to, origin, sender, data string) {
+	t.Helper()
+	m := nats.NewMsg(Subject(to))
+	m.Header.Set(HeaderOrigin, origin)
+	m.Header.Set(HeaderSender, sender)
+	m.Header.Set(HeaderStamp, strconv.FormatInt(time.Now().UnixNano(), 10))
+	m.Data = []byte(data)
+	if err := nc.PublishMsg(m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// When the server cuts the link (as it cuts a client that falls behind),
+// the episode is counted once as DropDisconnected, the link is dialled
+// again, and messages arrive on it again.
+func TestBus_linkCutCountedAndRedialled(t *testing.T) {
+	ns := bustest.StartNATS(t)
+	_, _, st, obs := startLinked(t, ns, "B", "A")
+	c, _ := floodConn(t, ns, "B-flood")
+	if obs.dropped.Load() != 0 {
+		t.Fatalf("dropped %d before the cut", obs.dropped.Load())
+	}
+	if err := ns.NATS().DisconnectClientByID(c.Cid); err != nil {
+		t.Fatal(err)
+	}
+	wait.For(t, "the cut counted", func() bool { return obs.dropped.Load() == 1 })
+	wait.For(t, "the link back", func() bool {
+		c2, ok := floodConn(t, ns, "B-flood")
+		return ok && c2.Cid != c.Cid && len(c2.Subs) == 1
+	})
+	publishFlood(t, connect(t, ns), "B", "A", "A", "AT A +0.000000001 after-cut +1+1 1")
+	wait.For(t, "the flood received again", func() bool { return st.Line("after-cut") != "" })
+	if got := obs.dropped.Load(); got != 1 {
+		t.Fatalf("dropped %d episodes, want 1", got)
+	}
+}
+
+// The link answers the server's PINGs: a server that pings every 20 ms
+// and closes a client after two unanswered ones keeps it through ten.
+func TestBus_linkAnswersPings(t *testing.T) {
+	cfg := embeddednats.DefaultConfig()
+	cfg.Name, cfg.Logger = "test", nil
+	cfg.Options = func(o *server.Options) { o.PingInterval, o.MaxPingsOut = 20*time.Millisecond, 2 }
+	ns, err := embeddednats.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Close() })
+	b, _, obs := startBus(t, ns, "B", []string{"A"}, nil)
+	c, _ := floodConn(t, ns, "B-flood")
+	wait.For(t, "ten PONGs", func() bool { return b.pongs.Load() >= 10 })
+	c2, _ := floodConn(t, ns, "B-flood")
+	if c2.Cid != c.Cid || obs.dropped.Load() != 0 {
+		t.Fatalf("link %d then %d, dropped %d: the server closed it", c.Cid, c2.Cid, obs.dropped.Load())
+	}
+}
+
+// A link the server refuses (a wrong credential) fails Start with the
+// server's -ERR.
+func TestBus_linkRefused(t *testing.T) {
+	ns := bustest.StartNATS(t)
+	nc := connect(t, ns)
+	cfg := DefaultConfig()
+	cfg.Name = "B"
+	cfg.Link = func() (Link, error) {
+		c, cr, err := ns.DialInProcess()
+		return Link{Conn: c, Nkey: cr.Nkey, Sign: func([]byte) ([]byte, error) { return make([]byte, 64), nil }}, err
+	}
+	b, err := New(cfg, nc, bustest.NewStore())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.Start(t.Context()); !errors.Is(err, ErrLinkRefused) {
+		t.Fatalf("Start with a bad signature: %v, want ErrLinkRefused", err)
+	}
+}
+
+func TestParseStamp(t *testing.T) {
+	for _, s := range []string{"1", "0", "1796076363976129142", strconv.FormatInt(math.MaxInt64, 10), "9223372036854775808", "99999999999999999999", "", "-1", "+1", "1x", " 1"} {
+		want, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || want < 0 || s[0] == '+' {
+			want = 0
+		}
+		if got := parseStamp([]byte(s)); got != want {
+			t.Errorf("parseStamp(%q) = %d, want %d", s, got, want)
+		}
+	}
+}
+
+// A flood message read off the link costs no allocation when its records
+// are stale (each record reaches most nodes twice), nor when new ones are
+// relayed but for the store's copy: no message, header map or strings.
+func TestBus_receiveFrameAllocs(t *testing.T) {
+	ns := bustest.StartNATS(t)
+	b, st, _ := startBus(t, ns, "B", []string{"A", "C"}, nil)
+	frame := []byte("HMSG herd.at.B 1 77 132\r\nNATS/1.0\r\nHerd-Origin: A\r\nHerd-Sender: A\r\nHerd-Stamp: 1796076363976129142\r\n\r\n" +
+		"AT A +0.000000001 c1 +1+1 1\nAT A +0.000000001 c2 +1+1 2\r\n")
+	f, _, err := natswire.Parse(frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.receiveFrame(f) // stores both, interns A
+	if st.Line("c1") == "" || st.Line("c2") == "" {
+		t.Fatal("records not stored")
+	}
+	if n := testing.AllocsPerRun(100, func() { b.receiveFrame(f) }); n != 0 {
+		t.Fatalf("%v allocations per stale flood message, want 0", n)
+	}
+}
+
+// With a link, the publisher writes its rounds on it, and a nats.go
+// subscriber sees each message with the flood's three headers; the
+// nats.go connection publishes nothing.
+func TestBus_publishesOnLink(t *testing.T) {
+	ns := bustest.StartNATS(t)
+	sub := connect(t, ns)
+	msgs := make(chan *nats.Msg, 16)
+	if _, err := sub.ChanSubscribe(Subject("B"), msgs); err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	b, nc, _, obs := startLinked(t, ns, "A", "B")
+	b.Publish(bustest.MustRecord(t, "AT A +0.000000001 c1 +1+1 1"))
+	var m *nats.Msg
+	select {
+	case m = <-msgs:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no flood message")
+	}
+	if got := m.Header.Get(HeaderOrigin) + " " + m.Header.Get(HeaderSender); got != "A A" || len(m.Header) != 3 {
+		t.Errorf("headers %v", m.Header)
+	}
+	if stamp, err := strconv.ParseInt(m.Header.Get(HeaderStamp), 10, 64); err != nil || stamp <= 0 {
+		t.Errorf("Herd-Stamp %q", m.Header.Get(HeaderStamp))
+	}
+	if string(m.Data) != "AT A +0.000000001 c1 +1+1 1" {
+		t.Errorf("data %q", m.Data)
+	}
+	if out := nc.Stats().OutMsgs; out != 0 {
+		t.Errorf("the nats.go connection published %d messages", out)
+	}
+	wait.For(t, "published counted", func() bool { return obs.published.Load() == 1 })
+}
+
+// putCounter counts the records that reach the store.
+type putCounter struct {
+	Store
+	n atomic.Int64
+}
+
+func (p *putCounter) PutView(r record.Record) (record.Record, bool) {
+	p.n.Add(1)
+	return p.Store.PutView(r)
+}
+
+// A line the node ingested lately is a duplicate counted stale without a
+// store lookup (recent.go); a newer record of the same client still goes
+// to the store.
+func TestBus_duplicateSkipsStore(t *testing.T) {
+	ns := bustest.StartNATS(t)
+	st, obs := &putCounter{Store: bustest.NewStore()}, &counts{}
+	startBusOn(t, ns, "B", []string{"A", "C"}, st, obs, nil)
+	pub := connect(t, ns)
+	const line = "AT A +0.000000001 c1 +1+1 1"
+	publishFlood(t, pub, "B", "A", "A", line)
+	publishFlood(t, pub, "B", "A", "C", line) // the same record through the triangle
+	wait.For(t, "both received", func() bool { return obs.received.Load()+obs.stale.Load() == 2 })
+	if st.n.Load() != 1 || obs.received.Load() != 1 || obs.stale.Load() != 1 {
+		t.Fatalf("store saw %d records; received %d stored, %d stale: want 1, 1, 1", st.n.Load(), obs.received.Load(), obs.stale.Load())
+	}
+	publishFlood(t, pub, "B", "A", "A", "AT A +0.000000001 c1 +1+1 2")
+	wait.For(t, "the newer record stored", func() bool { return obs.received.Load() == 2 })
+	if st.n.Load() != 2 {
+		t.Fatalf("store saw %d records, want 2", st.n.Load())
+	}
+}
