@@ -37,7 +37,7 @@ func BenchmarkFlood_FanOut(b *testing.B) {
 			}
 			origin := startBusOn(b, ns, "Origin", names, &countStore{}, nil, nil)
 			// Every record is distinct: receivers recognise a line they
-			// have just stored as a duplicate (ingest.go, recent).
+			// have stored are not newer, and the bench is of records that are.
 			recs := make([]record.Record, 1<<14)
 			fill := func(round int) {
 				for i := range recs {

@@ -162,8 +162,6 @@ type Bus struct {
 
 	pongs atomic.Int64 // PONGs the link answered the server's PINGs with
 
-	recent recent // lines ingested lately (recent.go)
-
 	// names interns origins and senders of received messages; only the
 	// link's goroutine (rxLoop) uses it.
 	names map[string]string

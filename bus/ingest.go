@@ -76,17 +76,10 @@ func (b *Bus) Ingest(src Source, sender, origin string, stamp int64, data []byte
 		if seen != nil {
 			seen(r)
 		}
-		h := b.recent.hash(r.Line)
-		if b.recent.has(h) {
-			// This very line went through the store lately, and the
-			// store only moves forward: it is not newer.
-			if src == FromFlood {
-				b.cfg.Observe.Received(sender, false)
-			}
-			continue
-		}
+		// The flood's second copy of a record (the topology's
+		// triangles) is recognised by the store's filter of recent
+		// records, before its slot (node/store/recent.go).
 		r, newer := b.store.PutView(r)
-		b.recent.add(h)
 		if src == FromFlood {
 			b.cfg.Observe.Received(sender, newer)
 		}

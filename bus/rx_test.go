@@ -4,7 +4,6 @@ import (
 	"errors"
 	"math"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 
 	"github.com/herdhq/herd/bus/bustest"
 	"github.com/herdhq/herd/bus/natswire"
-	"github.com/herdhq/herd/bus/record"
 	"github.com/herdhq/herd/embeddednats"
 	"github.com/herdhq/herd/node/nodetest/wait"
 )
@@ -219,37 +217,4 @@ func TestBus_publishesOnLink(t *testing.T) {
 		t.Errorf("the nats.go connection published %d messages", out)
 	}
 	wait.For(t, "published counted", func() bool { return obs.published.Load() == 1 })
-}
-
-// putCounter counts the records that reach the store.
-type putCounter struct {
-	Store
-	n atomic.Int64
-}
-
-func (p *putCounter) PutView(r record.Record) (record.Record, bool) {
-	p.n.Add(1)
-	return p.Store.PutView(r)
-}
-
-// A line the node ingested lately is a duplicate counted stale without a
-// store lookup (recent.go); a newer record of the same client still goes
-// to the store.
-func TestBus_duplicateSkipsStore(t *testing.T) {
-	ns := bustest.StartNATS(t)
-	st, obs := &putCounter{Store: bustest.NewStore()}, &counts{}
-	startBusOn(t, ns, "B", []string{"A", "C"}, st, obs, nil)
-	pub := connect(t, ns)
-	const line = "AT A +0.000000001 c1 +1+1 1"
-	publishFlood(t, pub, "B", "A", "A", line)
-	publishFlood(t, pub, "B", "A", "C", line) // the same record through the triangle
-	wait.For(t, "both received", func() bool { return obs.received.Load()+obs.stale.Load() == 2 })
-	if st.n.Load() != 1 || obs.received.Load() != 1 || obs.stale.Load() != 1 {
-		t.Fatalf("store saw %d records; received %d stored, %d stale: want 1, 1, 1", st.n.Load(), obs.received.Load(), obs.stale.Load())
-	}
-	publishFlood(t, pub, "B", "A", "A", "AT A +0.000000001 c1 +1+1 2")
-	wait.For(t, "the newer record stored", func() bool { return obs.received.Load() == 2 })
-	if st.n.Load() != 2 {
-		t.Fatalf("store saw %d records, want 2", st.n.Load())
-	}
 }
