@@ -117,8 +117,11 @@ func TestLive_Handler(t *testing.T) {
 	if client.Client != "kiwi.cs.ucla.edu" || client.Origin != "C" || client.Lat != 34.068930 || client.Lon != -118.445127 {
 		t.Errorf("client = %+v", *client)
 	}
-	f := s.FrameUntil("B's flood counters", 5*time.Second, func(f live.Frame) bool {
-		return nodetest.NodeState(f, "B").Stats.FloodIn >= 1 && nodetest.NodeState(f, "A").Stats.Records == 1
+	// Each node's stats come with its own heartbeat: wait for C's too,
+	// then check it counted exactly one.
+	f := s.FrameUntil("B's flood counters and C's IAMAT", 5*time.Second, func(f live.Frame) bool {
+		return nodetest.NodeState(f, "B").Stats.FloodIn >= 1 && nodetest.NodeState(f, "A").Stats.Records == 1 &&
+			nodetest.NodeState(f, "C").Stats.IAMAT >= 1
 	})
 	if st := nodetest.NodeState(f, "C").Stats; st.IAMAT != 1 || st.Records != 1 {
 		t.Errorf("C's stats = %+v, want 1 IAMAT and 1 record", st)
