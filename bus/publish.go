@@ -161,22 +161,26 @@ func (b *Bus) publishBatch(batch []outbound, groups map[groupKey]*group) (record
 	return records, messages
 }
 
-// send publishes one group and resets it. nats.Conn.Publish only buffers;
-// the connection's flusher writes it out.
+// send publishes one group and resets it: encoded into the round that
+// publishBatch writes to the link (Config.Link, tx.go), or through the
+// nats.go connection (publishMsg). Either copies the payload.
+func (b *Bus) send(k groupKey, g *group) {
+	if b.cfg.Link != nil {
+		b.appendFlood(k, g)
+	} else {
+		b.publishMsg(k, g)
+	}
+	g.payload = g.payload[:0]
+	g.n = 0
+}
+
+// publishMsg publishes one group through the nats.go connection.
+// nats.Conn.Publish only buffers; the connection's flusher writes it out.
 //
 // The message and its header map are the publisher's, reused for every
 // message: PublishMsg encodes the header and copies the payload into the
 // connection's buffer before it returns, and only publishLoop sends.
-//
-// With a link (Config.Link), the group is encoded into the round's buffer
-// instead, which publishBatch writes to the link once (tx.go).
-func (b *Bus) send(k groupKey, g *group) {
-	if b.cfg.Link != nil {
-		b.appendFlood(k, g)
-		g.payload = g.payload[:0]
-		g.n = 0
-		return
-	}
+func (b *Bus) publishMsg(k groupKey, g *group) {
 	m := &b.out
 	if m.Header == nil {
 		m.Header = nats.Header{HeaderOrigin: {""}, HeaderSender: {b.cfg.Name}, HeaderStamp: {""}}
@@ -190,15 +194,12 @@ func (b *Bus) send(k groupKey, g *group) {
 	if err != nil {
 		b.cfg.Observe.Dropped(g.n, DropPublishFailed)
 		b.cfg.Logger.Warn("flood publish failed", "to", k.to, "records", g.n, "err", err)
-	} else {
-		b.cfg.Observe.Published(k.to, g.n)
-		if k.origin != b.cfg.Name {
-			b.cfg.Observe.Relayed(k.to, g.n)
-		}
+		return
 	}
-	// PublishMsg copied the payload into the connection's buffer.
-	g.payload = g.payload[:0]
-	g.n = 0
+	b.cfg.Observe.Published(k.to, g.n)
+	if k.origin != b.cfg.Name {
+		b.cfg.Observe.Relayed(k.to, g.n)
+	}
 }
 
 // subjects caches the flood subject of each neighbor, so that a message
