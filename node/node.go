@@ -165,7 +165,7 @@ type Node struct {
 	// swaps it (reload of the herd file).
 	nbrs atomic.Pointer[[]string]
 	// closing is set when Close begins: the node's connection closing
-	// then is no lost flood.
+	// then is no loss to warn of.
 	closing atomic.Bool
 	// lost are the neighbors whose route closed, to repair with once they
 	// are back (peers.go).
@@ -255,7 +255,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if n.conn, err = n.nats.Connect(nats.MaxReconnects(-1), nats.ErrorHandler(n.natsErrors()), nats.DisconnectErrHandler(n.natsDisconnects())); err != nil {
 		return fmt.Errorf("connect to own nats: %w", err)
 	}
-	if n.bus, err = bus.New(p.bus, n.conn, n.floodStore()); err != nil {
+	if n.bus, err = bus.New(p.bus, n.floodStore()); err != nil {
 		return fmt.Errorf("configure bus: %w", err)
 	}
 	if err = n.bus.Start(ctx); err != nil {
