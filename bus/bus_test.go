@@ -1,8 +1,10 @@
 package bus
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -22,15 +24,19 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // counts is an Observer for tests.
 type counts struct {
 	published, relayed, received, stale, dropped atomic.Int64
+	drops                                        [NumDrops]atomic.Int64
 	refused                                      [NumRefusals]atomic.Int64
 }
 
 var _ Observer = (*counts)(nil)
 
-func (c *counts) Published(string, int)         { c.published.Add(1) }
-func (c *counts) Relayed(_ string, n int)       { c.relayed.Add(int64(n)) }
-func (c *counts) Latency(time.Duration)         {}
-func (c *counts) Dropped(n int, _ Drop)         { c.dropped.Add(int64(n)) }
+func (c *counts) Published(string, int)   { c.published.Add(1) }
+func (c *counts) Relayed(_ string, n int) { c.relayed.Add(int64(n)) }
+func (c *counts) Latency(time.Duration)   {}
+func (c *counts) Dropped(n int, why Drop) {
+	c.dropped.Add(int64(n))
+	c.drops[why].Add(int64(n))
+}
 func (c *counts) Refused(_ string, why Refusal) { c.refused[why].Add(1) }
 func (c *counts) Received(_ string, newer bool) {
 	if newer {
@@ -188,8 +194,8 @@ func TestBus_PublishNeverBlocks(t *testing.T) {
 	for range 10 {
 		b.Publish(r)
 	}
-	if obs.dropped.Load() != 6 {
-		t.Fatalf("dropped %d, want 6", obs.dropped.Load())
+	if obs.dropped.Load() != 6 || obs.drops[DropQueueFull].Load() != 6 {
+		t.Fatalf("dropped %d, %d of them queue_full, want 6", obs.dropped.Load(), obs.drops[DropQueueFull].Load())
 	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
@@ -230,13 +236,33 @@ func TestBus_Lifecycle(t *testing.T) {
 	if c, ok := floodConn(t, ns, "B-flood"); !ok || dials != 1 || len(c.Subs) != 1 || c.Subs[0] != Subject("B") {
 		t.Fatalf("after Start: %d dials, link %v (%v): want one subscription on %s", dials, ok, c, Subject("B"))
 	}
+	if n := busGoroutines(); n != 2 {
+		t.Fatalf("%d goroutines of the bus running, want 2 (rxLoop, publishLoop)", n)
+	}
 	for i := range 2 {
 		if err := b.Close(); err != nil {
 			t.Fatalf("Close #%d: %v", i+1, err)
 		}
+		// At once, not polled: Close waited for them.
+		if n := busGoroutines(); n != 0 {
+			t.Fatalf("%d goroutines of the bus still running after Close #%d", n, i+1)
+		}
 	}
 	goleak.VerifyNone(t, before)
 	wait.For(t, "the link gone from the server", func() bool { _, ok := floodConn(t, ns, "B-flood"); return !ok })
+}
+
+// busGoroutines counts the goroutines running a Bus method at their root.
+func busGoroutines() int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range bytes.Split(buf, []byte("\n\n")) {
+		if bytes.Contains(g, []byte("created by github.com/herdhq/herd/bus.(*Bus).")) {
+			n++
+		}
+	}
+	return n
 }
 
 func TestConfig_Validate(t *testing.T) {

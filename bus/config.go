@@ -86,4 +86,3 @@ func ValidNeighbors(self string, names []string) error {
 	}
 	return nil
 }
-

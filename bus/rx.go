@@ -120,4 +120,3 @@ func (b *Bus) serveLink(c *rxConn) error {
 		}
 	}
 }
-

@@ -82,15 +82,15 @@ func TestBus_linkCutCountedAndRedialled(t *testing.T) {
 	if err := ns.NATS().DisconnectClientByID(c.Cid); err != nil {
 		t.Fatal(err)
 	}
-	wait.For(t, "the cut counted", func() bool { return obs.dropped.Load() == 1 })
+	wait.For(t, "the cut counted", func() bool { return obs.drops[DropDisconnected].Load() == 1 })
 	wait.For(t, "the link back", func() bool {
 		c2, ok := floodConn(t, ns, "B-flood")
 		return ok && c2.Cid != c.Cid && len(c2.Subs) == 1
 	})
 	publishFlood(t, connect(t, ns), "B", "A", "A", "AT A +0.000000001 after-cut +1+1 1")
 	wait.For(t, "the flood received again", func() bool { return st.Line("after-cut") != "" })
-	if got := obs.dropped.Load(); got != 1 {
-		t.Fatalf("dropped %d episodes, want 1", got)
+	if got, disc := obs.dropped.Load(), obs.drops[DropDisconnected].Load(); got != 1 || disc != 1 {
+		t.Fatalf("dropped %d, %d of them disconnected episodes, want 1", got, disc)
 	}
 }
 
@@ -206,4 +206,22 @@ func TestBus_publishesOnLink(t *testing.T) {
 		return ok && c.InMsgs == 1
 	})
 	wait.For(t, "published counted", func() bool { return obs.published.Load() == 1 })
+}
+
+// A round the link cannot take (it is closed) is dropped and counted as
+// publish_failed, by message's records, and nothing is counted published.
+func TestBus_publishFailedCounted(t *testing.T) {
+	ns := bustest.StartNATS(t)
+	b, _, obs := startBus(t, ns, "A", []string{"B", "C"}, nil)
+	if err := b.Close(); err != nil { // the link closed, the publisher stopped
+		t.Fatal(err)
+	}
+	r := bustest.MustRecord(t, "AT A +0.000000001 c1 +1+1 1")
+	records, messages := b.publishBatch([]outbound{{rec: r, origin: "A"}}, map[groupKey]*group{})
+	if records != 2 || messages != 2 {
+		t.Fatalf("encoded %d records in %d messages, want 2 in 2 (B, C)", records, messages)
+	}
+	if got := obs.drops[DropPublishFailed].Load(); got != 2 || obs.published.Load() != 0 {
+		t.Fatalf("publish_failed %d records, published %d messages: want 2, 0", got, obs.published.Load())
+	}
 }
