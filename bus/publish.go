@@ -32,8 +32,8 @@ const maxBatch = 4096
 // A busy node also waits: when the previous round was published less than
 // the window ago, the loop gathers records until the window has passed
 // since it. Each flood message, and each round (a write on the link and
-// on every route), costs about the same
-// whatever it carries, so under load this bounds rounds to one per window;
+// on every route), costs about the same whatever it carries, so under
+// load this bounds rounds to one per window;
 // a record that comes after a quiet spell longer than the window still
 // goes at once (the herd's idle convergence).
 //

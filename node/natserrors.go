@@ -12,9 +12,10 @@ import (
 // and its requests) and, while someone watches, the live view's tap; the
 // flood has its own link (bus.Config.Link), whose losses the bus counts.
 // What this connection loses is therefore no flood loss: an anti-entropy
-// exchange that loses a message fails and is counted as such
-// (herd_antientropy_exchanges_total{result="failed"}), and the tap drops
-// by design. Its errors and disconnects are logged, not counted.
+// exchange that loses a message fails, and the node that started it
+// counts it (herd_antientropy_exchanges_total{result="failed"}) and tries
+// again; the tap drops by design. Its errors and disconnects are logged,
+// not counted as flood drops.
 
 // natsErrors is the asynchronous error handler of the node's own NATS
 // connection: a slow consumer (a subscription that fell behind, its
