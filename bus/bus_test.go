@@ -170,6 +170,9 @@ func TestBus_Coalesce(t *testing.T) {
 		b.Publish(record.Build("A", int64(i), []byte("client"+strings.Repeat("x", i%7)), []byte("+1+1"), []byte("1")))
 	}
 	wait.For(t, "all records published", func() bool { return lines.Load() == n })
+	// The bus counts a round's messages after writing them, so the
+	// subscriber may see a message before the observer counts it.
+	wait.For(t, "the observer counting every message seen", func() bool { return obs.published.Load() >= msgs.Load() })
 	if msgs.Load() >= n {
 		t.Fatalf("%d messages for %d records: nothing coalesced", msgs.Load(), n)
 	}
