@@ -172,7 +172,7 @@ func New(cfg Config) *Metrics {
 		}
 		m.peers = append(m.peers, p)
 	}
-	dropped := f.counterVec("flood_dropped_records_total", "Records lost to the flood: publish queue full, publish error, or (episodes, not records) slow_consumer: a subscription that fell behind, disconnected: the node's connection lost its NATS server.", "reason")
+	dropped := f.counterVec("flood_dropped_records_total", "Records lost to the flood: queue_full: publish queue full, publish_failed: a round written while the flood link was down, or (episodes, not records) disconnected: the flood link lost its NATS server.", "reason")
 	for d := range bus.NumDrops {
 		m.dropped[d] = dropped.WithLabelValues(d.String())
 	}

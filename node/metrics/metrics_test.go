@@ -104,7 +104,6 @@ func TestMetrics_Flood(t *testing.T) {
 	m.Refused("B", bus.NumRefusals) // out of range: ignored
 	m.Dropped(4, bus.DropQueueFull)
 	m.Dropped(1, bus.DropPublishFailed)
-	m.Dropped(1, bus.DropSlowConsumer)
 	m.Dropped(2, bus.DropDisconnected)
 	m.Dropped(1, bus.NumDrops) // out of range: ignored
 	m.Latency(3 * time.Millisecond)
@@ -131,7 +130,6 @@ func TestMetrics_Flood(t *testing.T) {
 		`herd_flood_received_records_total{from=other,node=A,result=stale}`:  0,
 		`herd_flood_dropped_records_total{node=A,reason=queue_full}`:         4,
 		`herd_flood_dropped_records_total{node=A,reason=publish_failed}`:     1,
-		`herd_flood_dropped_records_total{node=A,reason=slow_consumer}`:      1,
 		`herd_flood_dropped_records_total{node=A,reason=disconnected}`:       2,
 		`herd_flood_latency_seconds_count{node=A}`:                           1,
 		`herd_flood_latency_seconds_sum{node=A}`:                             0.003,

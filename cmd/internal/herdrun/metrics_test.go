@@ -270,7 +270,6 @@ func TestStart_MetricsTable(t *testing.T) {
 		{"B", "herd_flood_relayed_records_total", []string{"to", "C"}, 1, 3},
 		{"A", "herd_flood_dropped_records_total", []string{"reason", "queue_full"}, 0, 0},
 		{"A", "herd_flood_dropped_records_total", []string{"reason", "publish_failed"}, 0, 0},
-		{"A", "herd_flood_dropped_records_total", []string{"reason", "slow_consumer"}, 0, 0},
 		{"A", "herd_flood_dropped_records_total", []string{"reason", "disconnected"}, 0, 0},
 		{"A", "herd_nats_limit_hits_total", []string{"kind", "route_slow_consumer"}, 0, 0},
 		{"B", "herd_nats_route_closed_total", nil, 1, 100}, // C stopped: its routes closed

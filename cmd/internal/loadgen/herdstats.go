@@ -139,7 +139,7 @@ func (s metricsSnapshot) processes() int {
 	return len(pids)
 }
 
-var dropReasons = []string{"queue_full", "publish_failed", "slow_consumer", "disconnected"}
+var dropReasons = []string{"queue_full", "publish_failed", "disconnected"}
 
 // natsSlowKinds are the slow consumers nats-server counted
 // (herd_nats_limit_hits_total): connections and routes it cut, losing
