@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"sync"
@@ -160,7 +161,8 @@ type Node struct {
 	// connection is the node's in the system account.
 	chaos      *chaos.Service
 	chaosConn  *nats.Conn
-	pausedAddr string // the client port's address while chaos stopped it
+	pausedAddr string    // the client port's address while chaos stopped it
+	heldPort   io.Closer // holds pausedAddr's port while stopped (holdPort)
 
 	// nbrs is the current neighbor list: cfg.Neighbors until SetNeighbors
 	// swaps it (reload of the herd file).
@@ -366,6 +368,7 @@ func (n *Node) closeLocked() error {
 	if n.client != nil {
 		errs = append(errs, n.client.Close())
 	}
+	n.releasePort()
 	n.peers.stop()
 	if n.ae != nil {
 		errs = append(errs, n.ae.Close())

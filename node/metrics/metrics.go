@@ -12,6 +12,7 @@
 package metrics
 
 import (
+	"errors"
 	"net/http"
 	"os"
 	"regexp"
@@ -61,11 +62,12 @@ type peer struct {
 const (
 	exchangeInSync = iota
 	exchangeRepaired
+	exchangeInterrupted
 	exchangeFailed
 	numExchangeResults
 )
 
-var exchangeResults = [numExchangeResults]string{"in_sync", "differed", "failed"}
+var exchangeResults = [numExchangeResults]string{"in_sync", "differed", "interrupted", "failed"}
 
 // Results of a received flood record.
 var receivedResults = [2]string{"stale", "stored"} // indexed by newer
@@ -178,7 +180,7 @@ func New(cfg Config) *Metrics {
 		"Time from the origin publishing a record to this node storing it (clocks of two nodes: skew shows here).",
 		prometheus.ExponentialBuckets(50e-6, 2, 18)) // 50µs .. 6.5s
 	m.repaired = f.counter("antientropy_repaired_records_total", "Records stored through anti-entropy rather than the flood (pulled by this node's exchanges or pushed by a neighbor's).")
-	exchanges := f.counterVec("antientropy_exchanges_total", "Anti-entropy exchanges this node started, by result: in_sync (one root request), differed (records swapped), failed.", "result")
+	exchanges := f.counterVec("antientropy_exchanges_total", "Anti-entropy exchanges this node started, by result: in_sync (one root request), differed (records swapped), interrupted (failed while swapping records: some may be repaired), failed (before any record was sent).", "result")
 	for i, r := range exchangeResults {
 		m.exchanges[i] = exchanges.WithLabelValues(r)
 	}
@@ -327,6 +329,8 @@ func (m *Metrics) Repaired(_ string, n int) {
 // Synced counts one exchange this node started (antientropy.Observer).
 func (m *Metrics) Synced(_ string, inSync bool, err error) {
 	switch {
+	case errors.Is(err, antientropy.ErrInterrupted):
+		m.exchanges[exchangeInterrupted].Inc()
 	case err != nil:
 		m.exchanges[exchangeFailed].Inc()
 	case inSync:

@@ -3,11 +3,13 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/herdhq/herd/bus"
+	"github.com/herdhq/herd/bus/antientropy"
 	"github.com/herdhq/herd/node/core"
 	"github.com/herdhq/herd/node/places"
 	"github.com/herdhq/herd/node/places/resilient"
@@ -109,6 +111,7 @@ func TestMetrics_Flood(t *testing.T) {
 	m.Synced("B", true, nil)
 	m.Synced("B", false, nil)
 	m.Synced("C", false, errors.New("timeout"))
+	m.Synced("C", false, fmt.Errorf("sync records with C: %w: %w", antientropy.ErrInterrupted, errors.New("timeout")))
 	expect(t, m, map[string]float64{
 		`herd_flood_published_messages_total{node=A,to=B}`:                   1,
 		`herd_flood_published_messages_total{node=A,to=C}`:                   1,
@@ -133,6 +136,7 @@ func TestMetrics_Flood(t *testing.T) {
 		`herd_antientropy_repaired_records_total{node=A}`:                    2,
 		`herd_antientropy_exchanges_total{node=A,result=in_sync}`:            1,
 		`herd_antientropy_exchanges_total{node=A,result=differed}`:           1,
+		`herd_antientropy_exchanges_total{node=A,result=interrupted}`:        1,
 		`herd_antientropy_exchanges_total{node=A,result=failed}`:             1,
 	})
 	// Refusals by sender (neighbors, then "other") and typed reason.
