@@ -1,8 +1,10 @@
 package bus
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -22,15 +24,19 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // counts is an Observer for tests.
 type counts struct {
 	published, relayed, received, stale, dropped atomic.Int64
+	drops                                        [NumDrops]atomic.Int64
 	refused                                      [NumRefusals]atomic.Int64
 }
 
 var _ Observer = (*counts)(nil)
 
-func (c *counts) Published(string, int)         { c.published.Add(1) }
-func (c *counts) Relayed(_ string, n int)       { c.relayed.Add(int64(n)) }
-func (c *counts) Latency(time.Duration)         {}
-func (c *counts) Dropped(n int, _ Drop)         { c.dropped.Add(int64(n)) }
+func (c *counts) Published(string, int)   { c.published.Add(1) }
+func (c *counts) Relayed(_ string, n int) { c.relayed.Add(int64(n)) }
+func (c *counts) Latency(time.Duration)   {}
+func (c *counts) Dropped(n int, why Drop) {
+	c.dropped.Add(int64(n))
+	c.drops[why].Add(int64(n))
+}
 func (c *counts) Refused(_ string, why Refusal) { c.refused[why].Add(1) }
 func (c *counts) Received(_ string, newer bool) {
 	if newer {
@@ -55,21 +61,9 @@ func startBus(t testing.TB, ns *embeddednats.Server, name string, neighbors []st
 	return startBusOn(t, ns, name, neighbors, st, obs, mod), st, obs
 }
 
-// startBusOn starts a bus with its own connection to ns, on st, told of
-// its events by obs (nil: nobody).
+// startBusOn starts a bus on st with its link to ns, told of its events
+// by obs (nil: nobody), and closes it at the end of the test.
 func startBusOn(t testing.TB, ns *embeddednats.Server, name string, neighbors []string, st Store, obs Observer, mod func(*Config)) *Bus {
-	t.Helper()
-	nc, err := ns.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	return startBusConn(t, ns, nc, name, neighbors, st, obs, mod)
-}
-
-// startBusConn starts a bus on nc, receiving over a link to ns unless mod
-// says otherwise.
-func startBusConn(t testing.TB, ns *embeddednats.Server, nc *nats.Conn, name string, neighbors []string, st Store, obs Observer, mod func(*Config)) *Bus {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Name, cfg.Neighbors, cfg.Observe = name, neighbors, obs
@@ -77,7 +71,7 @@ func startBusConn(t testing.TB, ns *embeddednats.Server, nc *nats.Conn, name str
 	if mod != nil {
 		mod(&cfg)
 	}
-	b, err := New(cfg, nc, st)
+	b, err := New(cfg, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +86,7 @@ func startBusConn(t testing.TB, ns *embeddednats.Server, nc *nats.Conn, name str
 	return b
 }
 
-// linkTo dials the flood's receiving link to ns, as the node does.
+// linkTo dials the flood's link to ns, as the node does.
 func linkTo(ns *embeddednats.Server) func() (Link, error) {
 	return func() (Link, error) {
 		c, cr, err := ns.DialInProcess()
@@ -100,28 +94,12 @@ func linkTo(ns *embeddednats.Server) func() (Link, error) {
 	}
 }
 
-// receivePaths are the two ways a bus receives: its own link (what a node
-// uses), and a nats.go subscription (Config.Link nil).
-var receivePaths = []struct {
-	name string
-	mod  func(*Config)
-}{
-	{"link", nil},
-	{"nats.go", func(c *Config) { c.Link = nil }},
-}
-
 // A coalesced message carries every line; invalid messages and lines, and
 // messages from a node that is not a neighbor, are counted by reason and
 // change nothing.
 func TestBus_Receive(t *testing.T) {
-	for _, p := range receivePaths {
-		t.Run(p.name, func(t *testing.T) { testReceive(t, p.mod) })
-	}
-}
-
-func testReceive(t *testing.T, mod func(*Config)) {
 	ns := bustest.StartNATS(t)
-	_, st, obs := startBus(t, ns, "B", []string{"A"}, mod)
+	_, st, obs := startBus(t, ns, "B", []string{"A"}, nil)
 	pub, err := ns.Connect()
 	if err != nil {
 		t.Fatal(err)
@@ -192,6 +170,9 @@ func TestBus_Coalesce(t *testing.T) {
 		b.Publish(record.Build("A", int64(i), []byte("client"+strings.Repeat("x", i%7)), []byte("+1+1"), []byte("1")))
 	}
 	wait.For(t, "all records published", func() bool { return lines.Load() == n })
+	// The bus counts a round's messages after writing them, so the
+	// subscriber may see a message before the observer counts it.
+	wait.For(t, "the observer counting every message seen", func() bool { return obs.published.Load() >= msgs.Load() })
 	if msgs.Load() >= n {
 		t.Fatalf("%d messages for %d records: nothing coalesced", msgs.Load(), n)
 	}
@@ -204,16 +185,11 @@ func TestBus_Coalesce(t *testing.T) {
 // Publish never blocks: when the queue is full, records are dropped and
 // counted.
 func TestBus_PublishNeverBlocks(t *testing.T) {
-	ns := bustest.StartNATS(t)
-	nc, err := ns.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	obs := &counts{}
+	obs, dials := &counts{}, 0
 	cfg := DefaultConfig()
 	cfg.Name, cfg.Neighbors, cfg.Observe, cfg.QueueLen = "A", []string{"B"}, obs, 4
-	b, err := New(cfg, nc, bustest.NewStore()) // not started: nothing drains the queue
+	cfg.Link = func() (Link, error) { dials++; return Link{}, errors.New("not dialled in this test") }
+	b, err := New(cfg, bustest.NewStore()) // not started: nothing drains the queue
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,8 +197,8 @@ func TestBus_PublishNeverBlocks(t *testing.T) {
 	for range 10 {
 		b.Publish(r)
 	}
-	if obs.dropped.Load() != 6 {
-		t.Fatalf("dropped %d, want 6", obs.dropped.Load())
+	if obs.dropped.Load() != 6 || obs.drops[DropQueueFull].Load() != 6 {
+		t.Fatalf("dropped %d, %d of them queue_full, want 6", obs.dropped.Load(), obs.drops[DropQueueFull].Load())
 	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
@@ -233,15 +209,66 @@ func TestBus_PublishNeverBlocks(t *testing.T) {
 	if err := b.Start(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Start after Close: %v", err)
 	}
+	if dials != 0 {
+		t.Fatalf("the link dialled %d times by New, Close and Start after Close", dials)
+	}
 }
 
-func TestConfig_Validate(t *testing.T) {
+// New does no I/O; Start dials the link once and returns with the flood
+// subject subscribed at the server; Close (twice) leaves no goroutine of
+// the bus, nor of the server's end of the link, behind.
+func TestBus_Lifecycle(t *testing.T) {
 	ns := bustest.StartNATS(t)
-	nc, err := ns.Connect()
+	before := goleak.IgnoreCurrent()
+	dials := 0
+	cfg := DefaultConfig()
+	cfg.Name, cfg.Neighbors = "B", []string{"A"}
+	link := linkTo(ns)
+	cfg.Link = func() (Link, error) { dials++; return link() }
+	b, err := New(cfg, bustest.NewStore())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	if _, ok := floodConn(t, ns, "B-flood"); ok || dials != 0 {
+		t.Fatalf("New dialled %d times, link at the server: %v", dials, ok)
+	}
+	if err := b.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// No polling: Start returned once the server had the subscription.
+	if c, ok := floodConn(t, ns, "B-flood"); !ok || dials != 1 || len(c.Subs) != 1 || c.Subs[0] != Subject("B") {
+		t.Fatalf("after Start: %d dials, link %v (%v): want one subscription on %s", dials, ok, c, Subject("B"))
+	}
+	if n := busGoroutines(); n != 2 {
+		t.Fatalf("%d goroutines of the bus running, want 2 (rxLoop, publishLoop)", n)
+	}
+	for i := range 2 {
+		if err := b.Close(); err != nil {
+			t.Fatalf("Close #%d: %v", i+1, err)
+		}
+		// At once, not polled: Close waited for them.
+		if n := busGoroutines(); n != 0 {
+			t.Fatalf("%d goroutines of the bus still running after Close #%d", n, i+1)
+		}
+	}
+	goleak.VerifyNone(t, before)
+	wait.For(t, "the link gone from the server", func() bool { _, ok := floodConn(t, ns, "B-flood"); return !ok })
+}
+
+// busGoroutines counts the goroutines running a Bus method at their root.
+func busGoroutines() int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range bytes.Split(buf, []byte("\n\n")) {
+		if bytes.Contains(g, []byte("created by github.com/herdhq/herd/bus.(*Bus).")) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestConfig_Validate(t *testing.T) {
 	tests := []struct {
 		field string
 		mod   func(*Config)
@@ -251,13 +278,15 @@ func TestConfig_Validate(t *testing.T) {
 		{"MaxPayload", func(c *Config) { c.MaxPayload = 10 }},
 		{"Linger", func(c *Config) { c.Linger = -time.Millisecond }},
 		{"Linger", func(c *Config) { c.Linger = 2 * time.Second }},
+		{"Link", func(c *Config) { c.Link = nil }},
 		{"Neighbors[1]", func(c *Config) { c.Neighbors = []string{"B", "A"} }},
 		{"Neighbors[1]", func(c *Config) { c.Neighbors = []string{"B", "B"} }},
 		{"Neighbors[0]", func(c *Config) { c.Neighbors = []string{"*"} }},
 	}
+	noLink := func() (Link, error) { return Link{}, errors.New("not dialled in this test") }
 	for _, tt := range tests {
 		cfg := DefaultConfig()
-		cfg.Name, cfg.Neighbors = "A", []string{"B"}
+		cfg.Name, cfg.Neighbors, cfg.Link = "A", []string{"B"}, noLink
 		if err := cfg.Validate(); err != nil {
 			t.Fatal(err)
 		}
@@ -269,17 +298,14 @@ func TestConfig_Validate(t *testing.T) {
 		if err := cfg.Validate(); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tt.field) {
 			t.Errorf("%s: %v", tt.field, err)
 		}
-		if _, err := New(cfg, nc, bustest.NewStore()); !errors.Is(err, ErrInvalidConfig) {
+		if _, err := New(cfg, bustest.NewStore()); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("New with a bad %s: %v", tt.field, err)
 		}
 	}
-	// A nil conn or store is a wiring error, refused by New.
+	// A nil store is a wiring error, refused by New.
 	cfg := DefaultConfig()
-	cfg.Name = "A"
-	if _, err := New(cfg, nil, bustest.NewStore()); !errors.Is(err, ErrInvalidConfig) {
-		t.Errorf("New without conn: %v", err)
-	}
-	if _, err := New(cfg, nc, nil); !errors.Is(err, ErrInvalidConfig) {
+	cfg.Name, cfg.Link = "A", noLink
+	if _, err := New(cfg, nil); !errors.Is(err, ErrInvalidConfig) {
 		t.Errorf("New without store: %v", err)
 	}
 }

@@ -3,10 +3,7 @@ package bus
 import (
 	"errors"
 	"log/slog"
-	"strconv"
 	"time"
-
-	"github.com/nats-io/nats.go"
 
 	"github.com/herdhq/herd/bus/record"
 )
@@ -27,18 +24,6 @@ func (s Source) String() string {
 		return "repair"
 	}
 	return "flood"
-}
-
-// receive handles one flood message on herd.at.<self>.
-func (b *Bus) receive(m *nats.Msg) {
-	origin := m.Header.Get(HeaderOrigin)
-	sender := m.Header.Get(HeaderSender)
-	if !record.ValidName(origin) || !record.ValidName(sender) {
-		b.refuse(FromFlood, sender, RefusedBadHeaders, "origin", origin)
-		return
-	}
-	stamp, _ := strconv.ParseInt(m.Header.Get(HeaderStamp), 10, 64)
-	b.Ingest(FromFlood, sender, origin, stamp, m.Data, nil)
 }
 
 // Ingest is the one path by which records from another node enter this

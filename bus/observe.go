@@ -28,19 +28,17 @@ type Drop uint8
 const (
 	// DropQueueFull: the publish queue was full (Config.QueueLen).
 	DropQueueFull Drop = iota
-	// DropPublishFailed: the NATS connection refused the publish.
+	// DropPublishFailed: a round could not be written to the link (it
+	// was down: rxLoop dials it again).
 	DropPublishFailed
-	// DropSlowConsumer: an episode (not a count of records) of the node's
-	// connection falling behind its subscriptions; NATS dropped messages.
-	DropSlowConsumer
-	// DropDisconnected: an episode of the node's connection losing its
-	// server (which closes a client that falls behind, among others):
-	// messages in flight either way were lost.
+	// DropDisconnected: an episode (not a count of records) of the link
+	// losing its NATS server, which closes a client that falls behind,
+	// among others: messages in flight either way were lost.
 	DropDisconnected
 	NumDrops
 )
 
-var dropNames = [NumDrops]string{"queue_full", "publish_failed", "slow_consumer", "disconnected"}
+var dropNames = [NumDrops]string{"queue_full", "publish_failed", "disconnected"}
 
 // String is the drop's metric label.
 func (d Drop) String() string {

@@ -1,10 +1,7 @@
 package bus
 
 import (
-	"strconv"
 	"time"
-
-	"github.com/nats-io/nats.go"
 
 	"github.com/herdhq/herd/bus/record"
 )
@@ -34,9 +31,9 @@ const maxBatch = 4096
 //
 // A busy node also waits: when the previous round was published less than
 // the window ago, the loop gathers records until the window has passed
-// since it. Each flood message, and each round (a flush through the
-// node's connection and a write on every route), costs about the same
-// whatever it carries, so under load this bounds rounds to one per window;
+// since it. Each flood message, and each round (a write on the link and
+// on every route), costs about the same whatever it carries, so under
+// load this bounds rounds to one per window;
 // a record that comes after a quiet spell longer than the window still
 // goes at once (the herd's idle convergence).
 //
@@ -155,51 +152,16 @@ func (b *Bus) publishBatch(batch []outbound, groups map[groupKey]*group) (record
 			b.send(k, g)
 		}
 	}
-	if b.cfg.Link != nil {
-		b.flushLink()
-	}
+	b.flushLink()
 	return records, messages
 }
 
-// send publishes one group and resets it: encoded into the round that
-// publishBatch writes to the link (Config.Link, tx.go), or through the
-// nats.go connection (publishMsg). Either copies the payload.
+// send encodes one group into the round that publishBatch writes to the
+// link (tx.go), which copies the payload, and resets the group.
 func (b *Bus) send(k groupKey, g *group) {
-	if b.cfg.Link != nil {
-		b.appendFlood(k, g)
-	} else {
-		b.publishMsg(k, g)
-	}
+	b.appendFlood(k, g)
 	g.payload = g.payload[:0]
 	g.n = 0
-}
-
-// publishMsg publishes one group through the nats.go connection.
-// nats.Conn.Publish only buffers; the connection's flusher writes it out.
-//
-// The message and its header map are the publisher's, reused for every
-// message: PublishMsg encodes the header and copies the payload into the
-// connection's buffer before it returns, and only publishLoop sends.
-func (b *Bus) publishMsg(k groupKey, g *group) {
-	m := &b.out
-	if m.Header == nil {
-		m.Header = nats.Header{HeaderOrigin: {""}, HeaderSender: {b.cfg.Name}, HeaderStamp: {""}}
-	}
-	m.Subject, m.Data = b.subjects.of(k.to), g.payload
-	m.Header[HeaderOrigin][0] = k.origin
-	b.stamp = strconv.AppendInt(b.stamp[:0], g.stamp, 10)
-	m.Header[HeaderStamp][0] = string(b.stamp)
-	err := b.conn.PublishMsg(m)
-	m.Data = nil
-	if err != nil {
-		b.cfg.Observe.Dropped(g.n, DropPublishFailed)
-		b.cfg.Logger.Warn("flood publish failed", "to", k.to, "records", g.n, "err", err)
-		return
-	}
-	b.cfg.Observe.Published(k.to, g.n)
-	if k.origin != b.cfg.Name {
-		b.cfg.Observe.Relayed(k.to, g.n)
-	}
 }
 
 // subjects caches the flood subject of each neighbor, so that a message

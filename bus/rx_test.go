@@ -32,29 +32,17 @@ func floodConn(t *testing.T, ns *embeddednats.Server, name string) (*server.Conn
 	return nil, false
 }
 
-// With Config.Link, herd.at.<self> is subscribed on the flood's own link
-// ("<name>-flood"), not on the nats.go connection, and messages arrive.
+// herd.at.<self> is subscribed on the flood's own link ("<name>-flood"),
+// and messages arrive on it.
 func TestBus_receivesOnLink(t *testing.T) {
 	ns := bustest.StartNATS(t)
-	_, nc, st, _ := startLinked(t, ns, "B", "A")
+	_, st, _ := startBus(t, ns, "B", []string{"A"}, nil)
 	c, ok := floodConn(t, ns, "B-flood")
 	if !ok || len(c.Subs) != 1 || c.Subs[0] != Subject("B") {
 		t.Fatalf("flood link %v, subscriptions %v: want one on %s", ok, c, Subject("B"))
 	}
-	if nc.NumSubscriptions() != 0 {
-		t.Fatalf("the nats.go connection has %d subscriptions", nc.NumSubscriptions())
-	}
 	publishFlood(t, connect(t, ns), "B", "A", "A", "AT A +0.000000001 c1 +1+1 1")
 	wait.For(t, "c1 stored", func() bool { return st.Line("c1") != "" })
-}
-
-// startLinked starts a bus with a link on ns and returns it with its
-// nats.go connection, its store and its counts.
-func startLinked(t *testing.T, ns *embeddednats.Server, name, neighbor string) (*Bus, *nats.Conn, *bustest.Store, *counts) {
-	t.Helper()
-	nc, st, obs := connect(t, ns), bustest.NewStore(), &counts{}
-	b := startBusConn(t, ns, nc, name, []string{neighbor}, st, obs, nil)
-	return b, nc, st, obs
 }
 
 // connect is a nats.go connection to ns, closed at the end of the test.
@@ -86,7 +74,7 @@ func publishFlood(t *testing.T, nc *nats.Conn, to, origin, sender, data string) 
 // again, and messages arrive on it again.
 func TestBus_linkCutCountedAndRedialled(t *testing.T) {
 	ns := bustest.StartNATS(t)
-	_, _, st, obs := startLinked(t, ns, "B", "A")
+	_, st, obs := startBus(t, ns, "B", []string{"A"}, nil)
 	c, _ := floodConn(t, ns, "B-flood")
 	if obs.dropped.Load() != 0 {
 		t.Fatalf("dropped %d before the cut", obs.dropped.Load())
@@ -94,15 +82,15 @@ func TestBus_linkCutCountedAndRedialled(t *testing.T) {
 	if err := ns.NATS().DisconnectClientByID(c.Cid); err != nil {
 		t.Fatal(err)
 	}
-	wait.For(t, "the cut counted", func() bool { return obs.dropped.Load() == 1 })
+	wait.For(t, "the cut counted", func() bool { return obs.drops[DropDisconnected].Load() == 1 })
 	wait.For(t, "the link back", func() bool {
 		c2, ok := floodConn(t, ns, "B-flood")
 		return ok && c2.Cid != c.Cid && len(c2.Subs) == 1
 	})
 	publishFlood(t, connect(t, ns), "B", "A", "A", "AT A +0.000000001 after-cut +1+1 1")
 	wait.For(t, "the flood received again", func() bool { return st.Line("after-cut") != "" })
-	if got := obs.dropped.Load(); got != 1 {
-		t.Fatalf("dropped %d episodes, want 1", got)
+	if got, disc := obs.dropped.Load(), obs.drops[DropDisconnected].Load(); got != 1 || disc != 1 {
+		t.Fatalf("dropped %d, %d of them disconnected episodes, want 1", got, disc)
 	}
 }
 
@@ -133,14 +121,13 @@ func TestBus_linkAnswersPings(t *testing.T) {
 // server's -ERR.
 func TestBus_linkRefused(t *testing.T) {
 	ns := bustest.StartNATS(t)
-	nc := connect(t, ns)
 	cfg := DefaultConfig()
 	cfg.Name = "B"
 	cfg.Link = func() (Link, error) {
 		c, cr, err := ns.DialInProcess()
 		return Link{Conn: c, Nkey: cr.Nkey, Sign: func([]byte) ([]byte, error) { return make([]byte, 64), nil }}, err
 	}
-	b, err := New(cfg, nc, bustest.NewStore())
+	b, err := New(cfg, bustest.NewStore())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,9 +170,9 @@ func TestBus_receiveFrameAllocs(t *testing.T) {
 	}
 }
 
-// With a link, the publisher writes its rounds on it, and a nats.go
-// subscriber sees each message with the flood's three headers; the
-// nats.go connection publishes nothing.
+// The publisher writes its rounds on the link ("<name>-flood"), and a
+// nats.go subscriber (an observer) sees each message with the flood's
+// three headers.
 func TestBus_publishesOnLink(t *testing.T) {
 	ns := bustest.StartNATS(t)
 	sub := connect(t, ns)
@@ -196,7 +183,7 @@ func TestBus_publishesOnLink(t *testing.T) {
 	if err := sub.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	b, nc, _, obs := startLinked(t, ns, "A", "B")
+	b, _, obs := startBus(t, ns, "A", []string{"B"}, nil)
 	b.Publish(bustest.MustRecord(t, "AT A +0.000000001 c1 +1+1 1"))
 	var m *nats.Msg
 	select {
@@ -213,8 +200,28 @@ func TestBus_publishesOnLink(t *testing.T) {
 	if string(m.Data) != "AT A +0.000000001 c1 +1+1 1" {
 		t.Errorf("data %q", m.Data)
 	}
-	if out := nc.Stats().OutMsgs; out != 0 {
-		t.Errorf("the nats.go connection published %d messages", out)
-	}
+	// The server counts a client's messages after it delivered them.
+	wait.For(t, "the message counted from the link", func() bool {
+		c, ok := floodConn(t, ns, "A-flood")
+		return ok && c.InMsgs == 1
+	})
 	wait.For(t, "published counted", func() bool { return obs.published.Load() == 1 })
+}
+
+// A round the link cannot take (it is closed) is dropped and counted as
+// publish_failed, by message's records, and nothing is counted published.
+func TestBus_publishFailedCounted(t *testing.T) {
+	ns := bustest.StartNATS(t)
+	b, _, obs := startBus(t, ns, "A", []string{"B", "C"}, nil)
+	if err := b.Close(); err != nil { // the link closed, the publisher stopped
+		t.Fatal(err)
+	}
+	r := bustest.MustRecord(t, "AT A +0.000000001 c1 +1+1 1")
+	records, messages := b.publishBatch([]outbound{{rec: r, origin: "A"}}, map[groupKey]*group{})
+	if records != 2 || messages != 2 {
+		t.Fatalf("encoded %d records in %d messages, want 2 in 2 (B, C)", records, messages)
+	}
+	if got := obs.drops[DropPublishFailed].Load(); got != 2 || obs.published.Load() != 0 {
+		t.Fatalf("publish_failed %d records, published %d messages: want 2, 0", got, obs.published.Load())
+	}
 }

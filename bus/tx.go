@@ -7,9 +7,9 @@ import (
 
 // The publisher's side of the link (Config.Link): a round's flood
 // messages are encoded as HPUB frames into one buffer, header bytes and
-// all, and written to the link in one Write by publishLoop itself. With
-// nats.go each message encodes a header into a fresh buffer, and the
-// connection's flusher goroutine is woken to write the round.
+// all, and written to the link in one Write by publishLoop itself: no
+// header encoded per message into a fresh buffer, no flusher goroutine
+// woken per round.
 
 // txPending is one message of the round being encoded: counted as
 // published once the round is written, as dropped if it is not.

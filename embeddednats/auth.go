@@ -1,6 +1,8 @@
 package embeddednats
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 
@@ -20,6 +22,10 @@ const (
 	SystemAccount = "$SYS"
 	// DefaultSystemUser is the system user's name unless Config says.
 	DefaultSystemUser = "sys"
+	// observerUser is the identity of every client connection without
+	// credentials (the observer, no_auth_user); its password is known to
+	// nobody.
+	observerUser = "herd-observer"
 )
 
 // Secret is a password or key. It prints, formats and logs as [REDACTED]
@@ -66,6 +72,35 @@ func newNodeIdentity() (*nodeIdentity, error) {
 	return &nodeIdentity{kp: kp, pub: pub}, nil
 }
 
+// plainIsObserver reports whether the observer is the one user of o with
+// a plain-text password (Config.Options may add others).
+func plainIsObserver(o *server.Options) bool {
+	if o.Password != "" && !bcryptHash(o.Password) {
+		return false
+	}
+	for _, u := range o.Users {
+		if u.Username != observerUser && !bcryptHash(u.Password) {
+			return false
+		}
+	}
+	return true
+}
+
+// bcryptHash reports whether pw is a bcrypt hash.
+func bcryptHash(pw string) bool {
+	_, err := bcrypt.Cost([]byte(pw))
+	return err == nil
+}
+
+// randomPassword is 32 random bytes, hex-encoded.
+func randomPassword() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate observer password: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
 // sign answers the server's nonce for the in-process connection.
 func (id *nodeIdentity) sign(nonce []byte) ([]byte, error) { return id.kp.Sign(nonce) }
 
@@ -96,16 +131,22 @@ func (c Config) applyAuth(o *server.Options, node, system *nodeIdentity) error {
 	if system != nil {
 		o.Nkeys = append(o.Nkeys, &server.NkeyUser{Nkey: system.pub, Account: sys})
 	}
-	// The observer is an nkey nobody holds the seed of, reached only as
-	// no_auth_user (which skips the signature check). A user with an empty
-	// password would work too, but nats-server warns about it on every
-	// start; a bcrypt-hashed one does not work as no_auth_user.
-	obs, err := newNodeIdentity()
+	// The observer is a user with a random password held only in this
+	// process's memory, reached as no_auth_user. It is a user, not an nkey:
+	// a reload (SetPeers, BlockRoutes) checks every client again, and
+	// gives one whose CONNECT has not arrived yet the no_auth_user's
+	// credentials in its connect options, which its CONNECT then fills in.
+	// A user's name and password are overwritten by the CONNECT's; an
+	// nkey would stay, and make the system user who connected at that
+	// moment an observer. The password is plain text (a bcrypt hash does
+	// not work as no_auth_user): nats-server's warning about it is
+	// dropped (logger.go).
+	obsPass, err := randomPassword()
 	if err != nil {
 		return err
 	}
-	o.Nkeys = append(o.Nkeys, &server.NkeyUser{Nkey: obs.pub, Account: herd, Permissions: c.observerPermissions()})
-	o.NoAuthUser = obs.pub
+	o.Users = append(o.Users, &server.User{Username: observerUser, Password: obsPass, Account: herd, Permissions: c.observerPermissions()})
+	o.NoAuthUser = observerUser
 	if c.SystemPassword != "" {
 		// The hash lives only in this process's memory, next to the
 		// password itself: a higher cost would protect nothing and costs
@@ -114,7 +155,7 @@ func (c Config) applyAuth(o *server.Options, node, system *nodeIdentity) error {
 		if err != nil {
 			return fmt.Errorf("hash system password: %w", err)
 		}
-		o.Users = []*server.User{{Username: c.SystemUser, Password: sysPass, Account: sys}}
+		o.Users = append(o.Users, &server.User{Username: c.SystemUser, Password: sysPass, Account: sys})
 	}
 
 	if c.RoutePassword != "" {

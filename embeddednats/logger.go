@@ -44,6 +44,10 @@ type slogLogger struct {
 	// ("Problem registering with account ...: connection closed", then
 	// "authentication error"): no fault of anybody's.
 	reloading func() bool
+	// plainIsObserver is set when the one plain-text password among the
+	// server's users is the observer's (auth.go), known to nobody:
+	// nats-server's warning about plain-text passwords is then dropped.
+	plainIsObserver bool
 }
 
 var _ server.Logger = (*slogLogger)(nil)
@@ -70,6 +74,9 @@ func (s *slogLogger) log(level slog.Level, format string, v []any) {
 
 func (s *slogLogger) Noticef(format string, v ...any) { s.log(slog.LevelInfo, format, v) }
 func (s *slogLogger) Warnf(format string, v ...any) {
+	if format == plaintextWarning && s.plainIsObserver {
+		return // about a password nobody knows: not even debug news
+	}
 	if strings.HasSuffix(format, readLoopSlow) && s.refused(format) {
 		s.log(slog.LevelDebug, format, v)
 		return
@@ -141,6 +148,9 @@ const (
 	// tlsHandshakeError ends nats-server's line for a failed TLS
 	// handshake of a route or gateway: its kind, the error, detail.
 	tlsHandshakeError = "TLS %s handshake error: %v%s"
+	// plaintextWarning is nats-server's warning, at start, that a user
+	// has a plain-text password.
+	plaintextWarning = "Plaintext passwords detected, use nkeys or bcrypt"
 )
 
 // routeHandshakeDropped reports whether an Errorf call says a route's TLS

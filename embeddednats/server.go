@@ -125,6 +125,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.check.liveRoutes = func() map[uint64]bool { return liveRoutes(srv) }
 	s.check.remoteNodes = func() map[string]string { return remoteNodes(srv) }
 	lg.reloading = s.check.reloading.Load
+	lg.plainIsObserver = plainIsObserver(s.opts)
 	if s.cfg.Chaos {
 		lg.cutting = s.check.cutting
 		s.closes.onRefused = s.routeRefused

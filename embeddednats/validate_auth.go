@@ -32,6 +32,9 @@ func (c Config) validateAuth() error {
 	if c.SystemPassword != "" && !printable(c.SystemUser) {
 		return fmt.Errorf("field SystemUser %q: %w: want visible ASCII, no spaces", c.SystemUser, ErrSystemUser)
 	}
+	if c.SystemPassword != "" && c.SystemUser == observerUser {
+		return fmt.Errorf("field SystemUser %q: %w: the observer's name", c.SystemUser, ErrSystemUser)
+	}
 	switch {
 	case c.RouteUser != "" && c.RoutePassword == "":
 		return fmt.Errorf("field RoutePassword: %w: empty while RouteUser is set", ErrRouteAuth)

@@ -11,8 +11,8 @@ import (
 )
 
 // doors are the node's client port as the chaos service stops and starts
-// it: closed with every client connection while the node is stopped, and
-// opened again on the address it had.
+// it: closed with every client connection while the node is stopped (its
+// port held: holdPort), and opened again on the address it had.
 type doors struct{ n *Node }
 
 var _ chaos.Doors = doors{}
@@ -30,8 +30,16 @@ func (d doors) PauseClients() error {
 		n.pausedAddr = a.String()
 	}
 	n.client = nil
+	err := c.Close()
+	if err == nil && n.pausedAddr != "" && n.heldPort == nil {
+		// Best effort: without the hold, the port is free meanwhile.
+		if n.heldPort, err = holdPort(n.pausedAddr); err != nil {
+			n.parts.log.Warn("chaos: the stopped client port may be taken meanwhile", "err", err)
+			err = nil
+		}
+	}
 	n.mu.Unlock()
-	return c.Close()
+	return err
 }
 
 // ResumeClients opens the client port again where it was.
@@ -57,7 +65,16 @@ func (d doors) ResumeClients(ctx context.Context) error {
 		return fmt.Errorf("start client server: %w", err)
 	}
 	n.client = c
+	n.releasePort()
 	return nil
+}
+
+// releasePort closes the hold on the stopped client port. n.mu is held.
+func (n *Node) releasePort() {
+	if n.heldPort != nil {
+		n.heldPort.Close()
+		n.heldPort = nil
+	}
 }
 
 // startChaos serves the chaos service on a connection of its own in the

@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"sync"
@@ -72,7 +73,7 @@ type Config struct {
 
 	NATS        embeddednats.Config // Name and Logger are the node's
 	Client      server.Config       // Logger and Observe are the node's
-	Bus         bus.Config          // Name, Neighbors, Logger, Observe are the node's
+	Bus         bus.Config          // Name, Neighbors, Logger, Observe, Link are the node's
 	AntiEntropy antientropy.Config  // Name, Logger, Observe are the node's
 	Service     service.Config      // Node and Logger are the node's
 	// Storage keeps the node's records on disk (durability.go). Its Dir
@@ -124,7 +125,8 @@ func DefaultConfig() Config {
 // Validate checks c and every part's config it makes; errors name the
 // field.
 func (c Config) Validate() error {
-	_, err := c.parts(store.New())
+	// The flood's link of a node that is never built nor dialled.
+	_, err := c.parts(store.New(), (&Node{}).floodLink)
 	return err
 }
 
@@ -159,13 +161,14 @@ type Node struct {
 	// connection is the node's in the system account.
 	chaos      *chaos.Service
 	chaosConn  *nats.Conn
-	pausedAddr string // the client port's address while chaos stopped it
+	pausedAddr string    // the client port's address while chaos stopped it
+	heldPort   io.Closer // holds pausedAddr's port while stopped (holdPort)
 
 	// nbrs is the current neighbor list: cfg.Neighbors until SetNeighbors
 	// swaps it (reload of the herd file).
 	nbrs atomic.Pointer[[]string]
 	// closing is set when Close begins: the node's connection closing
-	// then is no lost flood.
+	// then is no loss to warn of.
 	closing atomic.Bool
 	// lost are the neighbors whose route closed, to repair with once they
 	// are back (peers.go).
@@ -177,16 +180,16 @@ type Node struct {
 // I/O.
 func New(cfg Config) (*Node, error) {
 	st := store.New()
-	p, err := cfg.parts(st)
+	n := &Node{cfg: cfg, store: st, metrics: cfg.Metrics}
+	p, err := cfg.parts(st, n.floodLink)
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, parts: p, store: st, metrics: cfg.Metrics}
+	n.parts = p
 	n.parts.nats.OnRouteClosed = n.lost.closed
 	if n.nats, err = embeddednats.New(n.parts.nats); err != nil {
 		return nil, fmt.Errorf("NATS: %w", err)
 	}
-	n.parts.bus.Link = n.floodLink
 	nbrs := slices.Clone(cfg.Neighbors)
 	n.nbrs.Store(&nbrs)
 	if n.metrics == nil && cfg.MonitorAddr != "" {
@@ -255,7 +258,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if n.conn, err = n.nats.Connect(nats.MaxReconnects(-1), nats.ErrorHandler(n.natsErrors()), nats.DisconnectErrHandler(n.natsDisconnects())); err != nil {
 		return fmt.Errorf("connect to own nats: %w", err)
 	}
-	if n.bus, err = bus.New(p.bus, n.conn, n.floodStore()); err != nil {
+	if n.bus, err = bus.New(p.bus, n.floodStore()); err != nil {
 		return fmt.Errorf("configure bus: %w", err)
 	}
 	if err = n.bus.Start(ctx); err != nil {
@@ -365,6 +368,7 @@ func (n *Node) closeLocked() error {
 	if n.client != nil {
 		errs = append(errs, n.client.Close())
 	}
+	n.releasePort()
 	n.peers.stop()
 	if n.ae != nil {
 		errs = append(errs, n.ae.Close())

@@ -45,8 +45,9 @@ type parts struct {
 }
 
 // parts builds and validates every part's config; st is the node's
-// store, which the storage fills.
-func (c Config) parts(st storage.Store) (parts, error) {
+// store, which the storage fills, and link dials the flood's link to the
+// node's NATS server.
+func (c Config) parts(st storage.Store, link func() (bus.Link, error)) (parts, error) {
 	var p parts
 	switch {
 	case !record.ValidName(c.Name):
@@ -90,6 +91,7 @@ func (c Config) parts(st storage.Store) (parts, error) {
 
 	p.bus = c.Bus
 	p.bus.Name, p.bus.Neighbors, p.bus.Logger, p.bus.Observe = c.Name, c.Neighbors, p.log, nil
+	p.bus.Link = link
 	p.ae = c.AntiEntropy
 	p.ae.Name, p.ae.Logger, p.ae.Observe = c.Name, p.log, nil
 	p.core = core.Config{Name: c.Name, Clock: c.Clock}
@@ -220,8 +222,8 @@ func (n *Node) wire() {
 	}
 }
 
-// floodLink dials the flood's receiving link to the node's own server
-// (bus.Config.Link).
+// floodLink dials the flood's link to the node's own server
+// (bus.Config.Link): Start dials it once n.nats runs.
 func (n *Node) floodLink() (bus.Link, error) {
 	c, cr, err := n.nats.DialInProcess()
 	return bus.Link{Conn: c, Nkey: cr.Nkey, Sign: cr.Sign}, err

@@ -47,6 +47,10 @@ var (
 	// clocks are further apart than the exchange tolerates, or one moved
 	// its cutoff during the exchange); the next round tries again.
 	ErrCutoff = errors.New("no common settled cutoff")
+	// ErrInterrupted wraps the error that ended an exchange while it was
+	// swapping records: the peer may have stored some of those sent, and
+	// this node some of those received (Observer.Repaired counts them).
+	ErrInterrupted = errors.New("interrupted while swapping records")
 )
 
 // Store is the node's record store as anti-entropy reads it. Records are
@@ -90,7 +94,9 @@ var _ Flood = (*bus.Bus)(nil)
 type Observer interface {
 	// Synced reports one exchange this node started with peer: whether
 	// the two were already in sync at the root, or the error that ended
-	// it early (nil when it completed).
+	// it early (nil when it completed; wrapping ErrInterrupted when it
+	// ended while swapping records). The records this node stored in it
+	// are reported to Repaired first.
 	Synced(peer string, inSync bool, err error)
 	// Repaired counts n records stored from peer by anti-entropy, pulled
 	// by this node's exchange or pushed by the peer's.

@@ -35,7 +35,11 @@ func startNodeOn(t testing.TB, ns *embeddednats.Server, name string, neighbors [
 	t.Cleanup(nc.Close)
 	bc := bus.DefaultConfig()
 	bc.Name, bc.Neighbors = name, neighbors
-	b, err := bus.New(bc, nc, st)
+	bc.Link = func() (bus.Link, error) {
+		c, cr, err := ns.DialInProcess()
+		return bus.Link{Conn: c, Nkey: cr.Nkey, Sign: cr.Sign}, err
+	}
+	b, err := bus.New(bc, st)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -105,8 +105,10 @@ func (a *AntiEntropy) syncLoop() {
 				return
 			}
 			inSync, pulled, err := a.syncWith(a.ctx, n, full[n])
-			a.cfg.Observe.Synced(n, inSync, err)
+			// Repairs first: whoever sees the exchange counted sees
+			// what it stored.
 			a.repaired(n, pulled)
+			a.cfg.Observe.Synced(n, inSync, err)
 			if err != nil {
 				retry[n] = min(max(2*retry[n], syncRetryMin), syncRetryMax)
 				due[n] = time.Now().Add(min(retry[n], a.nextRound()))
@@ -292,6 +294,12 @@ func (a *AntiEntropy) exchangeRecords(ctx context.Context, peer string, sc scope
 	if err := a.conn.PublishMsg(m); err != nil {
 		return 0, fmt.Errorf("publish: %w", err)
 	}
+	// Sent: from here on the peer may store what it carries.
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("%w: %w", ErrInterrupted, err)
+		}
+	}()
 	for {
 		mctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
 		reply, err := sub.NextMsgWithContext(mctx)

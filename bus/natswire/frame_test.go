@@ -54,6 +54,24 @@ func TestParse_realServer(t *testing.T) {
 	}
 	t.Run("live", func(t *testing.T) { checkStream(t, capture(t)) })
 	t.Run("file", func(t *testing.T) { checkStream(t, file) })
+	t.Run("file, pinged", func(t *testing.T) { checkStream(t, pinged(t, file)) })
+}
+
+// pinged is stream with the server's PING after every frame: a server
+// pings a client that sent nothing for 2 s (its first ping), which a
+// loaded machine can take between capture's CONNECT and its last read.
+func pinged(t *testing.T, stream []byte) []byte {
+	t.Helper()
+	var out []byte
+	for b := stream; len(b) > 0; {
+		_, n, err := natswire.Parse(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(append(out, b[:n]...), "PING\r\n"...)
+		b = b[n:]
+	}
+	return out
 }
 
 func checkStream(t *testing.T, stream []byte) {
@@ -67,19 +85,19 @@ func checkStream(t *testing.T, stream []byte) {
 		b = b[n:]
 	}
 	// The server may send INFO at any time (the protocol's async INFO:
-	// one usually follows CONNECT, before or after the PONG); the rest
-	// comes in order.
+	// one usually follows CONNECT, before or after the PONG), and PING
+	// (keepalive: see pinged); the rest comes in order.
 	if len(got) == 0 || got[0].Kind != natswire.Info {
 		t.Fatalf("stream does not start with INFO: %d frames", len(got))
 	}
-	got = slices.DeleteFunc(got[1:], func(f natswire.Frame) bool { return f.Kind == natswire.Info })
+	got = slices.DeleteFunc(got[1:], func(f natswire.Frame) bool { return f.Kind == natswire.Info || f.Kind == natswire.Ping })
 	kinds := []natswire.Kind{natswire.Pong, natswire.Msg, natswire.Msg, natswire.Msg, natswire.Msg}
 	if len(got) != len(kinds) {
-		t.Fatalf("%d frames besides INFOs, want %d", len(got), len(kinds))
+		t.Fatalf("%d frames besides INFOs and PINGs, want %d", len(got), len(kinds))
 	}
 	for i, k := range kinds {
 		if got[i].Kind != k {
-			t.Errorf("frame %d besides INFOs: %s, want %s", i, got[i].Kind, k)
+			t.Errorf("frame %d besides INFOs and PINGs: %s, want %s", i, got[i].Kind, k)
 		}
 	}
 	for i, p := range published {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -89,8 +90,8 @@ func TestService_PartitionHeals(t *testing.T) {
 
 // A stopped node keeps running but takes no clients and has no route: a
 // record written meanwhile does not reach it, though it answers the chaos
-// service on its own NATS port. Started again, it takes clients on the
-// same port and gets the record by anti-entropy.
+// service on its own NATS port, and holds its client port. Started again,
+// it takes clients on the same port and gets the record by anti-entropy.
 func TestService_StopAndStart(t *testing.T) {
 	h := startHerd(t, defaultTopology, floodOnly)
 	clientAddr := h.Node("Welsh").ClientAddr()
@@ -104,6 +105,13 @@ func TestService_StopAndStart(t *testing.T) {
 	if c, err := net.DialTimeout("tcp", clientAddr, time.Second); err == nil {
 		c.Close()
 		t.Fatalf("stopped Welsh's client port %s still takes connections", clientAddr)
+	}
+	// Its port stays Welsh's meanwhile: a socket that does not ask to
+	// share it cannot bind it (nor can an outgoing connection's ephemeral
+	// port or a port-0 listener, which the kernel would give a free one).
+	if ln, err := exclusiveListen(clientAddr); err == nil {
+		ln.Close()
+		t.Fatalf("stopped Welsh's client port %s was free to take", clientAddr)
 	}
 	line := iamat(h, "Goloman", "while-stopped", "1621464827")
 	h.WaitRecord("while-stopped", line, "Goloman", "Hands", "Holiday", "Wilkes")
@@ -134,6 +142,21 @@ func TestService_StopAndStart(t *testing.T) {
 	if err := h.Chaos.Start("Welsh"); err == nil || !strings.Contains(err.Error(), chaos.ErrRunning.Error()) {
 		t.Errorf("start of a running node: %v, want %q", err, chaos.ErrRunning)
 	}
+}
+
+// exclusiveListen listens on addr without SO_REUSEADDR (which Go's
+// listeners set).
+func exclusiveListen(addr string) (net.Listener, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 0)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	return lc.Listen(context.Background(), "tcp", addr)
 }
 
 // status asks node for its status as the system user, through its own

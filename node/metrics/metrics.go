@@ -12,6 +12,7 @@
 package metrics
 
 import (
+	"errors"
 	"net/http"
 	"os"
 	"regexp"
@@ -61,11 +62,12 @@ type peer struct {
 const (
 	exchangeInSync = iota
 	exchangeRepaired
+	exchangeInterrupted
 	exchangeFailed
 	numExchangeResults
 )
 
-var exchangeResults = [numExchangeResults]string{"in_sync", "differed", "failed"}
+var exchangeResults = [numExchangeResults]string{"in_sync", "differed", "interrupted", "failed"}
 
 // Results of a received flood record.
 var receivedResults = [2]string{"stale", "stored"} // indexed by newer
@@ -170,7 +172,7 @@ func New(cfg Config) *Metrics {
 		}
 		m.peers = append(m.peers, p)
 	}
-	dropped := f.counterVec("flood_dropped_records_total", "Records lost to the flood: publish queue full, publish error, or (episodes, not records) slow_consumer: a subscription that fell behind, disconnected: the node's connection lost its NATS server.", "reason")
+	dropped := f.counterVec("flood_dropped_records_total", "Records lost to the flood: queue_full: publish queue full, publish_failed: a round written while the flood link was down, or (episodes, not records) disconnected: the flood link lost its NATS server.", "reason")
 	for d := range bus.NumDrops {
 		m.dropped[d] = dropped.WithLabelValues(d.String())
 	}
@@ -178,7 +180,7 @@ func New(cfg Config) *Metrics {
 		"Time from the origin publishing a record to this node storing it (clocks of two nodes: skew shows here).",
 		prometheus.ExponentialBuckets(50e-6, 2, 18)) // 50µs .. 6.5s
 	m.repaired = f.counter("antientropy_repaired_records_total", "Records stored through anti-entropy rather than the flood (pulled by this node's exchanges or pushed by a neighbor's).")
-	exchanges := f.counterVec("antientropy_exchanges_total", "Anti-entropy exchanges this node started, by result: in_sync (one root request), differed (records swapped), failed.", "result")
+	exchanges := f.counterVec("antientropy_exchanges_total", "Anti-entropy exchanges this node started, by result: in_sync (one root request), differed (records swapped), interrupted (failed while swapping records: some may be repaired), failed (before any record was sent).", "result")
 	for i, r := range exchangeResults {
 		m.exchanges[i] = exchanges.WithLabelValues(r)
 	}
@@ -327,6 +329,8 @@ func (m *Metrics) Repaired(_ string, n int) {
 // Synced counts one exchange this node started (antientropy.Observer).
 func (m *Metrics) Synced(_ string, inSync bool, err error) {
 	switch {
+	case errors.Is(err, antientropy.ErrInterrupted):
+		m.exchanges[exchangeInterrupted].Inc()
 	case err != nil:
 		m.exchanges[exchangeFailed].Inc()
 	case inSync:

@@ -3,11 +3,13 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/herdhq/herd/bus"
+	"github.com/herdhq/herd/bus/antientropy"
 	"github.com/herdhq/herd/node/core"
 	"github.com/herdhq/herd/node/places"
 	"github.com/herdhq/herd/node/places/resilient"
@@ -102,7 +104,6 @@ func TestMetrics_Flood(t *testing.T) {
 	m.Refused("B", bus.NumRefusals) // out of range: ignored
 	m.Dropped(4, bus.DropQueueFull)
 	m.Dropped(1, bus.DropPublishFailed)
-	m.Dropped(1, bus.DropSlowConsumer)
 	m.Dropped(2, bus.DropDisconnected)
 	m.Dropped(1, bus.NumDrops) // out of range: ignored
 	m.Latency(3 * time.Millisecond)
@@ -110,6 +111,7 @@ func TestMetrics_Flood(t *testing.T) {
 	m.Synced("B", true, nil)
 	m.Synced("B", false, nil)
 	m.Synced("C", false, errors.New("timeout"))
+	m.Synced("C", false, fmt.Errorf("sync records with C: %w: %w", antientropy.ErrInterrupted, errors.New("timeout")))
 	expect(t, m, map[string]float64{
 		`herd_flood_published_messages_total{node=A,to=B}`:                   1,
 		`herd_flood_published_messages_total{node=A,to=C}`:                   1,
@@ -128,13 +130,13 @@ func TestMetrics_Flood(t *testing.T) {
 		`herd_flood_received_records_total{from=other,node=A,result=stale}`:  0,
 		`herd_flood_dropped_records_total{node=A,reason=queue_full}`:         4,
 		`herd_flood_dropped_records_total{node=A,reason=publish_failed}`:     1,
-		`herd_flood_dropped_records_total{node=A,reason=slow_consumer}`:      1,
 		`herd_flood_dropped_records_total{node=A,reason=disconnected}`:       2,
 		`herd_flood_latency_seconds_count{node=A}`:                           1,
 		`herd_flood_latency_seconds_sum{node=A}`:                             0.003,
 		`herd_antientropy_repaired_records_total{node=A}`:                    2,
 		`herd_antientropy_exchanges_total{node=A,result=in_sync}`:            1,
 		`herd_antientropy_exchanges_total{node=A,result=differed}`:           1,
+		`herd_antientropy_exchanges_total{node=A,result=interrupted}`:        1,
 		`herd_antientropy_exchanges_total{node=A,result=failed}`:             1,
 	})
 	// Refusals by sender (neighbors, then "other") and typed reason.

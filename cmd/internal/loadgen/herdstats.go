@@ -139,7 +139,7 @@ func (s metricsSnapshot) processes() int {
 	return len(pids)
 }
 
-var dropReasons = []string{"queue_full", "publish_failed", "slow_consumer", "disconnected"}
+var dropReasons = []string{"queue_full", "publish_failed", "disconnected"}
 
 // natsSlowKinds are the slow consumers nats-server counted
 // (herd_nats_limit_hits_total): connections and routes it cut, losing
@@ -180,7 +180,7 @@ func herdStats(before, after metricsSnapshot, nodes int, iamat int64) *HerdStats
 	for _, k := range natsSlowKinds {
 		h.Dropped["nats_"+k] = d("herd_nats_limit_hits_total", `kind="`+k+`"`)
 	}
-	for _, r := range []string{"in_sync", "differed", "failed"} {
+	for _, r := range []string{"in_sync", "differed", "interrupted", "failed"} {
 		h.Exchanges[r] = d("herd_antientropy_exchanges_total", `result="`+r+`"`)
 	}
 	closedBefore := before.byLabel("herd_nats_route_closed_total", "reason")
@@ -220,6 +220,7 @@ func writeHerdStats(p func(string, ...any), h *HerdStats) {
 	}
 	p("  flood       %.0f records in %.0f messages (%.1f per message); dropped %.0f (%s); refused %.0f", h.FloodRecords, h.FloodMessages, perMsg, total, strings.Join(drops, ", "), h.Refused)
 	p("  routes      closed: %s", byReason(h.RouteClosed))
-	p("  sync        %.0f exchanges (%.0f in sync, %.0f differed, %.0f failed), %.0f records repaired",
-		h.Exchanges["in_sync"]+h.Exchanges["differed"]+h.Exchanges["failed"], h.Exchanges["in_sync"], h.Exchanges["differed"], h.Exchanges["failed"], h.Repaired)
+	p("  sync        %.0f exchanges (%.0f in sync, %.0f differed, %.0f interrupted, %.0f failed), %.0f records repaired",
+		h.Exchanges["in_sync"]+h.Exchanges["differed"]+h.Exchanges["interrupted"]+h.Exchanges["failed"],
+		h.Exchanges["in_sync"], h.Exchanges["differed"], h.Exchanges["interrupted"], h.Exchanges["failed"], h.Repaired)
 }
