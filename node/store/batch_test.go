@@ -115,13 +115,5 @@ func TestStore_PutViewsConcurrent(t *testing.T) {
 		}
 	}()
 	wg.Wait()
-	for c := range clients {
-		got, _ := s.Get(fmt.Sprintf("c%d", c))
-		if want := fmt.Sprintf("%d.%d", steps-1, writers-1); got.Time() != want {
-			t.Fatalf("c%d: time %s, want %s", c, got.Time(), want)
-		}
-	}
-	if s.Len() != clients {
-		t.Fatalf("Len %d, want %d", s.Len(), clients)
-	}
+	wantNewest(t, s, clients, fmt.Sprintf("%d.%d", steps-1, writers-1))
 }
