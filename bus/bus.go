@@ -60,11 +60,13 @@ func Subject(node string) string { return SubjectPrefix + node }
 
 // Store is the node's record store as the flood sees it.
 type Store interface {
-	// PutView stores r if it is newer than the client's record. r's Line
-	// may alias a message buffer (record.ParseView): the store copies a
-	// record only when it keeps it, and returns that copy, so a duplicate
-	// costs no allocation.
-	PutView(r record.Record) (stored record.Record, newer bool)
+	// PutViews stores each of recs, in order, if it is newer than its
+	// client's record, and sets newer[i] (len(newer) >= len(recs)). The
+	// records' Lines may alias a message buffer (record.ParseView): the
+	// store copies a record only when it keeps it, and then replaces
+	// recs[i] by that copy, so a duplicate costs no allocation. A batch
+	// lets the store overlap the cache misses of its records.
+	PutViews(recs []record.Record, newer []bool)
 }
 
 // linkTimeout bounds Start's dial and handshake of the link when ctx has
@@ -90,6 +92,8 @@ type Bus struct {
 	closed bool
 
 	pongs atomic.Int64 // PONGs the link answered the server's PINGs with
+
+	batches sync.Pool // *ingestBatch: Ingest's scratch (ingest.go)
 
 	// names interns origins and senders of received messages; only the
 	// link's goroutine (rxLoop) uses it.

@@ -48,6 +48,13 @@ func (b *Bus) Ingest(src Source, sender, origin string, stamp int64, data []byte
 	if src == FromFlood && stamp > 0 {
 		now = b.cfg.Now()
 	}
+	// The message's records go to the store in batches (Store.PutViews),
+	// which overlaps their cache misses.
+	bt, _ := b.batches.Get().(*ingestBatch)
+	if bt == nil {
+		bt = new(ingestBatch)
+	}
+	n := 0
 	for line := range Lines(data) {
 		// r aliases data until the store copies it.
 		r, err := record.ParseView(line)
@@ -61,14 +68,41 @@ func (b *Bus) Ingest(src Source, sender, origin string, stamp int64, data []byte
 		if seen != nil {
 			seen(r)
 		}
-		// The flood's second copy of a record (the topology's
-		// triangles) is recognised by the store's filter of recent
-		// records, before its slot (node/store/recent.go).
-		r, newer := b.store.PutView(r)
-		if src == FromFlood {
-			b.cfg.Observe.Received(sender, newer)
+		bt.recs[n] = r
+		if n++; n == len(bt.recs) {
+			stored += b.putBatch(src, sender, stamp, now, bt, n)
+			n = 0
 		}
-		if !newer {
+	}
+	stored += b.putBatch(src, sender, stamp, now, bt, n)
+	b.batches.Put(bt)
+	return stored, nil
+}
+
+// ingestBatch is Ingest's scratch: records of one message on their way
+// into the store, pooled (Bus.batches) so that a message costs no
+// allocation.
+type ingestBatch struct {
+	recs  [64]record.Record
+	newer [64]bool
+}
+
+// putBatch stores the first n records of bt if newer and relays those it
+// stored to every neighbor but their origin and sender; it returns how
+// many it stored. The flood's second copy of a record (the topology's
+// triangles) is recognised by the store's filter of recent records,
+// before its slot (node/store/recent.go).
+func (b *Bus) putBatch(src Source, sender string, stamp int64, now time.Time, bt *ingestBatch, n int) (stored int) {
+	if n == 0 {
+		return 0
+	}
+	recs, newer := bt.recs[:n], bt.newer[:n]
+	b.store.PutViews(recs, newer)
+	for i, r := range recs {
+		if src == FromFlood {
+			b.cfg.Observe.Received(sender, newer[i])
+		}
+		if !newer[i] {
 			continue
 		}
 		stored++
@@ -77,7 +111,8 @@ func (b *Bus) Ingest(src Source, sender, origin string, stamp int64, data []byte
 		}
 		b.enqueue(outbound{rec: r, origin: r.Origin(), sender: sender, stamp: stamp})
 	}
-	return stored, nil
+	clear(recs) // views of the message: the pool keeps none of it alive
+	return stored
 }
 
 var errOriginMismatch = errors.New("record of another origin than Herd-Origin")

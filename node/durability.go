@@ -46,12 +46,13 @@ type loggedStore struct {
 	log *storage.Storage
 }
 
-func (l loggedStore) PutView(r record.Record) (record.Record, bool) {
-	kept, newer := l.st.PutView(r)
-	if newer {
-		l.log.Append(kept)
+func (l loggedStore) PutViews(recs []record.Record, newer []bool) {
+	l.st.PutViews(recs, newer)
+	for i, r := range recs {
+		if newer[i] {
+			l.log.Append(r)
+		}
 	}
-	return kept, newer
 }
 
 var (

@@ -46,7 +46,15 @@ func (m *model) settledHash(c string) uint64 {
 // does, and at checkpoints its records, sums and settled sums (bucket and
 // group) equal the model's recomputed from scratch.
 func TestStore_Model(t *testing.T) {
-	runModel(t, rand.New(rand.NewPCG(1, 2)), 400, 60000)
+	runModel(t, rand.New(rand.NewPCG(1, 2)), 400, 60000, false)
+}
+
+// TestStore_ModelBatch is the model test through PutViews, in batches of
+// random sizes up to beyond batchMax: a batch answers each record as
+// PutView in turn would, records of one client within a batch included.
+func TestStore_ModelBatch(t *testing.T) {
+	runModel(t, rand.New(rand.NewPCG(3, 4)), 400, 60000, true)
+	runModel(t, rand.New(rand.NewPCG(5, 6)), 20, 20000, true) // many records of a client per batch
 }
 
 // FuzzStore_Model runs the model test from other seeds, on fewer clients
@@ -55,13 +63,48 @@ func FuzzStore_Model(f *testing.F) {
 	f.Add(uint64(1), uint64(2))
 	f.Add(uint64(7), uint64(1621464827))
 	f.Fuzz(func(t *testing.T, a, b uint64) {
-		runModel(t, rand.New(rand.NewPCG(a, b)), 50, 5000)
+		runModel(t, rand.New(rand.NewPCG(a, b)), 50, 5000, a%2 == 1)
 	})
 }
 
-func runModel(t *testing.T, rng *rand.Rand, clients, steps int) {
+// runModel puts records one by one (PutView) or, with batch, in batches
+// of 1 to 100 (PutViews).
+func runModel(t *testing.T, rng *rand.Rand, clients, steps int, batch bool) {
 	t.Helper()
 	s := New()
+	var (
+		recs  []record.Record
+		wants []bool
+		bufs  [][]byte
+		size  = 1
+	)
+	flush := func() {
+		if len(recs) == 0 {
+			return
+		}
+		lines := make([]string, len(recs))
+		for i, r := range recs {
+			lines[i] = r.Line
+		}
+		got := make([]bool, len(recs))
+		s.PutViews(recs, got)
+		for i, want := range wants {
+			if got[i] != want {
+				t.Fatalf("PutViews: record %d of %d (%q) = %v, model says %v", i, len(recs), lines[i], got[i], want)
+			}
+			if recs[i].Line != lines[i] {
+				t.Fatalf("PutViews: record %d became %q, want %q", i, recs[i].Line, lines[i])
+			}
+		}
+		// The views' bytes are the caller's again: what the store kept
+		// must not change (checkModel reads it).
+		for i := range bufs {
+			for j := range bufs[i] {
+				bufs[i][j] = '#'
+			}
+		}
+		recs, wants, bufs, size = recs[:0], wants[:0], bufs[:0], 1+rng.IntN(100)
+	}
 	m := &model{cur: map[string]record.Record{}, prev: map[string]record.Record{}}
 	origins := []string{"Hands", "Goloman", "Welsh"}
 	next := make([]int, clients) // the newest client time handed out
@@ -84,21 +127,34 @@ func runModel(t *testing.T, rng *rand.Rand, clients, steps int) {
 			t.Fatal(err)
 		}
 		want := m.put(r)
-		st, got := s.PutView(r)
-		if got != want {
-			t.Fatalf("step %d: Put(%q) = %v, model says %v", step, line, got, want)
-		}
-		if got && st.Line != line {
-			t.Fatalf("step %d: Put returned %q, want %q", step, st.Line, line)
+		if batch {
+			// ParseView: the store must copy what it keeps.
+			buf := []byte(line)
+			v, _ := record.ParseView(buf)
+			recs, wants, bufs = append(recs, v), append(wants, want), append(bufs, buf)
+			if len(recs) >= size {
+				flush()
+			}
+		} else {
+			st, got := s.PutView(r)
+			if got != want {
+				t.Fatalf("step %d: Put(%q) = %v, model says %v", step, line, got, want)
+			}
+			if got && st.Line != line {
+				t.Fatalf("step %d: Put returned %q, want %q", step, st.Line, line)
+			}
 		}
 		if rng.IntN(500) == 0 {
+			flush()
 			m.cursor = max(m.cursor, uint32(1000+next[rng.IntN(clients)]-rng.IntN(3)))
 			s.Settle(int64(m.cursor) * 1e9)
 		}
 		if step%5000 == 4999 {
+			flush()
 			checkModel(t, s, m)
 		}
 	}
+	flush()
 	used, live := 0, 0
 	for i := range s.shards {
 		used += s.shards[i].slab.used

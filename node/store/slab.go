@@ -164,3 +164,18 @@ const maxSkew = 128
 
 // newSkew draws a slab's skew, uniform in [-maxSkew, maxSkew].
 func newSkew() int16 { return int16(rand.IntN(2*maxSkew+1) - maxSkew) }
+
+// touch loads the record at ref, its first byte and the one a cache line
+// further (a record of a usual line spans two or three: the client name
+// and the time that lookup and record.Newer read), and returns their sum:
+// PutViews loads it ahead of reading it (batch.go).
+func (s *slab) touch(ref uint32) uint64 {
+	ref &= refMask
+	c := s.chunks[ref>>refChunkShift-1]
+	off := int(ref & refOffMask)
+	v := uint64(c[off])
+	if off+64 < len(c) {
+		v += uint64(c[off+64])
+	}
+	return v
+}

@@ -95,12 +95,19 @@ func (s *Store) put(r record.Record) (record.Record, bool) {
 	if s.recent.has(h) {
 		return record.Record{}, false
 	}
-	client := r.Client()
-	key := digest.Key(client)
-	k32 := uint32(key)
-	sh, t := s.locate(key)
+	key := digest.Key(r.Client())
+	sh, _ := s.locate(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	return s.putLocked(r, h, key)
+}
+
+// putLocked is put for a record hashing to h (digest.Hash) of a client
+// with key (digest.Key), under the lock of its shard.
+func (s *Store) putLocked(r record.Record, h, key uint64) (record.Record, bool) {
+	client := r.Client()
+	k32 := uint32(key)
+	sh, t := s.locate(key)
 	i, cur, n, found, dup := t.lookup(k32, h, client, &sh.slab)
 	switch {
 	case dup:

@@ -117,9 +117,15 @@ func TestStore_PutConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	wantNewest(t, s, clients, fmt.Sprintf("%d.%d", steps-1, writers-1))
+}
+
+// wantNewest checks that s holds clients c0.. c<clients-1>, each with
+// client time want, and nothing else.
+func wantNewest(t *testing.T, s *Store, clients int, want string) {
+	t.Helper()
 	for c := range clients {
-		got, _ := s.Get(fmt.Sprintf("c%d", c))
-		if want := fmt.Sprintf("%d.%d", steps-1, writers-1); got.Time() != want {
+		if got, _ := s.Get(fmt.Sprintf("c%d", c)); got.Time() != want {
 			t.Fatalf("c%d: time %s, want %s", c, got.Time(), want)
 		}
 	}
