@@ -2,6 +2,7 @@ package embeddednats
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"time"
@@ -89,6 +90,15 @@ func (rc *routeCheck) admit(c server.ClientAuthentication, name string) *refusal
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
+	if rc.chaos && (rc.cutAll || rc.cut[name]) && rc.reloading.Load() && rc.letInLocked(c.GetID()) {
+		// A reload checks every registered route again. One let in before
+		// the cut is closed by closeRoutes, which BlockRoutes calls right
+		// after its reload (or by closeRegistered, which is waiting for
+		// it): refused by the reload instead, nats-server would report it
+		// from the reload's goroutine, reading the route's counters while
+		// its read loop adds to them (a data race in nats-server).
+		return nil
+	}
 	switch {
 	case rc.chaos && rc.cutAll:
 		return &refusal{causeChaos, fmt.Sprintf("route from %s refused: this node is stopped (herd chaos)", who)}
@@ -104,6 +114,17 @@ func (rc *routeCheck) admit(c server.ClientAuthentication, name string) *refusal
 	}
 	rc.accepted[c.GetID()] = acceptedRoute{name: name, gen: mark.gen, c: c, at: time.Now()}
 	return nil
+}
+
+// letInLocked reports whether route connection id was let in here and is
+// tracked, to be closed by a cut (rc.accepted) or being closed by one
+// (rc.closing). rc.mu is held.
+func (rc *routeCheck) letInLocked(id uint64) bool {
+	_, ok := rc.accepted[id]
+	if !ok {
+		_, ok = rc.closing[id]
+	}
+	return ok
 }
 
 // pruneLocked forgets the routes let in that are gone: not among live
@@ -199,6 +220,15 @@ func (rc *routeCheck) nextGen(peer string) bool {
 // ConnectionDeadline); registering one that has passed closes the
 // connection at once ("User Authentication Expired", which only a cut
 // causes in a herd).
+//
+// Only a registered route is closed so: the expiry closes the connection
+// on a goroutine of its own, and nats-server registers a route (once its
+// INFO arrived) without looking whether it closed meanwhile. A route that
+// closes before it registers is removed from nothing and then registered,
+// closed: a dead connection in the route pool that the peer's dials for
+// that slot meet as their duplicate, for as long as the server runs (a
+// heal that never brings all routes back). A route let in and not yet
+// registered is closed once it registers (closeRegistered).
 func (rc *routeCheck) closeRoutes(close func(acceptedRoute) bool) {
 	var live map[uint64]bool
 	if rc.liveRoutes != nil {
@@ -208,16 +238,86 @@ func (rc *routeCheck) closeRoutes(close func(acceptedRoute) bool) {
 	var victims []server.ClientAuthentication
 	rc.mu.Lock()
 	for id, a := range rc.accepted {
-		if close(a) {
+		if !close(a) {
+			continue
+		}
+		delete(rc.accepted, id)
+		if live == nil || live[id] {
 			victims = append(victims, a.c)
-			delete(rc.accepted, id)
+		} else {
+			rc.closing[id] = a
 		}
 	}
 	if live != nil {
 		rc.pruneLocked(live, now)
 	}
+	start := len(rc.closing) > 0 && !rc.closer
+	rc.closer = start || rc.closer
 	rc.mu.Unlock()
-	for _, c := range victims {
+	expire(victims, now)
+	if start && (rc.spawn == nil || !rc.spawn(rc.closeRegistered)) {
+		// Starting or stopping: nothing to wait with.
+		rc.mu.Lock()
+		victims = victims[:0]
+		for id, a := range rc.closing {
+			victims = append(victims, a.c)
+			delete(rc.closing, id)
+		}
+		rc.closer = false
+		rc.mu.Unlock()
+		expire(victims, now)
+	}
+}
+
+// closeRegistered closes the routes in rc.closing as each registers, and
+// forgets those that closed before (a duplicate, or a dialler that went
+// away) or did not register within acceptedGrace. It returns once none
+// is left.
+func (rc *routeCheck) closeRegistered() {
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-rc.closed:
+			return
+		case <-tick.C:
+		}
+		rc.mu.Lock()
+		waiting := maps.Clone(rc.closing)
+		rc.mu.Unlock()
+		// Outside rc.mu: RemoteAddress takes the connection's lock,
+		// under which nats-server logs (and the logger takes rc.mu).
+		live, now := rc.liveRoutes(), time.Now()
+		var victims []server.ClientAuthentication
+		done := map[uint64]bool{}
+		for id, a := range waiting {
+			switch {
+			case live[id]:
+				victims = append(victims, a.c)
+				done[id] = true
+			case a.c.RemoteAddress() == nil, now.Sub(a.at) > acceptedGrace:
+				done[id] = true
+			}
+		}
+		rc.mu.Lock()
+		for id := range done {
+			delete(rc.closing, id)
+		}
+		last := len(rc.closing) == 0
+		if last {
+			rc.closer = false
+		}
+		rc.mu.Unlock()
+		expire(victims, now)
+		if last {
+			return
+		}
+	}
+}
+
+// expire closes the route connections cs (see closeRoutes).
+func expire(cs []server.ClientAuthentication, now time.Time) {
+	for _, c := range cs {
 		c.RegisterUser(&server.User{ConnectionDeadline: now})
 	}
 }
@@ -292,17 +392,23 @@ func (s *Server) routeRefused(peer string, rid uint64) {
 	}
 	// Called from nats-server's logging, which may hold its locks: the
 	// reload runs apart.
+	s.goRunning(func() { s.redialStale(peer, rid) })
+}
+
+// goRunning runs f on a goroutine that Close waits for, unless the server
+// is not running (starting or stopping); it reports whether it did.
+func (s *Server) goRunning(f func()) bool {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.state != stateRunning {
-		s.mu.Unlock()
-		return
+		return false
 	}
 	s.wg.Add(1)
-	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
-		s.redialStale(peer, rid)
+		f()
 	}()
+	return true
 }
 
 // redialStale waits until route rid is gone (nats-server logs its close

@@ -3,11 +3,13 @@ package embeddednats
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
 
@@ -264,4 +266,59 @@ func TestSplitRouteUser(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A cut closes the routes the cut peer dialled here by expiring them
+// (closeRoutes), after the reload that moves this server's own routes: the
+// reload does not refuse them itself (nats-server would report that
+// refusal from the reload's goroutine, racing the route's read loop).
+// Here only A's dials connect: B dials A at an address nobody listens on,
+// so that the cut, marking that dial, reloads B's routes.
+func TestServer_BlockRoutes_peerDialledRoutes(t *testing.T) {
+	cfg := func(name string, peer Peer) Config {
+		c := testConfig(t, name)
+		withRouteAuth("right-horse-battery")(&c)
+		c.PeersOnly, c.Chaos = true, true
+		c.Peers = []Peer{peer}
+		return c
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nowhere := ln.Addr().String()
+	ln.Close()
+	b := startServer(t, cfg("B", Peer{Name: "A", Route: nowhere}))
+	a := startServer(t, cfg("A", Peer{Name: "B", Route: b.ClusterAddr()}))
+	b.reloadMu.Lock()
+	whole := b.opts.Cluster.PoolSize + len(b.opts.Cluster.PinnedAccounts)
+	b.reloadMu.Unlock()
+	waitFor(t, "all of A's routes at B", func() bool {
+		return len(routesTo(t, b, "A")) == whole && slices.Contains(b.Peers(), "A")
+	})
+	for _, r := range routesTo(t, b, "A") {
+		if r.DidSolicit {
+			t.Fatalf("B dialled route %d to A, want only routes A dialled", r.Rid)
+		}
+	}
+	expired, refused := ReasonLabel(server.AuthenticationExpired), ReasonLabel(server.AuthenticationViolation)
+	before := b.RouteCloses()
+	if err := b.BlockRoutes(RouteBlock{Peers: []string{"A"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "A's routes at B closed by the cut", func() bool { return len(routesTo(t, b, "A")) == 0 })
+	// Counted as the route closes (before their line is logged).
+	waitFor(t, "the cut's closes counted", func() bool {
+		return total(b.RouteCloses())-total(before) >= uint64(whole)
+	})
+	if after := b.RouteCloses(); after[refused] != before[refused] || after[expired]-before[expired] < uint64(whole) {
+		t.Errorf("B closed the routes A dialled: %v, before the cut %v; want %d more %s, no more %s (the reload's refusal)",
+			after, before, whole, expired, refused)
+	}
+	if err := b.BlockRoutes(RouteBlock{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "A back at B", func() bool {
+		return len(routesTo(t, b, "A")) == whole && slices.Contains(b.Peers(), "A") && slices.Contains(a.Peers(), "B")
+	})
 }

@@ -23,11 +23,16 @@ func TestServer_BlockRoutes_quickHeal(t *testing.T) {
 		c.Logger = slog.New(teeHandler{logs, c.Logger.Handler()})
 	})
 	// Every route connection of B to A: the pooled ones and those of the
-	// pinned accounts.
-	whole := len(routesTo(t, b, "A"))
+	// pinned accounts, as B's options (nats-server's defaults filled in)
+	// set them. Counted from the running routes instead, they would be
+	// short by those still connecting when the chain formed.
+	b.reloadMu.Lock()
+	whole := b.opts.Cluster.PoolSize + len(b.opts.Cluster.PinnedAccounts)
+	b.reloadMu.Unlock()
 	if whole < 2 {
 		t.Fatalf("B has %d routes to A, want a pool and an account's route", whole)
 	}
+	waitFor(t, "all of B's routes to A", func() bool { return len(routesTo(t, b, "A")) == whole })
 	peerSets := [][]Peer{
 		{{Name: "A", Route: a.ClusterAddr()}},
 		{{Name: "A", Route: a.ClusterAddr()}, {Name: "C", Route: c.ClusterAddr()}},

@@ -48,6 +48,10 @@ type routeCheck struct {
 	// (gate.go), and remoteNodes the nodes they lead to, by server ID.
 	liveRoutes  func() map[uint64]bool
 	remoteNodes func() map[string]string
+	// spawn, set once the server runs, runs a function on a goroutine
+	// the server waits for at Close, and reports false when the server
+	// does not run (gate.go closeRoutes).
+	spawn func(func()) bool
 
 	mu      sync.Mutex    // guards the fields below
 	peers   *peerSet      // current peers
@@ -61,6 +65,10 @@ type routeCheck struct {
 	cutAll   bool
 	cut      map[string]bool
 	accepted map[uint64]acceptedRoute
+	// closing are the routes a cut closes once they register, and closer
+	// whether closeRegistered is running for them.
+	closing map[uint64]acceptedRoute
+	closer  bool
 	// gen is the generation of this server's routes to each peer
 	// (routeMark): it grows each time the gate cuts or heals them.
 	gen map[string]uint64
@@ -83,7 +91,7 @@ func newRouteCheck(c Config, log *slog.Logger, closed <-chan struct{}, peers *pe
 		verifyCert: c.RouteTLS != nil && c.RouteTLS.ClientAuth == tls.RequireAndVerifyClientCert,
 		closed:     closed, log: log, refusals: newRefusals(time.Now, log),
 		peers: peers, changed: make(chan struct{}), refused: make(map[uint64]time.Time),
-		chaos: c.Chaos, cut: make(map[string]bool), accepted: make(map[uint64]acceptedRoute), gen: make(map[string]uint64),
+		chaos: c.Chaos, cut: make(map[string]bool), accepted: make(map[uint64]acceptedRoute), closing: make(map[uint64]acceptedRoute), gen: make(map[string]uint64),
 		healedAt: make(map[string]time.Time), redialing: make(map[string]bool), nodeIDs: make(map[string]string),
 	}
 	if c.RoutePassword != "" {

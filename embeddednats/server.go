@@ -124,6 +124,7 @@ func (s *Server) Start(ctx context.Context) error {
 	lg.refusedRoute = s.check.wasRefused
 	s.check.liveRoutes = func() map[uint64]bool { return liveRoutes(srv) }
 	s.check.remoteNodes = func() map[string]string { return remoteNodes(srv) }
+	s.check.spawn = s.goRunning
 	lg.reloading = s.check.reloading.Load
 	lg.plainIsObserver = plainIsObserver(s.opts)
 	if s.cfg.Chaos {
