@@ -146,7 +146,8 @@ func TestSlogLogger_repeats(t *testing.T) {
 }
 
 // A route or gateway write that failed because the peer closed the
-// connection, or a route dial that found nobody listening, is a neighbor
+// connection, or a route dial that found nobody listening (or a listener
+// closing with it queued), is a neighbor
 // gone away (or not started yet): info. Anything else stays an error.
 func TestSlogLogger_peerWentAway(t *testing.T) {
 	pipe := &net.OpError{Op: "writev", Net: "tcp", Err: os.NewSyscallError("writev", syscall.EPIPE)}
@@ -161,6 +162,7 @@ func TestSlogLogger_peerWentAway(t *testing.T) {
 		want         slog.Level
 	}{
 		{"route dial refused", dial, refused, slog.LevelInfo},
+		{"route dial reset", dial, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNRESET)}, slog.LevelInfo},
 		{"route dial timeout", dial, dialTimeout, slog.LevelError},
 		{"route broken pipe", "127.0.0.1:47574 - rid:8 - Error flushing: %v", pipe, slog.LevelInfo},
 		{"route reset", "127.0.0.1:47574 - rid:8 - Error flushing: %v", reset, slog.LevelInfo},

@@ -16,7 +16,11 @@ import (
 //   - its redial of a configured route finds nobody listening ("Error
 //     trying to connect to route (attempt 1): ... connection refused"),
 //     for as long as the neighbor stays away, and at start for neighbors
-//     not started yet (nodes may start in any order).
+//     not started yet (nodes may start in any order); or a listener that
+//     closes with the dial in its queue ("... connection reset by peer"):
+//     the neighbor stopping, or, before it listens, whatever held its port
+//     a moment (seen once when a test suite's free-port probes ran beside
+//     a starting herd).
 //
 // A neighbor going away, or not there yet, is not a fault of this node:
 // the route's close is reported anyway, /healthz names the missing
@@ -40,7 +44,7 @@ func peerWentAway(format string, v []any) bool {
 		return true
 	case format == routeDialFormat && len(v) == 2:
 		err, ok := v[1].(error)
-		return ok && errors.Is(err, syscall.ECONNREFUSED)
+		return ok && (errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET))
 	case strings.HasSuffix(format, flushFormat) && len(v) == 1:
 		// The format starts with the connection's description, "<addr> -
 		// rid:<n>" for a route and "<addr> - gid:<n>" for a gateway.

@@ -3,6 +3,7 @@ package hosttest
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/herdhq/herd/deploy"
@@ -330,8 +332,13 @@ func (l *regionsLab) iamatBurst(node, prefix string, n int) string {
 type wanFigures struct {
 	paced, burst [2]float64 // bytes per IAMAT: least and median of the runs
 	msgs         [2]float64 // flood messages published to a neighbor in another region, per IAMAT: paced, bursts
-	idle         float64    // bytes per second with no IAMAT (nats-server's $SYS statistics, pings)
-	links        int        // TCP connections across the WAN
+	records      [2]float64 // flood records published to a neighbor in another region, per IAMAT: paced, bursts
+	// gwMsgs is how many messages the gateways carried to other regions,
+	// over all runs, per flood message published to another region (0
+	// with one cluster).
+	gwMsgs float64
+	idle   float64 // bytes per second with no IAMAT (nats-server's $SYS statistics, pings)
+	links  int     // TCP connections across the WAN
 }
 
 func (f wanFigures) String() string {
@@ -352,28 +359,43 @@ const wanRuns = 3
 // adds (nats-server's own server statistics in $SYS, a few KB per server
 // every few seconds, land in some runs): the least run is the IAMATs'
 // cost, the median shows the spread. The flood messages that cross are
-// counted by the nodes' metrics.
+// counted by the nodes' metrics, and the messages the gateways carried
+// by nats-server's (/gatewayz).
+//
+// The bytes are figures to report, not to compare with a bound: routes
+// compress (nats-server's default s2_fast), gateways do not, and a route
+// compresses each batch it writes at once, so the busier the machine the
+// larger its batches and the fewer its bytes (one cluster's bursts once
+// measured 151 B per IAMAT against their usual 305, under load).
 func (l *regionsLab) crossingBytes(node, prefix string, n int) wanFigures {
 	l.t.Helper()
 	f := wanFigures{links: l.relay.Links()}
 	var ps, bs []float64
-	var msgs [2]float64
+	var crossed, gw float64
 	for run := range wanRuns {
-		b0, m0 := l.quietWAN(), l.crossRegionMessages()
+		b0, c0 := l.quietWAN(), l.crossRegion()
 		var last string
 		for i := range n / 5 {
 			last = l.iamat(node, fmt.Sprintf("%s-paced-%d-%d", prefix, run, i), "+1.5+2.5")
 		}
 		l.waitOn(fmt.Sprintf("%s-paced-%d-%d", prefix, run, n/5-1), last, l.shipped.Names()...)
-		b1, m1 := l.quietWAN(), l.crossRegionMessages()
+		b1, c1 := l.quietWAN(), l.crossRegion()
 		ps = append(ps, float64(b1-b0)/float64(n/5))
-		msgs[0] += (m1 - m0) / float64(wanRuns*n/5)
+		f.msgs[0] += (c1.messages - c0.messages) / float64(wanRuns*n/5)
+		f.records[0] += (c1.records - c0.records) / float64(wanRuns*n/5)
 		last = l.iamatBurst(node, fmt.Sprintf("%s-burst-%d", prefix, run), n)
 		l.waitOn(fmt.Sprintf("%s-burst-%d-%d", prefix, run, n-1), last, l.shipped.Names()...)
-		bs = append(bs, float64(l.quietWAN()-b1)/float64(n))
-		msgs[1] += (l.crossRegionMessages() - m1) / float64(wanRuns*n)
+		b2, c2 := l.quietWAN(), l.crossRegion()
+		bs = append(bs, float64(b2-b1)/float64(n))
+		f.msgs[1] += (c2.messages - c1.messages) / float64(wanRuns*n)
+		f.records[1] += (c2.records - c1.records) / float64(wanRuns*n)
+		crossed += c2.messages - c0.messages
+		gw += c2.gateway - c0.gateway
 	}
-	f.msgs = msgs
+	if crossed == 0 {
+		l.t.Fatal("the nodes' metrics show no flood message sent to another region")
+	}
+	f.gwMsgs = gw / crossed
 	slices.Sort(ps)
 	slices.Sort(bs)
 	f.paced, f.burst = [2]float64{ps[0], ps[len(ps)/2]}, [2]float64{bs[0], bs[len(bs)/2]}
@@ -401,26 +423,28 @@ func (l *regionsLab) quietWAN() int64 {
 	return last
 }
 
-// crossRegionMessages sums, over every node, the flood messages it
-// published to neighbors in other regions (its /metrics).
-func (l *regionsLab) crossRegionMessages() float64 {
+// crossing counts, summed over every node, what crossed to other
+// regions.
+type crossing struct {
+	messages, records float64 // flood messages and records published to neighbors in other regions
+	gateway           float64 // messages sent on outbound gateways
+}
+
+// crossRegion reads every node's crossing counts: the flood's from its
+// /metrics, its outbound gateways' from its /gatewayz.
+func (l *regionsLab) crossRegion() crossing {
 	l.t.Helper()
-	var sum float64
+	var sum crossing
 	for _, n := range l.shipped.Names() {
-		h := l.host(n)
-		client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: h.Dial, DisableKeepAlives: true}}
-		resp, err := client.Get("http://" + net.JoinHostPort(h.IP, "18222") + "/metrics")
-		if err != nil {
-			l.t.Fatal(err)
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			l.t.Fatal(err)
-		}
-		for line := range strings.Lines(string(body)) {
-			rest, ok := strings.CutPrefix(line, "herd_flood_published_messages_total{")
-			if !ok {
+		for line := range strings.Lines(l.monitor(n, "/metrics")) {
+			name, rest, _ := strings.Cut(line, "{")
+			var into *float64
+			switch name {
+			case "herd_flood_published_messages_total":
+				into = &sum.messages
+			case "herd_flood_published_records_total":
+				into = &sum.records
+			default:
 				continue
 			}
 			labels, value, _ := strings.Cut(rest, "} ")
@@ -428,12 +452,38 @@ func (l *regionsLab) crossRegionMessages() float64 {
 				if strings.Contains(labels, `to="`+m+`"`) && l.regionOf[m] != l.regionOf[n] {
 					var v float64
 					fmt.Sscanf(value, "%g", &v)
-					sum += v
+					*into += v
 				}
+			}
+		}
+		var gz server.Gatewayz
+		if err := json.Unmarshal([]byte(l.monitor(n, "/gatewayz")), &gz); err != nil {
+			l.t.Fatalf("%s's /gatewayz: %v", n, err)
+		}
+		for _, g := range gz.OutboundGateways {
+			if g.Connection != nil {
+				sum.gateway += float64(g.Connection.OutMsgs)
 			}
 		}
 	}
 	return sum
+}
+
+// monitor gets path from node's monitor port.
+func (l *regionsLab) monitor(node, path string) string {
+	l.t.Helper()
+	h := l.host(node)
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: h.Dial, DisableKeepAlives: true}}
+	resp, err := client.Get("http://" + net.JoinHostPort(h.IP, "18222") + path)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return string(body)
 }
 
 // TestRegions_WAN runs the topology of deploy/regions.yaml on nine hosts in
@@ -522,15 +572,24 @@ func TestRegions_WAN(t *testing.T) {
 	l.warm("warm-up-cluster")
 	routes := l.crossingBytes("Berlin", "routes", 1000)
 	t.Logf("one cluster: WAN per IAMAT at Berlin: %v", routes)
-	// The flood crosses on the same edges either way; gateways must not
-	// send more (a gateway forwarding without interest would send every
-	// region every hop), and they keep far fewer connections open.
-	// Medians: the least of the runs is the better figure to report, but
-	// one short window (a route of the fresh cluster still settling its
-	// pool) once gave one cluster 304 B against a median of 595.
-	if gw.paced[1] > 1.5*routes.paced[1] || gw.burst[1] > 1.5*routes.burst[1] {
-		t.Errorf("gateways carry a median %.0f/%.0f B per IAMAT (paced/bursts), one cluster's routes %.0f/%.0f: more than 1.5x",
-			gw.paced[1], gw.burst[1], routes.paced[1], routes.burst[1])
+	// The flood crosses on the same edges either way, and the gateways
+	// carry what it sends to other regions and little else: a gateway
+	// forwarding without interest would send every region every hop.
+	// They keep far fewer connections open. (The bytes are not compared:
+	// see crossingBytes.)
+	t.Logf("flood records to other regions per IAMAT (paced/bursts): regions %.2f/%.2f, one cluster %.2f/%.2f; gateways carried %.3f messages per flood message to another region",
+		gw.records[0], gw.records[1], routes.records[0], routes.records[1], gw.gwMsgs)
+	for i, kind := range []string{"paced", "bursts"} {
+		if gw.records[i] > 1.5*routes.records[i] {
+			t.Errorf("%s: %.2f flood records per IAMAT sent to other regions with regions, %.2f with one cluster: the flood crosses on other edges",
+				kind, gw.records[i], routes.records[i])
+		}
+	}
+	// Each once: fewer would be flood messages the gateways dropped (the
+	// records still arrive, by other paths), more than half again as many
+	// is forwarding beyond interest ($SYS statistics add a few).
+	if gw.gwMsgs < 0.95 || gw.gwMsgs > 1.5 {
+		t.Errorf("gateways carried %.3f messages per flood message sent to another region: want each once, and little else", gw.gwMsgs)
 	}
 	if gw.links >= routes.links {
 		t.Errorf("%d WAN connections with gateways, %d with routes: want fewer", gw.links, routes.links)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/herdhq/herd/node"
@@ -330,5 +331,49 @@ func TestService_regions(t *testing.T) {
 	h.WaitRoutes(10 * time.Second)
 	if got := h.Node("A").NATS().Peers(); len(got) != 0 {
 		t.Errorf("A routed to %v with A–B cut", got)
+	}
+}
+
+// A node whose change closes its route to the client's server is asked at
+// its own NATS port: it answers before it makes the change, but an answer
+// still on that route is lost with it (the server, refused the node's
+// marked route, closes the routes the node dialled at once, unread data
+// and all). Discover may dial other nodes too (one whose status comes
+// late), so only the nodes that must be dialled are checked.
+func TestClient_asksAtOwnPort(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		change func(context.Context, *chaos.Client) error
+		direct string // the node that must be asked at its own port
+	}{
+		{"cut of the server's node", func(ctx context.Context, cl *chaos.Client) error {
+			return cl.Cut(ctx, "Goloman", "Hands", 0)
+		}, "Hands"},
+		{"stop", func(ctx context.Context, cl *chaos.Client) error {
+			_, err := cl.Stop(ctx, "Welsh", 0)
+			return err
+		}, "Welsh"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := startHerd(t, defaultTopology, floodOnly)
+			cl, err := chaos.Dial(h.Node("Goloman").NATS().ClientURL(), "sys", nodetest.ChaosPassword, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			if err := tt.change(context.Background(), cl); err != nil {
+				t.Fatal(err)
+			}
+			cz, err := h.Node(tt.direct).NATS().NATS().Connz(&server.ConnzOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range cz.Conns {
+				if c.Name == "herd chaos" {
+					return
+				}
+			}
+			t.Errorf("the client did not dial %s, whose change closes its route to Goloman", tt.direct)
+		})
 	}
 }

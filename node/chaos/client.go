@@ -246,7 +246,8 @@ func (c *Client) request(ctx context.Context, u, node, verb string, req Request)
 }
 
 // Do sends verb to node: through the cluster, or through the node's own
-// NATS port when the cluster does not reach it (now or since Discover).
+// NATS port when the cluster does not reach it (now or since Discover) or
+// when the change closes the route its reply would take (closesRoute).
 func (c *Client) Do(ctx context.Context, v *View, node, verb string, req Request) (Status, error) {
 	if !v.Has(node) {
 		return Status{}, fmt.Errorf("%q: %w (the herd has %s)", node, ErrUnknownNode, strings.Join(v.Names, ", "))
@@ -256,6 +257,15 @@ func (c *Client) Do(ctx context.Context, v *View, node, verb string, req Request
 	}
 	if u, ok := v.Direct[node]; ok {
 		return c.request(ctx, u, node, verb, req)
+	}
+	if c.closesRoute(node, verb, req) {
+		if u := c.natsURL(v.addrs[node]); u != "" {
+			if _, err := c.conn(u); err == nil {
+				return c.request(ctx, u, node, verb, req)
+			}
+			// Not reachable that way from here: through the cluster, as
+			// before a change.
+		}
 	}
 	st, err := c.request(ctx, c.server, node, verb, req)
 	if errors.Is(err, nats.ErrNoResponders) {
@@ -269,6 +279,26 @@ func (c *Client) Do(ctx context.Context, v *View, node, verb string, req Request
 		}
 	}
 	return st, err
+}
+
+// closesRoute reports whether verb with req at node closes node's routes
+// to the server this client dialled, the way its reply through the
+// cluster would take. The node answers before it makes the change, but
+// its answer is only on its way: the change dials the server with the
+// cut marked, and the server, refusing that route, closes at once every
+// route the node dialled to it, with what it has not read yet (under
+// load, the answer: a request that times out although the change was
+// made). Through the node's own NATS port the answer takes no route.
+func (c *Client) closesRoute(node, verb string, req Request) bool {
+	nc, err := c.conn(c.server)
+	if err != nil {
+		return false
+	}
+	self := nc.ConnectedServerName()
+	if node == self {
+		return false // the answer is the server's own
+	}
+	return verb == VerbStop || (verb == VerbCut && slices.Contains(req.Peers, self))
 }
 
 // check returns an error naming the first node not in the herd.
@@ -314,9 +344,8 @@ func (c *Client) Heal(ctx context.Context, a, b string) error {
 }
 
 // each sends verb to every node of reqs with its request, the node of the
-// server this client dialled last: a node answers before it applies a
-// change, so its reply gets out before its routes close, but a change at
-// that server would close the route a later node's reply takes.
+// server this client dialled last: a change at that server would close the
+// route a later node's reply takes (a node's own change is handled by Do).
 func (c *Client) each(ctx context.Context, v *View, reqs map[string]Request, verb string) error {
 	var self string
 	if nc, err := c.conn(c.server); err == nil {

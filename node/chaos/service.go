@@ -136,18 +136,23 @@ func (s *Service) Start(nc *nats.Conn) error {
 }
 
 // Close stops serving, cancels the self-healing timers and waits for the
-// handlers in flight. It leaves the gate and the doors as they are (the
-// node is closing). Safe to call more than once, and before Start.
+// handlers in flight, then unsubscribes. It leaves the gate and the doors
+// as they are (the node is closing). Safe to call more than once, and
+// before Start.
+//
+// The handlers go first: a change in flight reloads the NATS server's
+// options, and a reload checks every client's credentials again,
+// rewriting each one's account, while nats-server reads the account of a
+// client whose UNSUB it is processing without that client's lock (with
+// gateways, nats-server v2.15.2: a data race). The service's own UNSUBs
+// then never meet its own reload.
 func (s *Service) Close() error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return nil
 	}
-	s.closed = true
-	for _, sub := range s.subs {
-		sub.Unsubscribe()
-	}
+	s.closed = true // no handler or timer enters from now on
 	for _, c := range s.cuts {
 		c.stop()
 	}
@@ -156,6 +161,11 @@ func (s *Service) Close() error {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sub := range s.subs {
+		sub.Unsubscribe()
+	}
 	return nil
 }
 

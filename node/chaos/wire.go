@@ -7,7 +7,8 @@
 // route TLS. A cut of A–B is applied by A for B and by B for A; Client
 // talks to each node concerned, through the cluster or, when the cluster
 // does not reach a node (it is stopped, or on the other side of a
-// partition), through that node's own NATS client port.
+// partition) or the node's change closes the route its answer would take,
+// through that node's own NATS client port.
 //
 // Subjects (system account) and JSON are in this file; the README's Chaos
 // section shows them with `nats request`.
