@@ -7,9 +7,10 @@ import (
 
 // The publisher's side of the link (Config.Link): a round's flood
 // messages are encoded as HPUB frames into one buffer, header bytes and
-// all, and written to the link in one Write by publishLoop itself: no
-// header encoded per message into a fresh buffer, no flusher goroutine
-// woken per round.
+// all, and written to the link in one Write by publishLoop itself, or by
+// the caller of Publish or Ingest when the publisher is idle (inline.go):
+// no header encoded per message into a fresh buffer, no flusher goroutine
+// woken per round. Everything here runs under pmu.
 
 // txPending is one message of the round being encoded: counted as
 // published once the round is written, as dropped if it is not.
@@ -55,7 +56,12 @@ func (b *Bus) flushLink() {
 	if len(b.txPending) == 0 {
 		return
 	}
-	err := b.writeLink(b.tx)
+	b.countRound(b.writeLink(b.tx))
+}
+
+// countRound counts the round's messages as published (err nil) or its
+// records as dropped, and resets the round.
+func (b *Bus) countRound(err error) {
 	records := 0
 	for _, p := range b.txPending {
 		if err != nil {
