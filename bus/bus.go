@@ -99,35 +99,16 @@ type Bus struct {
 	// link's goroutine (rxLoop) uses it.
 	names map[string]string
 
-	// pmu serializes rounds, publishLoop's and inline ones (inline.go),
-	// and guards what a round uses: the stamp's digits, the neighbors'
-	// subjects, the groups, the round's HPUB frames and their messages'
-	// counts, when the previous round was written and the window, and
-	// the tail of an inline round that publishLoop must finish (carry).
-	pmu       sync.Mutex
+	// Owned by publishLoop (publish.go, tx.go): the stamp's digits, the
+	// neighbors' subjects, the round's HPUB frames and their messages'
+	// counts.
 	stamp     []byte
 	subjects  subjects
-	groups    map[groupKey]*group
 	tx        []byte
 	txPending []txPending
-	last      time.Time     // when the previous round was written
-	window    time.Duration // the current publish window (adapt)
-	carry     carry
 
-	// queued counts records enqueued and not yet in a written round
-	// (or dropped): while any are, nothing is published inline, so no
-	// record overtakes one queued before it.
-	queued atomic.Int64
-	// kick wakes publishLoop to finish an inline round's carry.
-	kick chan struct{}
-	// rounds counts rounds written, by who wrote them: [roundInline] by
-	// the caller of Publish or Ingest, [roundLoop] by publishLoop.
-	rounds [numRoundKinds]atomic.Int64
-
-	// wmu serializes writes on the link: rounds and the reader's PONGs.
-	// Taken after pmu. An inline round that could not be written whole
-	// within its bound leaves wmu locked for publishLoop, which writes
-	// the rest first (inline.go).
+	// wmu serializes writes on the link: the publisher's rounds, the
+	// reader's PONGs.
 	wmu sync.Mutex
 
 	// nbrs is the current neighbor list (Config.Neighbors, then whatever
@@ -169,7 +150,6 @@ func New(cfg Config, st Store) (*Bus, error) {
 		cfg: cfg, store: st, queue: make(chan outbound, cfg.QueueLen),
 		refusals: ratelog.New(cfg.Logger, ratelog.DefaultConfig()),
 		ctx:      ctx, cancel: cancel, subjects: subjects{}, names: map[string]string{},
-		groups: map[groupKey]*group{}, window: cfg.Linger / 8, kick: make(chan struct{}, 1),
 	}
 	b.nbrs.Store(&nbrs)
 	return b, nil

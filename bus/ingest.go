@@ -85,12 +85,10 @@ func (b *Bus) Ingest(src Source, sender, origin string, stamp int64, data []byte
 type ingestBatch struct {
 	recs  [64]record.Record
 	newer [64]bool
-	out   [64]outbound // the relays of the records stored
 }
 
 // putBatch stores the first n records of bt if newer and relays those it
-// stored to every neighbor but their origin and sender, as one round
-// (publish: written here when the publisher is idle); it returns how
+// stored to every neighbor but their origin and sender; it returns how
 // many it stored. The flood's second copy of a record (the topology's
 // triangles) is recognised by the store's filter of recent records,
 // before its slot (node/store/recent.go).
@@ -111,11 +109,7 @@ func (b *Bus) putBatch(src Source, sender string, stamp int64, now time.Time, bt
 		if !now.IsZero() {
 			b.cfg.Observe.Latency(now.Sub(time.Unix(0, stamp)))
 		}
-		bt.out[stored-1] = outbound{rec: r, origin: r.Origin(), sender: sender, stamp: stamp}
-	}
-	if stored > 0 {
-		b.publish(bt.out[:stored])
-		clear(bt.out[:stored])
+		b.enqueue(outbound{rec: r, origin: r.Origin(), sender: sender, stamp: stamp})
 	}
 	clear(recs) // views of the message: the pool keeps none of it alive
 	return stored

@@ -7,31 +7,15 @@ import (
 )
 
 // Publish floods a record this node originated to every neighbor. It never
-// blocks: an idle publisher's round is written by the caller, bounded
-// (inline.go); otherwise the record is queued for publishLoop, or dropped
-// and counted when the queue is full.
+// blocks: when the queue is full the record is dropped and counted.
 func (b *Bus) Publish(r record.Record) {
-	o := [1]outbound{{rec: r, origin: b.cfg.Name, stamp: b.cfg.Now().UnixNano()}}
-	b.publish(o[:])
-}
-
-// publish writes outs as one round when the publisher is idle, and queues
-// them otherwise.
-func (b *Bus) publish(outs []outbound) {
-	if b.publishInline(outs) {
-		return
-	}
-	for _, o := range outs {
-		b.enqueue(o)
-	}
+	b.enqueue(outbound{rec: r, origin: b.cfg.Name, stamp: b.cfg.Now().UnixNano()})
 }
 
 func (b *Bus) enqueue(o outbound) {
-	b.queued.Add(1) // before the send: no inline round may overtake it
 	select {
 	case b.queue <- o:
 	default:
-		b.queued.Add(-1)
 		b.cfg.Observe.Dropped(1, DropQueueFull)
 	}
 }
@@ -51,8 +35,7 @@ const maxBatch = 4096
 // on every route), costs about the same whatever it carries, so under
 // load this bounds rounds to one per window;
 // a record that comes after a quiet spell longer than the window still
-// goes at once (the herd's idle convergence), written by its caller
-// (inline.go) without waking this loop.
+// goes at once (the herd's idle convergence).
 //
 // The window adapts to the load (adapt): it widens while rounds carry few
 // records per message and narrows while they carry many, between
@@ -61,34 +44,29 @@ const maxBatch = 4096
 // at a higher rate it is narrower, and records wait less.
 func (b *Bus) publishLoop() {
 	defer b.wg.Done()
-	defer b.stopRounds()
 	batch := make([]outbound, 0, maxBatch)
+	groups := make(map[groupKey]*group)
 	linger := time.NewTimer(0)
 	defer linger.Stop()
+	var last time.Time // when the previous round was published
+	window := b.cfg.Linger / 8
 	for {
 		select {
 		case <-b.ctx.Done():
 			return
 		case o := <-b.queue:
 			batch = append(batch[:0], o)
-		case <-b.kick: // an inline round's carry to finish
-			batch = batch[:0]
 		}
-		if len(batch) > 0 {
-			b.pmu.Lock()
-			wait := b.window - time.Since(b.last)
-			b.pmu.Unlock()
-			if wait > 0 {
-				linger.Reset(wait)
-				select {
-				case <-b.ctx.Done():
-					return
-				case <-linger.C:
-				}
+		if wait := window - time.Since(last); wait > 0 {
+			linger.Reset(wait)
+			select {
+			case <-b.ctx.Done():
+				return
+			case <-linger.C:
 			}
 		}
 	fill:
-		for len(batch) > 0 && len(batch) < maxBatch {
+		for len(batch) < maxBatch {
 			select {
 			case o := <-b.queue:
 				batch = append(batch, o)
@@ -96,16 +74,9 @@ func (b *Bus) publishLoop() {
 				break fill
 			}
 		}
-		b.pmu.Lock()
-		b.finishCarry()
-		if len(batch) > 0 {
-			records, messages := b.publishBatch(batch, b.groups)
-			b.last = time.Now()
-			b.window = adapt(b.window, b.cfg.Linger, records, messages)
-			b.rounds[roundLoop].Add(1)
-			b.queued.Add(-int64(len(batch)))
-		}
-		b.pmu.Unlock()
+		records, messages := b.publishBatch(batch, groups)
+		last = time.Now()
+		window = adapt(window, b.cfg.Linger, records, messages)
 		clear(batch) // drop record references
 	}
 }
@@ -143,14 +114,6 @@ type group struct {
 // publishBatch publishes batch, coalesced, and returns how many records
 // it published in how many messages.
 func (b *Bus) publishBatch(batch []outbound, groups map[groupKey]*group) (records, messages int) {
-	records, messages = b.encodeRound(batch, groups)
-	b.flushLink()
-	return records, messages
-}
-
-// encodeRound encodes batch, coalesced, into the round (b.tx) and returns
-// how many records it holds in how many messages.
-func (b *Bus) encodeRound(batch []outbound, groups map[groupKey]*group) (records, messages int) {
 	nbrs := b.Neighbors()
 	var order []groupKey // publish in first-seen order for fairness
 	for _, o := range batch {
@@ -189,11 +152,12 @@ func (b *Bus) encodeRound(batch []outbound, groups map[groupKey]*group) (records
 			b.send(k, g)
 		}
 	}
+	b.flushLink()
 	return records, messages
 }
 
-// send encodes one group into the round (tx.go), which copies the
-// payload, and resets the group.
+// send encodes one group into the round that publishBatch writes to the
+// link (tx.go), which copies the payload, and resets the group.
 func (b *Bus) send(k groupKey, g *group) {
 	b.appendFlood(k, g)
 	g.payload = g.payload[:0]

@@ -7,10 +7,9 @@ import (
 
 // The publisher's side of the link (Config.Link): a round's flood
 // messages are encoded as HPUB frames into one buffer, header bytes and
-// all, and written to the link in one Write by publishLoop itself, or by
-// the caller of Publish or Ingest when the publisher is idle (inline.go):
-// no header encoded per message into a fresh buffer, no flusher goroutine
-// woken per round. Everything here runs under pmu.
+// all, and written to the link in one Write by publishLoop itself: no
+// header encoded per message into a fresh buffer, no flusher goroutine
+// woken per round.
 
 // txPending is one message of the round being encoded: counted as
 // published once the round is written, as dropped if it is not.
@@ -56,12 +55,7 @@ func (b *Bus) flushLink() {
 	if len(b.txPending) == 0 {
 		return
 	}
-	b.countRound(b.writeLink(b.tx))
-}
-
-// countRound counts the round's messages as published (err nil) or its
-// records as dropped, and resets the round.
-func (b *Bus) countRound(err error) {
+	err := b.writeLink(b.tx)
 	records := 0
 	for _, p := range b.txPending {
 		if err != nil {
