@@ -9,21 +9,25 @@ import (
 // A peer's redial without credentials (causeRedialed) is refused here: it
 // ends once this server's own route for that place of the route pool is
 // in place at the peer. Mostly it is, within a dial: this server dials
-// every place of the pool to a peer it routes to, and redials a route
-// that closes. After a quick cut and heal, one may not be: this server's
-// dial for a place met, at the peer, a route still there from before,
-// and was closed as its duplicate without redial. The peer then redials
-// that place without credentials, refused at once, about twenty times a
-// second, and this server dials it no more: the route stays missing for
-// as long as both run.
+// every place of its pool to a peer, and redials a route that closes.
+// After a quick cut and heal it may not be. A dial this server started
+// before a reload, still in flight (not registered, so the reload does
+// not close it), registers after it, in a place of the pool, so the
+// reload's new dials leave that place alone. The peer closes it as the
+// duplicate of its route from before, still in that place, and marks
+// that route for retry; this server does not redial it (its address is
+// no longer configured). The peer's old route then closes, and the peer
+// redials it without credentials, refused here at once, about twenty
+// times a second: nothing dials that place any more, for as long as both
+// run.
 //
 // So a refused redial of peer P starts a watch (at most one per peer): if
 // this server's routes to P are still short of a whole pool (the pooled
 // routes and those of the pinned accounts) after shortGrace, and P is not
 // cut, P's routes move to their next generation and are dialled anew, as
-// redialStale does. The redial is itself a route that P redials without
-// credentials for a moment, so the watch bounds the redials to one per
-// shortGrace per peer.
+// redialStale does. No dial of this server's is in flight then. The
+// redial makes P redial for a moment too, so the watch bounds the redials
+// to one per shortGrace per peer.
 
 // shortGrace is how long a peer's routes may stay short of a whole pool
 // while the peer redials one of them without credentials: longer than
@@ -44,11 +48,16 @@ func (s *Server) routeRedialed(peer string) {
 }
 
 // shortRedialed reports whether a refused redial of peer starts a watch
-// of peer's routes (redialShort), and if so marks the redial pending.
+// of peer's routes (redialShort), and if so marks the redial pending:
+// only for a peer this server dials (its route port is known), not cut.
 func (rc *routeCheck) shortRedialed(peer string) bool {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	if _, ok := rc.peers.byName[peer]; !ok || !rc.chaos || rc.cutAll || rc.cut[peer] || rc.redialing[peer] {
+	p, ok := rc.peers.byName[peer]
+	if !ok || !rc.chaos || rc.cutAll || rc.cut[peer] || rc.redialing[peer] {
+		return false
+	}
+	if _, port, _ := splitAddr(p.Route, true); port == 0 {
 		return false
 	}
 	rc.redialing[peer] = true
