@@ -103,15 +103,7 @@ func (s *Server) redialShort(peer string) {
 		s.check.endRedial(peer)
 		return
 	}
-	if !s.check.nextGen(peer) {
-		return
-	}
-	ps, _ := s.check.current()
-	if err := s.reloadMarks(srv, ps); err != nil {
-		s.log.Warn("redial routes short of a whole pool", "peer", peer, "err", err)
-		return
-	}
-	s.log.Info("routes redialled: the peer redials a route of this node's without credentials, and this node dialled that route no more", "peer", peer)
+	s.redial(srv, peer, "the peer redials a route of this node's without credentials, and this node dialled that route no more")
 }
 
 // wholePool is how many route connections opts make to each peer: the
