@@ -161,6 +161,7 @@ func (rc *routeCheck) Check(c server.ClientAuthentication) bool {
 	ps, changed := rc.current()
 	name, why := rc.decide(c, ps)
 	if why == nil {
+		rc.letIn(c.GetOpts().Name, name)
 		rc.refusals.accepted(name)
 		return true
 	}
@@ -296,7 +297,7 @@ func (rc *routeCheck) judge(c server.ClientAuthentication, ps *peerSet) (string,
 
 // connectedNode is the node whose server ID is id among those this
 // server has routes to, or had before its last reload (which closed the
-// routes the node redials), or "".
+// routes the node redials), or let a route in from, or "".
 func (rc *routeCheck) connectedNode(id string) string {
 	if id == "" {
 		return ""
@@ -323,6 +324,25 @@ func (rc *routeCheck) noteNodes() {
 	for id, name := range nodes {
 		rc.nodeIDs[id] = name
 	}
+}
+
+// letIn remembers that the node name, with server ID id, dialled a route
+// this server let in: a node that never reloads notes the nodes it has
+// routes to only when it refuses one, and may have none to a node that
+// redials a route it accepted from there, after a cut closed them all.
+func (rc *routeCheck) letIn(id, name string) {
+	if id == "" || name == "" {
+		return
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.nodeIDs[id] == name {
+		return
+	}
+	if len(rc.nodeIDs) >= maxRepeats {
+		clear(rc.nodeIDs)
+	}
+	rc.nodeIDs[id] = name
 }
 
 // certNames lists what a certificate is for: its DNS and IP SANs, else
