@@ -21,13 +21,23 @@ import (
 // times a second: nothing dials that place any more, for as long as both
 // run.
 //
-// So a refused redial of peer P starts a watch (at most one per peer): if
+// A pinned account's route can end the same way with no redial to refuse:
+// the stale dial registers at this server, this server's new dial of the
+// account's route is closed here as its duplicate after the peer
+// registered it, and the peer, which did not dial it, does not redial it;
+// then the stale dial closes (the peer expires it) and nothing redials
+// it. Both ends keep the whole pool and no account route, for good.
+//
+// So a refused redial of peer P, or any close of a route to P, starts a
+// watch (at most one per peer): if
 // this server's routes to P are still short of a whole pool (the pooled
 // routes and those of the pinned accounts) after shortGrace, and P is not
 // cut, P's routes move to their next generation and are dialled anew, as
 // redialStale does. No dial of this server's is in flight then. The
 // redial makes P redial for a moment too, so the watch bounds the redials
-// to one per shortGrace per peer.
+// to one per shortGrace per peer. A watch started by a route close
+// redials only if P still has some routes here: with none, P is down or
+// cutting this server, and a redial would only churn.
 
 // shortGrace is how long a peer's routes may stay short of a whole pool
 // while the peer redials one of them without credentials: longer than
@@ -42,7 +52,20 @@ func (s *Server) routeRedialed(peer string) {
 		return
 	}
 	// Called from nats-server's route handshake: the watch runs apart.
-	if !s.goRunning(func() { s.redialShort(peer) }) {
+	if !s.goRunning(func() {
+		s.redialShort(peer, false, "the peer redials a route of this node's without credentials, and this node dialled that route no more")
+	}) {
+		s.check.endRedial(peer)
+	}
+}
+
+// routeGone is told (routeCloses) of each route to peer that closed.
+func (s *Server) routeGone(peer string) {
+	if !s.check.shortRedialed(peer) {
+		return
+	}
+	// Called from nats-server's logging, which may hold its locks.
+	if !s.goRunning(func() { s.redialShort(peer, true, "a route closed, and nothing dialled it again") }) {
 		s.check.endRedial(peer)
 	}
 }
@@ -72,8 +95,8 @@ func (rc *routeCheck) endRedial(peer string) {
 }
 
 // redialShort redials peer's routes unless they are whole again within
-// shortGrace.
-func (s *Server) redialShort(peer string) {
+// shortGrace, or, with some, none are left.
+func (s *Server) redialShort(peer string, some bool, why string) {
 	srv, err := s.running()
 	if err != nil {
 		s.check.endRedial(peer)
@@ -99,11 +122,15 @@ func (s *Server) redialShort(peer string) {
 	}
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	if _, err := s.running(); err != nil || routeCount(srv, peer) >= whole {
+	if n := routeCount(srv, peer); n >= whole || some && n == 0 {
 		s.check.endRedial(peer)
 		return
 	}
-	s.redial(srv, peer, "the peer redials a route of this node's without credentials, and this node dialled that route no more")
+	if _, err := s.running(); err != nil {
+		s.check.endRedial(peer)
+		return
+	}
+	s.redial(srv, peer, why)
 }
 
 // wholePool is how many route connections opts make to each peer: the
