@@ -268,5 +268,5 @@ func TestServer_BlockRoutes_shortPoolRedialled(t *testing.T) {
 	}
 
 	waitFor(t, "all of B's routes to A again", func() bool { return len(routesTo(t, b, "A")) == whole })
-	waitFor(t, "B's note that it redialled them", func() bool { return bLogs.count("routes redialled: the peer redials a route") > 0 })
+	waitFor(t, "B's note that it redialled them", func() bool { return bLogs.count("routes redialled: "+shortWhy) > 0 })
 }

@@ -106,5 +106,5 @@ func TestServer_BlockRoutes_accountRouteRedialled(t *testing.T) {
 	}
 	waitFor(t, "all of B's routes to A again", func() bool { return len(routesTo(t, b, "A")) == whole })
 	waitFor(t, "all of A's routes from B again", func() bool { return len(routesTo(t, a, "B")) == whole })
-	waitFor(t, "B's note that it redialled them", func() bool { return bLogs.count("routes redialled: a route closed") > 0 })
+	waitFor(t, "B's note that it redialled them", func() bool { return bLogs.count("routes redialled: "+shortWhy) > 0 })
 }
