@@ -1,7 +1,6 @@
 package embeddednats
 
 import (
-	"log/slog"
 	"net"
 	"strconv"
 	"testing"
@@ -18,28 +17,10 @@ import (
 // no refused redial starts the watch. B redials its routes to A once a
 // route close leaves them short (some, not all) for shortGrace.
 func TestServer_BlockRoutes_accountRouteRedialled(t *testing.T) {
-	aCfg := testConfig(t, "A")
-	withRouteAuth("right-horse-battery")(&aCfg)
-	a := startServer(t, aCfg)
-	p1, p2 := startHoldProxy(t, a.ClusterAddr()), startHoldProxy(t, a.ClusterAddr())
-
-	bLogs := newCapture(slog.LevelDebug)
-	bCfg := testConfig(t, "B")
-	withRouteAuth("right-horse-battery")(&bCfg)
-	bCfg.Chaos = true
-	bCfg.Peers = []Peer{{Name: "A", Route: p1.addr}}
-	bCfg.Logger = slog.New(teeHandler{bLogs, bCfg.Logger.Handler()})
-	b := startServer(t, bCfg)
-
+	a, b, p1, p2, bLogs := startProxiedPair(t)
 	b.reloadMu.Lock()
-	whole := wholePool(b.opts)
-	accounts := len(b.opts.Cluster.PinnedAccounts)
+	whole, accounts := wholePool(b.opts), len(b.opts.Cluster.PinnedAccounts)
 	b.reloadMu.Unlock()
-	if accounts < 1 || whole < 2 {
-		t.Fatalf("B makes %d routes to A, %d of accounts; want a pool and an account's route", whole, accounts)
-	}
-	waitFor(t, "all of B's routes to A", func() bool { return len(routesTo(t, b, "A")) == whole })
-	waitFor(t, "all of A's routes from B", func() bool { return len(routesTo(t, a, "B")) == whole })
 	accountRoutes := func(t *testing.T, s *Server, peer string) int {
 		t.Helper()
 		n := 0
