@@ -51,9 +51,15 @@ func (s *Server) routeRedialed(peer string) {
 	s.watchShort(peer, false)
 }
 
-// routeGone is told (routeCloses) of each route to peer that closed.
+// routeGone is told (routeCloses) of each route to peer that closed. It
+// is called from nats-server's logging under the route's lock, which
+// routeCheck takes under rc.mu (Check): so rc.mu is taken apart.
 func (s *Server) routeGone(peer string) {
-	s.watchShort(peer, true)
+	s.goRunning(func() {
+		if s.check.shortSeen(peer, time.Now(), true) {
+			s.redialShort(peer, true)
+		}
+	})
 }
 
 // watchShort starts a watch of peer's routes (redialShort) unless one is
