@@ -205,7 +205,6 @@ func (rc *routeCheck) nextGen(peer string) bool {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	delete(rc.redialing, peer)
-	delete(rc.shortSince, peer)
 	if rc.cutAll || rc.cut[peer] {
 		return false
 	}
@@ -388,14 +387,12 @@ func (s *Server) reloadMarks(srv *server.Server, ps *peerSet) error {
 // would fill that place again: peer's routes are redialled, in their next
 // generation, once the refused one is gone.
 func (s *Server) routeRefused(peer string, rid uint64) {
-	// Called from nats-server's logging, under the route's lock, which
-	// routeCheck takes under rc.mu (Check): rc.mu and the reload are
-	// taken apart.
-	s.goRunning(func() {
-		if s.check.staleRefused(peer) {
-			s.redialStale(peer, rid)
-		}
-	})
+	if !s.check.staleRefused(peer) {
+		return
+	}
+	// Called from nats-server's logging, which may hold its locks: the
+	// reload runs apart.
+	s.goRunning(func() { s.redialStale(peer, rid) })
 }
 
 // goRunning runs f on a goroutine that Close waits for, unless the server
