@@ -427,26 +427,15 @@ func (s *Server) redialStale(peer string, rid uint64) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	srv, err := s.running()
-	if err != nil {
-		s.check.endRedial(peer)
-		return
-	}
-	s.redial(srv, peer, "a route dialled before the heal took the place of one dialled after it")
-}
-
-// redial ends the pending redial of peer: unless the gate cut peer
-// meanwhile, it dials peer's routes anew, in their next generation, and
-// says why. s.reloadMu is held.
-func (s *Server) redial(srv *server.Server, peer, why string) {
-	if !s.check.nextGen(peer) {
+	if err != nil || !s.check.nextGen(peer) {
 		return
 	}
 	ps, _ := s.check.current()
 	if err := s.reloadMarks(srv, ps); err != nil {
-		s.log.Warn("redial routes", "peer", peer, "why", why, "err", err)
+		s.log.Warn("redial routes after a heal", "peer", peer, "err", err)
 		return
 	}
-	s.log.Info("routes redialled: "+why, "peer", peer)
+	s.log.Info("routes redialled: a route dialled before the heal took the place of one dialled after it", "peer", peer)
 }
 
 // liveRoutes are the ids of srv's route connections.

@@ -52,10 +52,6 @@ type routeCheck struct {
 	// the server waits for at Close, and reports false when the server
 	// does not run (gate.go closeRoutes).
 	spawn func(func()) bool
-	// onRedialed, set before the server runs with the chaos gate on, is
-	// told of the node whose redial without credentials was refused
-	// (causeRedialed; gateshort.go).
-	onRedialed func(node string)
 
 	mu      sync.Mutex    // guards the fields below
 	peers   *peerSet      // current peers
@@ -161,7 +157,6 @@ func (rc *routeCheck) Check(c server.ClientAuthentication) bool {
 	ps, changed := rc.current()
 	name, why := rc.decide(c, ps)
 	if why == nil {
-		rc.letIn(c.GetOpts().Name, name)
 		rc.refusals.accepted(name)
 		return true
 	}
@@ -179,12 +174,8 @@ func (rc *routeCheck) Check(c server.ClientAuthentication) bool {
 		hold = chaosHold
 	case causeRedialed:
 		// No fault of the peer's, and its redial ends at once once this
-		// server's own route is in place there (it is then the duplicate);
-		// if this server no longer dials that route, onRedialed does.
+		// server's own route is in place there (it is then the duplicate).
 		rc.log.Debug(why.msg)
-		if rc.onRedialed != nil {
-			rc.onRedialed(name)
-		}
 	case causeChaosMarked:
 		// Answered at once: the dialler, not this node, will heal it, by
 		// dialling unmarked; a held marked route would count as
@@ -236,9 +227,8 @@ func (rc *routeCheck) decide(c server.ClientAuthentication, ps *peerSet) (string
 	return name, why
 }
 
-// judge returns the node the dialler claims to be (or, for a redial
-// without credentials, the node whose server ID it presents) and, if it
-// may not join, why.
+// judge returns the node the dialler claims to be and, if it may not
+// join, why.
 func (rc *routeCheck) judge(c server.ClientAuthentication, ps *peerSet) (string, *refusal) {
 	opts := c.GetOpts()
 	name, user, _ := splitRouteUser(opts.Username)
@@ -255,7 +245,7 @@ func (rc *routeCheck) judge(c server.ClientAuthentication, ps *peerSet) (string,
 			// for it). Answered at once: held, it would take the place of
 			// the route this server dials there, closed as its duplicate
 			// meanwhile.
-			return node, &refusal{causeRedialed, fmt.Sprintf("route from %s refused: %s redials a route this node dialled, without credentials (nats-server keeps none for it)", from, node)}
+			return "", &refusal{causeRedialed, fmt.Sprintf("route from %s refused: %s redials a route this node dialled, without credentials (nats-server keeps none for it)", from, node)}
 		}
 		return "", &refusal{"no-name", fmt.Sprintf("route from %s refused: it does not say which node it is (not a herd node, or an older one)", from)}
 	case name == rc.self:
@@ -297,7 +287,7 @@ func (rc *routeCheck) judge(c server.ClientAuthentication, ps *peerSet) (string,
 
 // connectedNode is the node whose server ID is id among those this
 // server has routes to, or had before its last reload (which closed the
-// routes the node redials), or let a route in from, or "".
+// routes the node redials), or "".
 func (rc *routeCheck) connectedNode(id string) string {
 	if id == "" {
 		return ""
@@ -324,25 +314,6 @@ func (rc *routeCheck) noteNodes() {
 	for id, name := range nodes {
 		rc.nodeIDs[id] = name
 	}
-}
-
-// letIn remembers that the node name, with server ID id, dialled a route
-// this server let in: a node that never reloads notes the nodes it has
-// routes to only when it refuses one, and may have none to a node that
-// redials a route it accepted from there, after a cut closed them all.
-func (rc *routeCheck) letIn(id, name string) {
-	if id == "" || name == "" {
-		return
-	}
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	if rc.nodeIDs[id] == name {
-		return
-	}
-	if len(rc.nodeIDs) >= maxRepeats {
-		clear(rc.nodeIDs)
-	}
-	rc.nodeIDs[id] = name
 }
 
 // certNames lists what a certificate is for: its DNS and IP SANs, else
