@@ -206,20 +206,31 @@ func TestHerd_HolidayDownIsolatesWelsh(t *testing.T) {
 	o := observe(t, h.Node("Welsh"))
 	h.Stop("Holiday")
 	h.WaitFormed()
+	// With Holiday gone, only the observer's herd.at.> is interested in
+	// herd.at.Holiday: wait until Goloman's server knows it, so the
+	// observer cannot miss a copy published before its interest arrived.
+	ctx, cancel := context.WithTimeout(t.Context(), wait.Timeout)
+	defer cancel()
+	if err := h.Node("Goloman").NATS().WaitInterest(ctx, bus.Subject("Holiday")); err != nil {
+		t.Fatalf("Goloman never saw Welsh's observer: %v", err)
+	}
 	line := h.IAMAT("Goloman", "c", "+1+1", "1621464827")
 	h.WaitRecord("c", line, "Goloman", "Hands", "Wilkes")
 	// Wait until the observer has Goloman's copies, then check that no
 	// hop went to Welsh.
-	wait.For(t, "flood to Hands and Wilkes observed", func() bool {
-		n := 0
+	wait.Check(t, wait.Timeout, "flood to Hands and Wilkes observed", func() error {
+		var to []string
 		for _, hp := range o.carrying(line) {
 			if hp.sender == "Goloman" {
-				n++
+				to = append(to, hp.to)
 			}
 		}
 		// Goloman still publishes to Holiday: the observer sees that copy,
 		// though no node receives it.
-		return n == 3
+		if slices.Sort(to); !slices.Equal(to, []string{"Hands", "Holiday", "Wilkes"}) {
+			return fmt.Errorf("the observer saw Goloman's copies to %v", to)
+		}
+		return nil
 	})
 	if err := o.nc.Flush(); err != nil {
 		t.Fatal(err)
