@@ -1,0 +1,284 @@
+package embeddednats
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// holdProxy forwards route connections to a target, and can hold new ones
+// part way (holdNew): the dialler's first bytes (its CONNECT) pass, then
+// nothing more in either direction until the test releases each way. So
+// a test can keep one route dial in flight, not yet registered at either
+// end, across a reload, and let it register at each end when it chooses.
+type holdProxy struct {
+	addr, target string
+	ln           net.Listener
+
+	mu    sync.Mutex // guards hold and links
+	hold  bool
+	links []*proxyLink
+
+	wg sync.WaitGroup
+}
+
+// proxyLink is one connection through a holdProxy: down is the dialler's
+// side, up the target's.
+type proxyLink struct {
+	down, up net.Conn
+	// toDown and toUp are closed to let bytes through that way (toUp
+	// after the dialler's first read).
+	toDown, toUp     chan struct{}
+	downOnce, upOnce sync.Once
+	// keepUp: the dialler's side was closed by the test (dropDown), and
+	// the target's is kept open.
+	keepUp atomic.Bool
+}
+
+// dropDown closes the dialler's side only: the dialler loses the route,
+// the target keeps it.
+func (l *proxyLink) dropDown() {
+	l.keepUp.Store(true)
+	l.down.Close()
+}
+
+func (l *proxyLink) releaseDown() { l.downOnce.Do(func() { close(l.toDown) }) }
+func (l *proxyLink) releaseUp()   { l.upOnce.Do(func() { close(l.toUp) }) }
+
+func startHoldProxy(t *testing.T, target string) *holdProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &holdProxy{addr: ln.Addr().String(), target: target, ln: ln}
+	p.wg.Go(p.accept)
+	t.Cleanup(func() {
+		ln.Close()
+		p.mu.Lock()
+		for _, l := range p.links {
+			l.down.Close()
+			l.up.Close()
+			l.releaseDown()
+			l.releaseUp()
+		}
+		p.mu.Unlock()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *holdProxy) accept() {
+	for {
+		down, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			down.Close()
+			continue
+		}
+		l := &proxyLink{down: down, up: up, toDown: make(chan struct{}), toUp: make(chan struct{})}
+		p.mu.Lock()
+		p.links = append(p.links, l)
+		if !p.hold {
+			l.releaseDown()
+			l.releaseUp()
+		}
+		p.mu.Unlock()
+		p.wg.Go(func() {
+			// The dialler's CONNECT passes at once (the target would
+			// time the route out, not authenticated, otherwise).
+			if err := passLine(up, down); err == nil {
+				<-l.toUp
+				_, _ = io.Copy(up, down)
+			}
+			if !l.keepUp.Load() {
+				up.Close()
+			}
+		})
+		p.wg.Go(func() {
+			<-l.toDown
+			_, _ = io.Copy(down, up)
+			down.Close()
+		})
+	}
+}
+
+// passLine copies from src to dst up to and including the first line end.
+func passLine(dst io.Writer, src io.Reader) error {
+	var b [1]byte
+	for {
+		if _, err := io.ReadFull(src, b[:]); err != nil {
+			return err
+		}
+		if _, err := dst.Write(b[:]); err != nil {
+			return err
+		}
+		if b[0] == '\n' {
+			return nil
+		}
+	}
+}
+
+// holdNew sets whether new connections are held.
+func (p *holdProxy) holdNew(hold bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hold = hold
+}
+
+// held returns the connections not yet released towards the dialler.
+func (p *holdProxy) held() []*proxyLink {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []*proxyLink
+	for _, l := range p.links {
+		select {
+		case <-l.toDown:
+		default:
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// releaseAll lets every held connection through both ways.
+func (p *holdProxy) releaseAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, l := range p.links {
+		l.releaseDown()
+		l.releaseUp()
+	}
+}
+
+// byUpstream finds the connection whose target side has local address
+// addr (as the target reports its peer).
+func (p *holdProxy) byUpstream(addr string) *proxyLink {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, l := range p.links {
+		if l.up.LocalAddr().String() == addr {
+			return l
+		}
+	}
+	return nil
+}
+
+// startProxiedPair starts A, and B (chaos on) whose one peer is A through
+// p1; a second proxy to A, p2, is there to move A to. It returns once all
+// of B's routes to A are up at both ends.
+func startProxiedPair(t *testing.T) (a, b *Server, p1, p2 *holdProxy, bLogs *captureHandler) {
+	t.Helper()
+	aCfg := testConfig(t, "A")
+	withRouteAuth("right-horse-battery")(&aCfg)
+	a = startServer(t, aCfg)
+	p1, p2 = startHoldProxy(t, a.ClusterAddr()), startHoldProxy(t, a.ClusterAddr())
+
+	bLogs = newCapture(slog.LevelDebug)
+	bCfg := testConfig(t, "B")
+	withRouteAuth("right-horse-battery")(&bCfg)
+	bCfg.Chaos = true
+	bCfg.Peers = []Peer{{Name: "A", Route: p1.addr}}
+	bCfg.Logger = slog.New(teeHandler{bLogs, bCfg.Logger.Handler()})
+	b = startServer(t, bCfg)
+
+	b.reloadMu.Lock()
+	whole, accounts := wholePool(b.opts), len(b.opts.Cluster.PinnedAccounts)
+	b.reloadMu.Unlock()
+	if accounts < 1 || whole < 2 {
+		t.Fatalf("B makes %d routes to A, %d of accounts; want a pool and an account's route", whole, accounts)
+	}
+	waitFor(t, "all of B's routes to A", func() bool { return len(routesTo(t, b, "A")) == whole })
+	waitFor(t, "all of A's routes from B", func() bool { return len(routesTo(t, a, "B")) == whole })
+	return a, b, p1, p2, bLogs
+}
+
+// A route dial in flight across a reload registers after it, in the first
+// place of B's route pool to A, and ends B's dials for the pool (it is
+// full); A then closes it as the duplicate of a route still in that place
+// at A. B does not redial it (its address is no longer configured), and
+// A, whose route in that place closes next, redials it without
+// credentials, which B refuses: nothing dials that place of the pool any
+// more, and B is left with one route to A short, for good. B redials its
+// routes to A once its refusals of A's redial find them short for
+// shortGrace.
+func TestServer_BlockRoutes_shortPoolRedialled(t *testing.T) {
+	a, b, p1, p2, bLogs := startProxiedPair(t)
+	b.reloadMu.Lock()
+	whole := wholePool(b.opts)
+	b.reloadMu.Unlock()
+
+	// The first place of the pool at A: B dials the pooled routes one
+	// after the other, so the first A accepted.
+	var first *server.RouteInfo
+	for _, r := range routesTo(t, a, "B") {
+		if r.Account == "" && (first == nil || r.Rid < first.Rid) {
+			first = r
+		}
+	}
+	place0 := p1.byUpstream(net.JoinHostPort(first.IP, strconv.Itoa(first.Port)))
+	if place0 == nil {
+		t.Fatalf("A's route %d from B does not pass the proxy", first.Rid)
+	}
+
+	// B loses that route (A keeps it) and redials it, held in flight.
+	p1.holdNew(true)
+	place0.dropDown()
+	waitFor(t, "B's redial of the route it lost, in flight", func() bool { return len(p1.held()) == 1 })
+	stale := p1.held()[0]
+
+	// B moves A to another address: its routes there are dialled, held
+	// too, and those it has are closed; the one in flight is not (it is
+	// not registered yet).
+	p2.holdNew(true)
+	if _, _, err := b.SetPeers([]Peer{{Name: "A", Route: p2.addr}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "A left with only the route B lost", func() bool { return len(routesTo(t, a, "B")) == 1 })
+
+	// The dial in flight registers at B, in the pool's first place; then
+	// B's new routes fill the pool.
+	stale.releaseDown()
+	viaP1 := func() bool {
+		for _, r := range routesTo(t, b, "A") {
+			if net.JoinHostPort(r.IP, strconv.Itoa(r.Port)) == p1.addr {
+				return true
+			}
+		}
+		return false
+	}
+	waitFor(t, "the stale dial registered at B", viaP1)
+	p2.holdNew(false)
+	p2.releaseAll()
+	waitFor(t, "B's pool to A full", func() bool { return len(routesTo(t, b, "A")) == whole })
+
+	// A closes the stale dial, the duplicate of the route it still has in
+	// that place; then that route closes, and A redials it.
+	stale.releaseUp()
+	waitFor(t, "the stale dial closed at B", func() bool { return !viaP1() })
+	if n := len(routesTo(t, b, "A")); n != whole-1 {
+		t.Fatalf("B has %d routes to A after the stale dial closed, want %d", n, whole-1)
+	}
+	place0.up.Close()
+	const redial = "redials a route this node dialled, without credentials"
+	waitFor(t, "A's redial without credentials refused at B", func() bool { return bLogs.count(redial) > 0 })
+	// Nothing else dials that place: B stays short until it redials.
+	for start := time.Now(); time.Since(start) < shortGrace/2; time.Sleep(20 * time.Millisecond) {
+		if n := len(routesTo(t, b, "A")); n != whole-1 {
+			t.Fatalf("B has %d routes to A before it redialled, want %d", n, whole-1)
+		}
+	}
+
+	waitFor(t, "all of B's routes to A again", func() bool { return len(routesTo(t, b, "A")) == whole })
+	waitFor(t, "B's note that it redialled them", func() bool { return bLogs.count("routes redialled: "+shortWhy) > 0 })
+}
