@@ -37,6 +37,8 @@ type proxyLink struct {
 	// after the dialler's first read).
 	toDown, toUp     chan struct{}
 	downOnce, upOnce sync.Once
+	// connected is closed once the dialler's CONNECT passed (holdRedial).
+	connected chan struct{}
 	// keepUp: the dialler's side was closed by the test (dropDown), and
 	// the target's is kept open.
 	keepUp atomic.Bool
@@ -86,7 +88,7 @@ func (p *holdProxy) accept() {
 			down.Close()
 			continue
 		}
-		l := &proxyLink{down: down, up: up, toDown: make(chan struct{}), toUp: make(chan struct{})}
+		l := &proxyLink{down: down, up: up, toDown: make(chan struct{}), toUp: make(chan struct{}), connected: make(chan struct{})}
 		p.mu.Lock()
 		p.links = append(p.links, l)
 		if !p.hold {
@@ -98,6 +100,7 @@ func (p *holdProxy) accept() {
 			// The dialler's CONNECT passes at once (the target would
 			// time the route out, not authenticated, otherwise).
 			if err := passLine(up, down); err == nil {
+				close(l.connected)
 				<-l.toUp
 				_, _ = io.Copy(up, down)
 			}
@@ -174,23 +177,110 @@ func (p *holdProxy) byUpstream(addr string) *proxyLink {
 	return nil
 }
 
-// startProxiedPair starts A, and B (chaos on) whose one peer is A through
-// p1; a second proxy to A, p2, is there to move A to. It returns once all
-// of B's routes to A are up at both ends.
-func startProxiedPair(t *testing.T) (a, b *Server, p1, p2 *holdProxy, bLogs *captureHandler) {
+// proxiedPair is A, and B (chaos on) whose one peer is A through p1; a
+// second proxy to A, p2, is there to move A to. whole is how many routes
+// B makes to A, accounts how many of them are pinned accounts' routes.
+type proxiedPair struct {
+	t               *testing.T
+	a, b            *Server
+	p1, p2          *holdProxy
+	bLogs           *captureHandler
+	whole, accounts int
+	// gen is the generation of B's routes to A when the pair was up.
+	gen   uint64
+	start time.Time
+}
+
+// buildAttempts bounds how often a short-pool test builds its state. B's
+// short-pool watch redials once B's routes to A stay short for
+// shortGrace after a route's close, and building the state leaves them
+// short for moments: when the test runs slower than that (a loaded
+// machine), the watch may redial before the state is built and checked.
+// That attempt proves nothing either way, and the test builds the state
+// again, with a new pair; it fails if no attempt gets through.
+const buildAttempts = 3
+
+// buildShort runs build on a new pair until an attempt is not overtaken
+// by B's redial (build returns false), at most buildAttempts times.
+func buildShort(t *testing.T, build func(pp *proxiedPair) bool) {
+	t.Helper()
+	for i := 1; i <= buildAttempts; i++ {
+		pp := startProxiedPair(t)
+		if build(pp) {
+			return
+		}
+		t.Logf("attempt %d: B redialled its routes to A %v into building the state, before it was checked (the test ran slower than shortGrace, %v): building it again",
+			i, time.Since(pp.start).Round(time.Millisecond), shortGrace)
+		_ = pp.b.Close()
+		_ = pp.a.Close()
+	}
+	t.Fatalf("B redialled its routes to A before the state was built and checked, in all %d attempts", buildAttempts)
+}
+
+// overtaken reports whether B redialled its routes to A (moved them to
+// their next generation) since the pair was up.
+func (pp *proxiedPair) overtaken() bool {
+	return routeGen(pp.b, "A") != pp.gen
+}
+
+// wait polls cond until it holds, or B redialled its routes to A; it
+// reports whether cond held and B had not redialled.
+func (pp *proxiedPair) wait(what string, cond func() bool) bool {
+	pp.t.Helper()
+	waitFor(pp.t, what, func() bool { return pp.overtaken() || cond() })
+	return !pp.overtaken()
+}
+
+// holdRedial drops B's side of l, a route through p1, and returns B's
+// redial of it, held, once it is in flight for good: its CONNECT passed.
+// Until then a reload still ends it unseen: nats-server checks that a
+// route it dialled is still configured after the TCP dial and before it
+// sends CONNECT, and closes the connection without a word if not (under
+// load a reload lands in between). From CONNECT on it is a route
+// connection, which a reload does not close before it registers. It
+// reports false if B redialled its routes to A meanwhile (wait).
+func (pp *proxiedPair) holdRedial(l *proxyLink, what string) (*proxyLink, bool) {
+	pp.t.Helper()
+	pp.p1.holdNew(true)
+	l.dropDown()
+	var redial *proxyLink
+	ok := pp.wait(what+", in flight (its CONNECT passed)", func() bool {
+		held := pp.p1.held()
+		if len(held) != 1 {
+			return false
+		}
+		select {
+		case <-held[0].connected:
+			redial = held[0]
+			return true
+		default:
+			return false
+		}
+	})
+	return redial, ok
+}
+
+// routeGen is the generation of s's routes to peer (routeMark).
+func routeGen(s *Server, peer string) uint64 {
+	return s.check.mark(peer).gen
+}
+
+// startProxiedPair starts a proxiedPair and returns once all of B's
+// routes to A are up at both ends.
+func startProxiedPair(t *testing.T) *proxiedPair {
 	t.Helper()
 	aCfg := testConfig(t, "A")
 	withRouteAuth("right-horse-battery")(&aCfg)
-	a = startServer(t, aCfg)
-	p1, p2 = startHoldProxy(t, a.ClusterAddr()), startHoldProxy(t, a.ClusterAddr())
+	a := startServer(t, aCfg)
+	p1, p2 := startHoldProxy(t, a.ClusterAddr()), startHoldProxy(t, a.ClusterAddr())
 
-	bLogs = newCapture(slog.LevelDebug)
+	bLogs := newCapture(slog.LevelDebug)
 	bCfg := testConfig(t, "B")
 	withRouteAuth("right-horse-battery")(&bCfg)
 	bCfg.Chaos = true
 	bCfg.Peers = []Peer{{Name: "A", Route: p1.addr}}
 	bCfg.Logger = slog.New(teeHandler{bLogs, bCfg.Logger.Handler()})
-	b = startServer(t, bCfg)
+	b := startServer(t, bCfg)
 
 	b.reloadMu.Lock()
 	whole, accounts := wholePool(b.opts), len(b.opts.Cluster.PinnedAccounts)
@@ -200,7 +290,8 @@ func startProxiedPair(t *testing.T) (a, b *Server, p1, p2 *holdProxy, bLogs *cap
 	}
 	waitFor(t, "all of B's routes to A", func() bool { return len(routesTo(t, b, "A")) == whole })
 	waitFor(t, "all of A's routes from B", func() bool { return len(routesTo(t, a, "B")) == whole })
-	return a, b, p1, p2, bLogs
+	return &proxiedPair{t: t, a: a, b: b, p1: p1, p2: p2, bLogs: bLogs, whole: whole, accounts: accounts,
+		gen: routeGen(b, "A"), start: time.Now()}
 }
 
 // A route dial in flight across a reload registers after it, in the first
@@ -213,72 +304,91 @@ func startProxiedPair(t *testing.T) (a, b *Server, p1, p2 *holdProxy, bLogs *cap
 // routes to A once its refusals of A's redial find them short for
 // shortGrace.
 func TestServer_BlockRoutes_shortPoolRedialled(t *testing.T) {
-	a, b, p1, p2, bLogs := startProxiedPair(t)
-	b.reloadMu.Lock()
-	whole := wholePool(b.opts)
-	b.reloadMu.Unlock()
+	buildShort(t, func(pp *proxiedPair) bool {
+		a, b, p1, p2, whole := pp.a, pp.b, pp.p1, pp.p2, pp.whole
 
-	// The first place of the pool at A: B dials the pooled routes one
-	// after the other, so the first A accepted.
-	var first *server.RouteInfo
-	for _, r := range routesTo(t, a, "B") {
-		if r.Account == "" && (first == nil || r.Rid < first.Rid) {
-			first = r
-		}
-	}
-	place0 := p1.byUpstream(net.JoinHostPort(first.IP, strconv.Itoa(first.Port)))
-	if place0 == nil {
-		t.Fatalf("A's route %d from B does not pass the proxy", first.Rid)
-	}
-
-	// B loses that route (A keeps it) and redials it, held in flight.
-	p1.holdNew(true)
-	place0.dropDown()
-	waitFor(t, "B's redial of the route it lost, in flight", func() bool { return len(p1.held()) == 1 })
-	stale := p1.held()[0]
-
-	// B moves A to another address: its routes there are dialled, held
-	// too, and those it has are closed; the one in flight is not (it is
-	// not registered yet).
-	p2.holdNew(true)
-	if _, _, err := b.SetPeers([]Peer{{Name: "A", Route: p2.addr}}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "A left with only the route B lost", func() bool { return len(routesTo(t, a, "B")) == 1 })
-
-	// The dial in flight registers at B, in the pool's first place; then
-	// B's new routes fill the pool.
-	stale.releaseDown()
-	viaP1 := func() bool {
-		for _, r := range routesTo(t, b, "A") {
-			if net.JoinHostPort(r.IP, strconv.Itoa(r.Port)) == p1.addr {
-				return true
+		// The first place of the pool at A: B dials the pooled routes one
+		// after the other, so the first A accepted.
+		var first *server.RouteInfo
+		for _, r := range routesTo(t, a, "B") {
+			if r.Account == "" && (first == nil || r.Rid < first.Rid) {
+				first = r
 			}
 		}
-		return false
-	}
-	waitFor(t, "the stale dial registered at B", viaP1)
-	p2.holdNew(false)
-	p2.releaseAll()
-	waitFor(t, "B's pool to A full", func() bool { return len(routesTo(t, b, "A")) == whole })
-
-	// A closes the stale dial, the duplicate of the route it still has in
-	// that place; then that route closes, and A redials it.
-	stale.releaseUp()
-	waitFor(t, "the stale dial closed at B", func() bool { return !viaP1() })
-	if n := len(routesTo(t, b, "A")); n != whole-1 {
-		t.Fatalf("B has %d routes to A after the stale dial closed, want %d", n, whole-1)
-	}
-	place0.up.Close()
-	const redial = "redials a route this node dialled, without credentials"
-	waitFor(t, "A's redial without credentials refused at B", func() bool { return bLogs.count(redial) > 0 })
-	// Nothing else dials that place: B stays short until it redials.
-	for start := time.Now(); time.Since(start) < shortGrace/2; time.Sleep(20 * time.Millisecond) {
-		if n := len(routesTo(t, b, "A")); n != whole-1 {
-			t.Fatalf("B has %d routes to A before it redialled, want %d", n, whole-1)
+		place0 := p1.byUpstream(net.JoinHostPort(first.IP, strconv.Itoa(first.Port)))
+		if place0 == nil {
+			t.Fatalf("A's route %d from B does not pass the proxy", first.Rid)
 		}
-	}
 
-	waitFor(t, "all of B's routes to A again", func() bool { return len(routesTo(t, b, "A")) == whole })
-	waitFor(t, "B's note that it redialled them", func() bool { return bLogs.count("routes redialled: "+shortWhy) > 0 })
+		// B loses that route (A keeps it) and redials it, held in flight.
+		stale, ok := pp.holdRedial(place0, "B's redial of the route it lost")
+		if !ok {
+			return false
+		}
+
+		// B moves A to another address: its routes there are dialled, held
+		// too, and those it has are closed; the one in flight is not (it is
+		// not registered yet).
+		p2.holdNew(true)
+		if _, _, err := b.SetPeers([]Peer{{Name: "A", Route: p2.addr}}); err != nil {
+			t.Fatal(err)
+		}
+		if !pp.wait("A left with only the route B lost", func() bool { return len(routesTo(t, a, "B")) == 1 }) {
+			return false
+		}
+
+		// The dial in flight registers at B, in the pool's first place; then
+		// B's new routes fill the pool.
+		stale.releaseDown()
+		viaP1 := func() bool {
+			for _, r := range routesTo(t, b, "A") {
+				if net.JoinHostPort(r.IP, strconv.Itoa(r.Port)) == p1.addr {
+					return true
+				}
+			}
+			return false
+		}
+		if !pp.wait("the stale dial registered at B", viaP1) {
+			return false
+		}
+		p2.holdNew(false)
+		p2.releaseAll()
+		if !pp.wait("B's pool to A full", func() bool { return len(routesTo(t, b, "A")) == whole }) {
+			return false
+		}
+
+		// A closes the stale dial, the duplicate of the route it still has in
+		// that place; then that route closes, and A redials it.
+		stale.releaseUp()
+		if !pp.wait("the stale dial closed at B", func() bool { return !viaP1() }) {
+			return false
+		}
+		if n := len(routesTo(t, b, "A")); n != whole-1 {
+			if pp.overtaken() {
+				return false
+			}
+			t.Fatalf("B has %d routes to A after the stale dial closed, want %d", n, whole-1)
+		}
+		place0.up.Close()
+		const redial = "redials a route this node dialled, without credentials"
+		if !pp.wait("A's redial without credentials refused at B", func() bool { return pp.bLogs.count(redial) > 0 }) {
+			return false
+		}
+		// Nothing else dials that place: B stays short until it redials.
+		for start := time.Now(); time.Since(start) < shortGrace/2; time.Sleep(20 * time.Millisecond) {
+			if n := len(routesTo(t, b, "A")); n != whole-1 {
+				if pp.overtaken() {
+					return false
+				}
+				t.Fatalf("B has %d routes to A before it redialled, want %d", n, whole-1)
+			}
+		}
+		if pp.overtaken() {
+			return false
+		}
+
+		waitFor(t, "all of B's routes to A again", func() bool { return len(routesTo(t, b, "A")) == whole })
+		waitFor(t, "B's note that it redialled them", func() bool { return pp.bLogs.count("routes redialled: "+shortWhy) > 0 })
+		return true
+	})
 }

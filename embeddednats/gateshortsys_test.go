@@ -17,75 +17,93 @@ import (
 // no refused redial starts the watch. B redials its routes to A once a
 // route close leaves them short (some, not all) for shortGrace.
 func TestServer_BlockRoutes_accountRouteRedialled(t *testing.T) {
-	a, b, p1, p2, bLogs := startProxiedPair(t)
-	b.reloadMu.Lock()
-	whole, accounts := wholePool(b.opts), len(b.opts.Cluster.PinnedAccounts)
-	b.reloadMu.Unlock()
-	accountRoutes := func(t *testing.T, s *Server, peer string) int {
-		t.Helper()
-		n := 0
-		for _, r := range routesTo(t, s, peer) {
+	buildShort(t, func(pp *proxiedPair) bool {
+		a, b, p1, p2, whole, accounts := pp.a, pp.b, pp.p1, pp.p2, pp.whole, pp.accounts
+		accountRoutes := func(t *testing.T, s *Server, peer string) int {
+			t.Helper()
+			n := 0
+			for _, r := range routesTo(t, s, peer) {
+				if r.Account != "" {
+					n++
+				}
+			}
+			return n
+		}
+
+		// A's account route from B.
+		var sys *proxyLink
+		for _, r := range routesTo(t, a, "B") {
 			if r.Account != "" {
-				n++
+				sys = p1.byUpstream(net.JoinHostPort(r.IP, strconv.Itoa(r.Port)))
 			}
 		}
-		return n
-	}
-
-	// A's account route from B.
-	var sys *proxyLink
-	for _, r := range routesTo(t, a, "B") {
-		if r.Account != "" {
-			sys = p1.byUpstream(net.JoinHostPort(r.IP, strconv.Itoa(r.Port)))
+		if sys == nil {
+			t.Fatal("A's account route from B does not pass the proxy")
 		}
-	}
-	if sys == nil {
-		t.Fatal("A's account route from B does not pass the proxy")
-	}
 
-	// B loses the account route (A keeps it) and redials it, held in
-	// flight.
-	p1.holdNew(true)
-	sys.dropDown()
-	waitFor(t, "B's redial of the account route, in flight", func() bool { return len(p1.held()) == 1 })
-	stale := p1.held()[0]
+		// B loses the account route (A keeps it) and redials it, held in
+		// flight.
+		stale, ok := pp.holdRedial(sys, "B's redial of the account route")
+		if !ok {
+			return false
+		}
 
-	// B moves A to another address: its routes there are dialled, held,
-	// and those it has are closed; the one in flight is not.
-	p2.holdNew(true)
-	if _, _, err := b.SetPeers([]Peer{{Name: "A", Route: p2.addr}}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "B without routes to A", func() bool { return len(routesTo(t, b, "A")) == 0 })
-	// A's old account route closes; A did not dial it and does not redial.
-	sys.up.Close()
-	waitFor(t, "A without routes from B", func() bool { return len(routesTo(t, a, "B")) == 0 })
+		// B moves A to another address: its routes there are dialled, held,
+		// and those it has are closed; the one in flight is not.
+		p2.holdNew(true)
+		if _, _, err := b.SetPeers([]Peer{{Name: "A", Route: p2.addr}}); err != nil {
+			t.Fatal(err)
+		}
+		if !pp.wait("B without routes to A", func() bool { return len(routesTo(t, b, "A")) == 0 }) {
+			return false
+		}
+		// A's old account route closes; A did not dial it and does not redial.
+		sys.up.Close()
+		if !pp.wait("A without routes from B", func() bool { return len(routesTo(t, a, "B")) == 0 }) {
+			return false
+		}
 
-	// The dial in flight registers at B, in the account's place.
-	stale.releaseDown()
-	waitFor(t, "the stale account route registered at B", func() bool { return accountRoutes(t, b, "A") == 1 })
-	// B's new routes: the pool fills; the new account route registers at
-	// A and is closed at B as the duplicate, without redial.
-	p2.holdNew(false)
-	p2.releaseAll()
-	waitFor(t, "B's routes to A whole, the stale one among them", func() bool { return len(routesTo(t, b, "A")) == whole })
-	waitFor(t, "A's pool from B, without the account route", func() bool {
-		return len(routesTo(t, a, "B")) == whole-accounts && accountRoutes(t, a, "B") == 0
+		// The dial in flight registers at B, in the account's place.
+		stale.releaseDown()
+		if !pp.wait("the stale account route registered at B", func() bool { return accountRoutes(t, b, "A") == 1 }) {
+			return false
+		}
+		// B's new routes: the pool fills; the new account route registers at
+		// A and is closed at B as the duplicate, without redial.
+		p2.holdNew(false)
+		p2.releaseAll()
+		if !pp.wait("B's routes to A whole, the stale one among them", func() bool { return len(routesTo(t, b, "A")) == whole }) {
+			return false
+		}
+		if !pp.wait("A's pool from B, without the account route", func() bool {
+			return len(routesTo(t, a, "B")) == whole-accounts && accountRoutes(t, a, "B") == 0
+		}) {
+			return false
+		}
+		// The stale dial closes (A never lets it register).
+		stale.up.Close()
+		if !pp.wait("the stale account route closed at B", func() bool { return accountRoutes(t, b, "A") == 0 }) {
+			return false
+		}
+
+		// Nobody dials it: both ends stay without it, until B redials.
+		for start := time.Now(); time.Since(start) < shortGrace/2; time.Sleep(20 * time.Millisecond) {
+			if n, m := len(routesTo(t, b, "A")), len(routesTo(t, a, "B")); n != whole-accounts || m != whole-accounts {
+				if pp.overtaken() {
+					return false
+				}
+				t.Fatalf("B has %d routes to A, A %d from B, before B redialled, want %d", n, m, whole-accounts)
+			}
+		}
+		if pp.overtaken() {
+			return false
+		}
+		if n := pp.bLogs.count("redials a route this node dialled, without credentials"); n != 0 {
+			t.Fatalf("A redialled without credentials %d times: not the state this test is about", n)
+		}
+		waitFor(t, "all of B's routes to A again", func() bool { return len(routesTo(t, b, "A")) == whole })
+		waitFor(t, "all of A's routes from B again", func() bool { return len(routesTo(t, a, "B")) == whole })
+		waitFor(t, "B's note that it redialled them", func() bool { return pp.bLogs.count("routes redialled: "+shortWhy) > 0 })
+		return true
 	})
-	// The stale dial closes (A never lets it register).
-	stale.up.Close()
-	waitFor(t, "the stale account route closed at B", func() bool { return accountRoutes(t, b, "A") == 0 })
-
-	// Nobody dials it: both ends stay without it, until B redials.
-	for start := time.Now(); time.Since(start) < shortGrace/2; time.Sleep(20 * time.Millisecond) {
-		if n, m := len(routesTo(t, b, "A")), len(routesTo(t, a, "B")); n != whole-accounts || m != whole-accounts {
-			t.Fatalf("B has %d routes to A, A %d from B, before B redialled, want %d", n, m, whole-accounts)
-		}
-	}
-	if n := bLogs.count("redials a route this node dialled, without credentials"); n != 0 {
-		t.Fatalf("A redialled without credentials %d times: not the state this test is about", n)
-	}
-	waitFor(t, "all of B's routes to A again", func() bool { return len(routesTo(t, b, "A")) == whole })
-	waitFor(t, "all of A's routes from B again", func() bool { return len(routesTo(t, a, "B")) == whole })
-	waitFor(t, "B's note that it redialled them", func() bool { return bLogs.count("routes redialled: "+shortWhy) > 0 })
 }
