@@ -231,6 +231,25 @@ func (pp *proxiedPair) wait(what string, cond func() bool) bool {
 	return !pp.overtaken()
 }
 
+// strandRedial drops B's side of l, a route through p1, and holds B's
+// redial of it in flight; then B moves A to p2 (a reload), whose new
+// dials are held too, and closes the routes it has. The redial, not yet
+// registered, is not closed: it is returned, to be released by the test.
+// strandRedial reports false if B redialled its routes to A meanwhile
+// (wait).
+func (pp *proxiedPair) strandRedial(l *proxyLink, what string) (*proxyLink, bool) {
+	pp.t.Helper()
+	stale, ok := pp.holdRedial(l, what)
+	if !ok {
+		return nil, false
+	}
+	pp.p2.holdNew(true)
+	if _, _, err := pp.b.SetPeers([]Peer{{Name: "A", Route: pp.p2.addr}}); err != nil {
+		pp.t.Fatal(err)
+	}
+	return stale, true
+}
+
 // holdRedial drops B's side of l, a route through p1, and returns B's
 // redial of it, held, once it is in flight for good: its CONNECT passed.
 // Until then a reload still ends it unseen: nats-server checks that a
@@ -320,18 +339,11 @@ func TestServer_BlockRoutes_shortPoolRedialled(t *testing.T) {
 			t.Fatalf("A's route %d from B does not pass the proxy", first.Rid)
 		}
 
-		// B loses that route (A keeps it) and redials it, held in flight.
-		stale, ok := pp.holdRedial(place0, "B's redial of the route it lost")
+		// B loses that route (A keeps it) and redials it, held in flight;
+		// B moves A to another address, and its routes there are held too.
+		stale, ok := pp.strandRedial(place0, "B's redial of the route it lost")
 		if !ok {
 			return false
-		}
-
-		// B moves A to another address: its routes there are dialled, held
-		// too, and those it has are closed; the one in flight is not (it is
-		// not registered yet).
-		p2.holdNew(true)
-		if _, _, err := b.SetPeers([]Peer{{Name: "A", Route: p2.addr}}); err != nil {
-			t.Fatal(err)
 		}
 		if !pp.wait("A left with only the route B lost", func() bool { return len(routesTo(t, a, "B")) == 1 }) {
 			return false
