@@ -205,7 +205,7 @@ func (rc *routeCheck) nextGen(peer string) bool {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	delete(rc.redialing, peer)
-	delete(rc.shortSince, peer)
+	delete(rc.shorts, peer)
 	if rc.cutAll || rc.cut[peer] {
 		return false
 	}

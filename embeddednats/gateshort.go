@@ -1,6 +1,7 @@
 package embeddednats
 
 import (
+	"maps"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -51,24 +52,24 @@ func (s *Server) routeRedialed(peer string) {
 	s.watchShort(peer, false)
 }
 
-// routeGone is told (routeCloses) of each route to peer that closed. It
-// is called from nats-server's logging under the route's lock, which
-// routeCheck takes under rc.mu (Check): so rc.mu is taken apart.
-func (s *Server) routeGone(peer string) {
+// routeGone is told (routeCloses) of each route connection rid to peer
+// that closed. It is called from nats-server's logging under the route's
+// lock, which routeCheck takes under rc.mu (Check): so rc.mu is taken
+// apart.
+func (s *Server) routeGone(peer string, rid uint64) {
 	s.goRunning(func() {
-		if s.check.shortSeen(peer, time.Now(), true) {
+		if s.check.shortSeen(peer, time.Now(), true, rid) {
 			s.redialShort(peer, true)
 		}
 	})
 }
 
 // watchShort starts a watch of peer's routes (redialShort) unless one is
-// pending; some (a route's close) says whether it redials only while some
-// are left, and whether it restarts the grace of a pending watch: routes
-// still closing are no sign of one left out. A refused redial does not
-// restart it, as the peer repeats one about twenty times a second.
+// pending; some says whether it redials only while some are left. A
+// refused redial does not restart the grace of a pending watch, as the
+// peer repeats one about twenty times a second.
 func (s *Server) watchShort(peer string, some bool) {
-	if !s.check.shortSeen(peer, time.Now(), some) {
+	if !s.check.shortSeen(peer, time.Now(), some, 0) {
 		return
 	}
 	// Called from nats-server's route handshake or its logging, which may
@@ -78,12 +79,28 @@ func (s *Server) watchShort(peer string, some bool) {
 	}
 }
 
-// shortSeen notes that peer's routes were seen short at now (with rearm,
-// also by a watch pending), and reports whether that starts a watch of
-// them (redialShort), marking the redial pending: only for a peer this
-// server dials (its route port is known), not cut, and with no redial
-// pending already.
-func (rc *routeCheck) shortSeen(peer string, now time.Time, rearm bool) bool {
+// shortWatch is a pending watch of a peer's routes (redialShort).
+//
+// nats-server logs a route's close (and so tells routeGone) before it
+// takes the route out of the server's routes, so Routez may still list a
+// route whose close the watch was told of: counted, it would make the
+// routes look whole, and the watch would end with nobody left to see
+// them short. So the watch does not count the routes it was told closed
+// (gone), and it ends only if no close came in since it counted (closes):
+// a close after that starts a new watch, or restarts this one's grace.
+type shortWatch struct {
+	since  time.Time       // when the routes were last seen short
+	closes uint64          // the route closes told since the watch began
+	gone   map[uint64]bool // their connection ids, at most maxRepeats
+}
+
+// shortSeen notes that peer's routes were seen short at now, by a
+// route's close (rearm; rid is the route's id, 0 if unknown) or a
+// refused redial, and reports whether that starts a watch of them
+// (redialShort), marking the redial pending: only for a peer this server
+// dials (its route port is known), not cut, and with no redial pending
+// already. A close also restarts the grace of a pending watch.
+func (rc *routeCheck) shortSeen(peer string, now time.Time, rearm bool, rid uint64) bool {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	p, ok := rc.peers.byName[peer]
@@ -93,22 +110,44 @@ func (rc *routeCheck) shortSeen(peer string, now time.Time, rearm bool) bool {
 	if _, port, _ := splitAddr(p.Route, true); port == 0 {
 		return false
 	}
+	w := rc.shorts[peer]
 	if rc.redialing[peer] {
-		if _, watched := rc.shortSince[peer]; watched && rearm {
-			rc.shortSince[peer] = now
+		if w != nil && rearm {
+			w.closed(now, rid)
 		}
 		return false
 	}
+	w = &shortWatch{since: now, gone: make(map[uint64]bool)}
+	if rearm {
+		w.closed(now, rid)
+	}
 	rc.redialing[peer] = true
-	rc.shortSince[peer] = now
+	rc.shorts[peer] = w
 	return true
 }
 
-// shortFor is how long ago peer's routes were last seen short.
-func (rc *routeCheck) shortFor(peer string, now time.Time) time.Duration {
+// closed notes a route's close at now.
+func (w *shortWatch) closed(now time.Time, rid uint64) {
+	w.since = now
+	w.closes++
+	if rid == 0 {
+		return
+	}
+	if len(w.gone) >= maxRepeats {
+		clear(w.gone) // a watch restarted by close after close: forget them
+	}
+	w.gone[rid] = true
+}
+
+// shortState returns a copy of peer's pending watch (zero if none).
+func (rc *routeCheck) shortState(peer string) shortWatch {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	return now.Sub(rc.shortSince[peer])
+	w := rc.shorts[peer]
+	if w == nil {
+		return shortWatch{}
+	}
+	return shortWatch{since: w.since, closes: w.closes, gone: maps.Clone(w.gone)}
 }
 
 // endRedial ends the pending redial of peer without one.
@@ -116,7 +155,21 @@ func (rc *routeCheck) endRedial(peer string) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	delete(rc.redialing, peer)
-	delete(rc.shortSince, peer)
+	delete(rc.shorts, peer)
+}
+
+// endQuiet ends peer's pending watch without a redial, unless a route's
+// close was told since it had seen closes of them; it reports whether it
+// ended.
+func (rc *routeCheck) endQuiet(peer string, closes uint64) bool {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if w := rc.shorts[peer]; w != nil && w.closes != closes {
+		return false
+	}
+	delete(rc.redialing, peer)
+	delete(rc.shorts, peer)
+	return true
 }
 
 // redialShort redials peer's routes unless they are whole again before
@@ -133,29 +186,42 @@ func (s *Server) redialShort(peer string, some bool) {
 	s.reloadMu.Unlock()
 	tick := time.NewTicker(pollInterval)
 	defer tick.Stop()
-	for s.check.shortFor(peer, time.Now()) < shortGrace {
+	for {
 		select {
 		case <-s.closed:
 			s.check.endRedial(peer)
 			return
 		case <-tick.C:
 		}
-		if routeCount(srv, peer) >= whole {
-			s.check.endRedial(peer)
+		w := s.check.shortState(peer)
+		if routeCount(srv, peer, w.gone) >= whole {
+			if s.check.endQuiet(peer, w.closes) {
+				return
+			}
+			continue
+		}
+		if time.Since(w.since) >= shortGrace && s.redialIfShort(srv, peer, some, whole) {
 			return
 		}
 	}
+}
+
+// redialIfShort redials peer's routes, at the end of a watch's grace,
+// unless they are whole or, with some, none are left; it reports whether
+// the watch ended (not if a route's close came in meanwhile).
+func (s *Server) redialIfShort(srv *server.Server, peer string, some bool, whole int) bool {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	if n := routeCount(srv, peer); n >= whole || some && n == 0 {
-		s.check.endRedial(peer)
-		return
+	w := s.check.shortState(peer)
+	if n := routeCount(srv, peer, w.gone); n >= whole || some && n == 0 {
+		return s.check.endQuiet(peer, w.closes)
 	}
 	if _, err := s.running(); err != nil {
 		s.check.endRedial(peer)
-		return
+		return true
 	}
 	s.redial(srv, peer, shortWhy)
+	return true
 }
 
 // shortWhy is the note of a redial by redialShort. One watch runs per
@@ -169,15 +235,16 @@ func wholePool(opts *server.Options) int {
 	return max(opts.Cluster.PoolSize, 1) + len(opts.Cluster.PinnedAccounts)
 }
 
-// routeCount counts srv's route connections to the server named peer.
-func routeCount(srv *server.Server, peer string) int {
+// routeCount counts srv's route connections to the server named peer,
+// but those in gone.
+func routeCount(srv *server.Server, peer string, gone map[uint64]bool) int {
 	rz, err := srv.Routez(&server.RoutezOptions{})
 	if err != nil {
 		return 0
 	}
 	n := 0
 	for _, r := range rz.Routes {
-		if r.RemoteName == peer {
+		if r.RemoteName == peer && !gone[r.Rid] {
 			n++
 		}
 	}

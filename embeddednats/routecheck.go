@@ -82,10 +82,9 @@ type routeCheck struct {
 	healed    time.Time
 	healedAt  map[string]time.Time
 	redialing map[string]bool
-	// shortSince is when each peer's routes were last seen short, while
-	// redialShort watches them (gateshort.go): a route's close or a
-	// refused redial.
-	shortSince map[string]time.Time
+	// shorts are the pending watches of peers' routes (redialShort,
+	// gateshort.go).
+	shorts map[string]*shortWatch
 	// nodeIDs are the server IDs of the nodes this server had routes to
 	// when it last looked (before each reload, see connectedNode).
 	nodeIDs map[string]string
@@ -100,7 +99,7 @@ func newRouteCheck(c Config, log *slog.Logger, closed <-chan struct{}, peers *pe
 		closed:     closed, log: log, refusals: newRefusals(time.Now, log),
 		peers: peers, changed: make(chan struct{}), refused: make(map[uint64]time.Time),
 		chaos: c.Chaos, cut: make(map[string]bool), accepted: make(map[uint64]acceptedRoute), closing: make(map[uint64]acceptedRoute), gen: make(map[string]uint64),
-		healedAt: make(map[string]time.Time), redialing: make(map[string]bool), shortSince: make(map[string]time.Time), nodeIDs: make(map[string]string),
+		healedAt: make(map[string]time.Time), redialing: make(map[string]bool), shorts: make(map[string]*shortWatch), nodeIDs: make(map[string]string),
 	}
 	if c.RoutePassword != "" {
 		rc.password = []byte(c.RoutePassword)
