@@ -205,6 +205,7 @@ func (rc *routeCheck) nextGen(peer string) bool {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	delete(rc.redialing, peer)
+	delete(rc.shorts, peer)
 	if rc.cutAll || rc.cut[peer] {
 		return false
 	}
@@ -387,12 +388,14 @@ func (s *Server) reloadMarks(srv *server.Server, ps *peerSet) error {
 // would fill that place again: peer's routes are redialled, in their next
 // generation, once the refused one is gone.
 func (s *Server) routeRefused(peer string, rid uint64) {
-	if !s.check.staleRefused(peer) {
-		return
-	}
-	// Called from nats-server's logging, which may hold its locks: the
-	// reload runs apart.
-	s.goRunning(func() { s.redialStale(peer, rid) })
+	// Called from nats-server's logging, under the route's lock, which
+	// routeCheck takes under rc.mu (Check): rc.mu and the reload are
+	// taken apart.
+	s.goRunning(func() {
+		if s.check.staleRefused(peer) {
+			s.redialStale(peer, rid)
+		}
+	})
 }
 
 // goRunning runs f on a goroutine that Close waits for, unless the server
@@ -427,15 +430,26 @@ func (s *Server) redialStale(peer string, rid uint64) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	srv, err := s.running()
-	if err != nil || !s.check.nextGen(peer) {
+	if err != nil {
+		s.check.endRedial(peer)
+		return
+	}
+	s.redial(srv, peer, "a route dialled before the heal took the place of one dialled after it")
+}
+
+// redial ends the pending redial of peer: unless the gate cut peer
+// meanwhile, it dials peer's routes anew, in their next generation, and
+// says why. s.reloadMu is held.
+func (s *Server) redial(srv *server.Server, peer, why string) {
+	if !s.check.nextGen(peer) {
 		return
 	}
 	ps, _ := s.check.current()
 	if err := s.reloadMarks(srv, ps); err != nil {
-		s.log.Warn("redial routes after a heal", "peer", peer, "err", err)
+		s.log.Warn("redial routes", "peer", peer, "why", why, "err", err)
 		return
 	}
-	s.log.Info("routes redialled: a route dialled before the heal took the place of one dialled after it", "peer", peer)
+	s.log.Info("routes redialled: "+why, "peer", peer)
 }
 
 // liveRoutes are the ids of srv's route connections.

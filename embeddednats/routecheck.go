@@ -52,6 +52,10 @@ type routeCheck struct {
 	// the server waits for at Close, and reports false when the server
 	// does not run (gate.go closeRoutes).
 	spawn func(func()) bool
+	// onRedialed, set before the server runs with the chaos gate on, is
+	// told of the node whose redial without credentials was refused
+	// (causeRedialed; gateshort.go).
+	onRedialed func(node string)
 
 	mu      sync.Mutex    // guards the fields below
 	peers   *peerSet      // current peers
@@ -78,6 +82,9 @@ type routeCheck struct {
 	healed    time.Time
 	healedAt  map[string]time.Time
 	redialing map[string]bool
+	// shorts are the pending watches of peers' routes (redialShort,
+	// gateshort.go).
+	shorts map[string]*shortWatch
 	// nodeIDs are the server IDs of the nodes this server had routes to
 	// when it last looked (before each reload, see connectedNode).
 	nodeIDs map[string]string
@@ -92,7 +99,7 @@ func newRouteCheck(c Config, log *slog.Logger, closed <-chan struct{}, peers *pe
 		closed:     closed, log: log, refusals: newRefusals(time.Now, log),
 		peers: peers, changed: make(chan struct{}), refused: make(map[uint64]time.Time),
 		chaos: c.Chaos, cut: make(map[string]bool), accepted: make(map[uint64]acceptedRoute), closing: make(map[uint64]acceptedRoute), gen: make(map[string]uint64),
-		healedAt: make(map[string]time.Time), redialing: make(map[string]bool), nodeIDs: make(map[string]string),
+		healedAt: make(map[string]time.Time), redialing: make(map[string]bool), shorts: make(map[string]*shortWatch), nodeIDs: make(map[string]string),
 	}
 	if c.RoutePassword != "" {
 		rc.password = []byte(c.RoutePassword)
@@ -157,6 +164,7 @@ func (rc *routeCheck) Check(c server.ClientAuthentication) bool {
 	ps, changed := rc.current()
 	name, why := rc.decide(c, ps)
 	if why == nil {
+		rc.letIn(c.GetOpts().Name, name)
 		rc.refusals.accepted(name)
 		return true
 	}
@@ -174,8 +182,12 @@ func (rc *routeCheck) Check(c server.ClientAuthentication) bool {
 		hold = chaosHold
 	case causeRedialed:
 		// No fault of the peer's, and its redial ends at once once this
-		// server's own route is in place there (it is then the duplicate).
+		// server's own route is in place there (it is then the duplicate);
+		// if this server no longer dials that route, onRedialed does.
 		rc.log.Debug(why.msg)
+		if rc.onRedialed != nil {
+			rc.onRedialed(name)
+		}
 	case causeChaosMarked:
 		// Answered at once: the dialler, not this node, will heal it, by
 		// dialling unmarked; a held marked route would count as
@@ -227,8 +239,9 @@ func (rc *routeCheck) decide(c server.ClientAuthentication, ps *peerSet) (string
 	return name, why
 }
 
-// judge returns the node the dialler claims to be and, if it may not
-// join, why.
+// judge returns the node the dialler claims to be (or, for a redial
+// without credentials, the node whose server ID it presents) and, if it
+// may not join, why.
 func (rc *routeCheck) judge(c server.ClientAuthentication, ps *peerSet) (string, *refusal) {
 	opts := c.GetOpts()
 	name, user, _ := splitRouteUser(opts.Username)
@@ -245,7 +258,7 @@ func (rc *routeCheck) judge(c server.ClientAuthentication, ps *peerSet) (string,
 			// for it). Answered at once: held, it would take the place of
 			// the route this server dials there, closed as its duplicate
 			// meanwhile.
-			return "", &refusal{causeRedialed, fmt.Sprintf("route from %s refused: %s redials a route this node dialled, without credentials (nats-server keeps none for it)", from, node)}
+			return node, &refusal{causeRedialed, fmt.Sprintf("route from %s refused: %s redials a route this node dialled, without credentials (nats-server keeps none for it)", from, node)}
 		}
 		return "", &refusal{"no-name", fmt.Sprintf("route from %s refused: it does not say which node it is (not a herd node, or an older one)", from)}
 	case name == rc.self:
@@ -287,7 +300,7 @@ func (rc *routeCheck) judge(c server.ClientAuthentication, ps *peerSet) (string,
 
 // connectedNode is the node whose server ID is id among those this
 // server has routes to, or had before its last reload (which closed the
-// routes the node redials), or "".
+// routes the node redials), or let a route in from, or "".
 func (rc *routeCheck) connectedNode(id string) string {
 	if id == "" {
 		return ""
@@ -314,6 +327,25 @@ func (rc *routeCheck) noteNodes() {
 	for id, name := range nodes {
 		rc.nodeIDs[id] = name
 	}
+}
+
+// letIn remembers that the node name, with server ID id, dialled a route
+// this server let in: a node that never reloads notes the nodes it has
+// routes to only when it refuses one, and may have none to a node that
+// redials a route it accepted from there, after a cut closed them all.
+func (rc *routeCheck) letIn(id, name string) {
+	if id == "" || name == "" {
+		return
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.nodeIDs[id] == name {
+		return
+	}
+	if len(rc.nodeIDs) >= maxRepeats {
+		clear(rc.nodeIDs)
+	}
+	rc.nodeIDs[id] = name
 }
 
 // certNames lists what a certificate is for: its DNS and IP SANs, else

@@ -34,6 +34,10 @@ type routeCloses struct {
 	// (a refusal, or a cut expiring it): the chaos gate's redial
 	// (Server.routeRefused).
 	onRefused func(remote string, rid uint64)
+	// onGone, set before Start, is told of each route connection rid
+	// (0 if the line does not say) to remote that closed, for any reason
+	// (the chaos gate's short-pool watch, Server.routeGone).
+	onGone func(remote string, rid uint64)
 
 	mu sync.Mutex // guards n
 	n  map[string]uint64
@@ -71,7 +75,11 @@ func (r *routeCloses) noticef(format string, v []any) {
 	}
 	// nats-server closes a route with ParseError when the remote sends
 	// -ERR, which a herd node sends on a route only to refuse or expire it.
-	if rid, ok := routeID(format); ok && r.onRefused != nil && remote != "" && reason == server.ParseError {
+	rid, ok := routeID(format)
+	if r.onGone != nil && remote != "" {
+		r.onGone(remote, rid)
+	}
+	if ok && r.onRefused != nil && remote != "" && reason == server.ParseError {
 		r.onRefused(remote, rid)
 	}
 }

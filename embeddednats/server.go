@@ -130,6 +130,8 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.cfg.Chaos {
 		lg.cutting = s.check.cutting
 		s.closes.onRefused = s.routeRefused
+		s.closes.onGone = s.routeGone
+		s.check.onRedialed = s.routeRedialed
 	}
 	srv.SetLoggerV2(countingLogger{lg, &s.hits, &s.closes}, s.cfg.Debug, s.cfg.Trace, false)
 	s.srv = srv
