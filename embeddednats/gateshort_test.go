@@ -1,6 +1,7 @@
 package embeddednats
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -280,6 +281,23 @@ func (pp *proxiedPair) holdRedial(l *proxyLink, what string) (*proxyLink, bool) 
 	return redial, ok
 }
 
+// staysShort checks, for shortGrace/2, that B has not yet redialled its
+// routes to A, whose state short reports (an error says how it differs).
+// It fails the test if the state changed while B had not redialled, and
+// reports false if B redialled (wait).
+func (pp *proxiedPair) staysShort(short func() error) bool {
+	pp.t.Helper()
+	for start := time.Now(); time.Since(start) < shortGrace/2; time.Sleep(20 * time.Millisecond) {
+		if err := short(); err != nil {
+			if pp.overtaken() {
+				return false
+			}
+			pp.t.Fatal(err)
+		}
+	}
+	return !pp.overtaken()
+}
+
 // routeGen is the generation of s's routes to peer (routeMark).
 func routeGen(s *Server, peer string) uint64 {
 	return s.check.mark(peer).gen
@@ -393,15 +411,12 @@ func TestServer_BlockRoutes_shortPoolRedialled(t *testing.T) {
 			return false
 		}
 		// Nothing else dials that place: B stays short until it redials.
-		for start := time.Now(); time.Since(start) < shortGrace/2; time.Sleep(20 * time.Millisecond) {
+		if !pp.staysShort(func() error {
 			if n := len(routesTo(t, b, "A")); n != whole-1 {
-				if pp.overtaken() {
-					return false
-				}
-				t.Fatalf("B has %d routes to A before it redialled, want %d", n, whole-1)
+				return fmt.Errorf("B has %d routes to A before it redialled, want %d", n, whole-1)
 			}
-		}
-		if pp.overtaken() {
+			return nil
+		}) {
 			return false
 		}
 

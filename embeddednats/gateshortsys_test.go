@@ -1,10 +1,10 @@
 package embeddednats
 
 import (
+	"fmt"
 	"net"
 	"strconv"
 	"testing"
-	"time"
 )
 
 // A pinned account's route ($SYS) can be lost at both ends with nobody to
@@ -81,15 +81,12 @@ func TestServer_BlockRoutes_accountRouteRedialled(t *testing.T) {
 		}
 
 		// Nobody dials it: both ends stay without it, until B redials.
-		for start := time.Now(); time.Since(start) < shortGrace/2; time.Sleep(20 * time.Millisecond) {
+		if !pp.staysShort(func() error {
 			if n, m := len(routesTo(t, b, "A")), len(routesTo(t, a, "B")); n != whole-accounts || m != whole-accounts {
-				if pp.overtaken() {
-					return false
-				}
-				t.Fatalf("B has %d routes to A, A %d from B, before B redialled, want %d", n, m, whole-accounts)
+				return fmt.Errorf("B has %d routes to A, A %d from B, before B redialled, want %d", n, m, whole-accounts)
 			}
-		}
-		if pp.overtaken() {
+			return nil
+		}) {
 			return false
 		}
 		if n := pp.bLogs.count("redials a route this node dialled, without credentials"); n != 0 {
