@@ -29,8 +29,9 @@ import (
 // then the stale dial closes (the peer expires it) and nothing redials
 // it. Both ends keep the whole pool and no account route, for good.
 //
-// So a refused redial of peer P, or any close of a route to P, starts a
-// watch (at most one per peer): if
+// So a refused redial of peer P, or a close of a route to P (but one that
+// P refused or this server's reload removed: goneCounts), starts a watch
+// (at most one per peer): if
 // this server's routes to P are still short of a whole pool (the pooled
 // routes and those of the pinned accounts) after shortGrace, and P is not
 // cut, P's routes move to their next generation and are dialled anew, as
@@ -53,7 +54,7 @@ func (s *Server) routeRedialed(peer string) {
 }
 
 // routeGone is told (routeCloses) of each route connection rid to peer
-// that closed. It is called from nats-server's logging under the route's
+// that closed (goneCounts). It is called from nats-server's logging under the route's
 // lock, which routeCheck takes under rc.mu (Check): so rc.mu is taken
 // apart.
 func (s *Server) routeGone(peer string, rid uint64) {

@@ -209,5 +209,6 @@ func (l countingLogger) Noticef(format string, v ...any) {
 
 func (l countingLogger) Errorf(format string, v ...any) {
 	l.hits.errorf(format, v)
+	l.closes.errorf(format, v)
 	l.Logger.Errorf(format, v...)
 }

@@ -35,12 +35,59 @@ type routeCloses struct {
 	// (Server.routeRefused).
 	onRefused func(remote string, rid uint64)
 	// onGone, set before Start, is told of each route connection rid
-	// (0 if the line does not say) to remote that closed, for any reason
-	// (the chaos gate's short-pool watch, Server.routeGone).
+	// (0 if the line does not say) to remote that closed (the chaos
+	// gate's short-pool watch, Server.routeGone), but for two reasons
+	// that no redial of this server's mends (goneCounts).
 	onGone func(remote string, rid uint64)
 
-	mu sync.Mutex // guards n
+	mu sync.Mutex // guards n and violated
 	n  map[string]uint64
+	// violated holds the ids of the route connections the remote refused
+	// (answered with -ERR 'Authorization Violation'), until they close:
+	// nats-server logs that error just before it closes the route.
+	violated map[uint64]bool
+}
+
+// goneCounts reports whether a route's close is news to the short-pool
+// watch. Not if this server's own reload removed the route (RouteRemoved):
+// the reload dials what replaces it. Not if the remote refused it: the
+// remote does not let this node in (a wrong password or certificate, or a
+// cut at the remote), so a redial would fill nothing, and nats-server
+// redials the route anyway, backed off by the remote (refusals.go). Such a
+// refused route is registered here while the remote holds its refusal, so
+// the watch saw routes "left" and redialled every shortGrace: each redial
+// closed the routes it removed, which started the next watch, and a
+// refused node was dialled about once a second by every peer, each peer
+// reloading its options every 2s, for as long as the mistake lasted.
+func goneCounts(reason server.ClosedState, refused bool) bool {
+	return reason != server.RouteRemoved && !refused
+}
+
+// errorf notes a route connection that the remote refused.
+func (r *routeCloses) errorf(format string, v []any) {
+	if !strings.HasSuffix(format, routeError) || len(v) != 1 || v[0] != authViolation {
+		return
+	}
+	rid, ok := routeID(format)
+	if !ok {
+		return
+	}
+	r.mu.Lock()
+	if r.violated == nil || len(r.violated) >= maxRepeats {
+		r.violated = make(map[uint64]bool) // ids whose close never came: forget them
+	}
+	r.violated[rid] = true
+	r.mu.Unlock()
+}
+
+// refused reports whether the remote refused route connection rid, and
+// forgets it (it closed).
+func (r *routeCloses) refused(rid uint64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	was := r.violated[rid]
+	delete(r.violated, rid)
+	return was
 }
 
 // remoteTag starts the tag nats-server appends with the remote server's
@@ -76,7 +123,8 @@ func (r *routeCloses) noticef(format string, v []any) {
 	// nats-server closes a route with ParseError when the remote sends
 	// -ERR, which a herd node sends on a route only to refuse or expire it.
 	rid, ok := routeID(format)
-	if r.onGone != nil && remote != "" {
+	refused := ok && r.refused(rid)
+	if r.onGone != nil && remote != "" && goneCounts(reason, refused) {
 		r.onGone(remote, rid)
 	}
 	if ok && r.onRefused != nil && remote != "" && reason == server.ParseError {
