@@ -2,6 +2,7 @@ package embeddednats
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"slices"
@@ -148,6 +149,7 @@ func TestServer_BlockRoutes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s, logs := chaosMesh(t, tt.ca)
 			a, b, c := s[0], s[1], s[2]
+			wholeA, wholeB := wholePool(a.opts), wholePool(b.opts)
 			if !delivered(t, a, b, "before.cut") {
 				t.Fatal("A's message did not reach B before the cut")
 			}
@@ -174,8 +176,17 @@ func TestServer_BlockRoutes(t *testing.T) {
 			b.BlockRoutes(RouteBlock{})
 			wantPeers(t, "A–B healed", map[*Server][]string{a: {"B", "C"}, b: {"A", "C"}, c: {"A", "B"}})
 			t.Logf("A–B routes back %v after the heal", time.Since(healAt).Round(time.Millisecond))
+			// Back means one route: the rest of the pool follows, a TLS dial
+			// each, under load in up to 2s. A message of an account whose
+			// place in the pool is not filled yet has no route (nor has B's
+			// interest in it): wait for whole pools both ways, then it must
+			// get through.
+			waitFor(t, "A–B's route pools whole again", func() bool {
+				return len(routesTo(t, a, "B")) >= wholeA && len(routesTo(t, b, "A")) >= wholeB
+			})
+			t.Logf("A–B route pools whole %v after the heal", time.Since(healAt).Round(time.Millisecond))
 			if !delivered(t, a, b, "after.heal") {
-				t.Error("A's message did not reach B after the heal")
+				t.Errorf("A's message did not reach B after the heal; routes A→B %s, B→A %s", routeList(t, a, "B"), routeList(t, b, "A"))
 			}
 			if lines := errorLines(logs...); len(lines) > 0 {
 				t.Errorf("error lines during cut and heal:\n%s", strings.Join(lines, "\n"))
@@ -321,4 +332,14 @@ func TestServer_BlockRoutes_peerDialledRoutes(t *testing.T) {
 	waitFor(t, "A back at B", func() bool {
 		return len(routesTo(t, b, "A")) == whole && slices.Contains(b.Peers(), "A") && slices.Contains(a.Peers(), "B")
 	})
+}
+
+// routeList describes s's routes to the server named peer, for a failure.
+func routeList(t *testing.T, s *Server, peer string) string {
+	t.Helper()
+	var out []string
+	for _, r := range routesTo(t, s, peer) {
+		out = append(out, fmt.Sprintf("rid %d account %q solicited=%v", r.Rid, r.Account, r.DidSolicit))
+	}
+	return "[" + strings.Join(out, "; ") + "]"
 }
