@@ -20,21 +20,17 @@ func TestServer_refusedPeerNotRedialled(t *testing.T) {
 	window := 6 * time.Second
 	proxyW := startProxy(t, "")
 	wLogs := newCapture(slog.LevelInfo)
-	wc := testConfig(t, "W")
-	withRouteAuth("wrong-staple")(&wc)
+	wc := loggedAuthConfig(t, "W", "wrong-staple", wLogs)
 	wc.PeersOnly, wc.Chaos = true, true
 	wc.ClusterAdvertise = proxyW.addr
 	wc.Peers = []Peer{{Name: "A", Route: "127.0.0.1:0"}} // A dials W
-	wc.Logger = slog.New(teeHandler{wLogs, wc.Logger.Handler()})
 	w := startServer(t, wc)
 	proxyW.setTarget(w.ClusterAddr())
 
 	aLogs := newCapture(slog.LevelInfo)
-	ac := testConfig(t, "A")
-	withRouteAuth("right-horse-battery")(&ac)
+	ac := loggedAuthConfig(t, "A", "right-horse-battery", aLogs)
 	ac.PeersOnly, ac.Chaos = true, true
 	ac.Peers = []Peer{{Name: "W", Route: proxyW.addr}}
-	ac.Logger = slog.New(teeHandler{aLogs, ac.Logger.Handler()})
 	a := startServer(t, ac)
 
 	// W has held a refusal of A (its second and later ones are held).

@@ -25,6 +25,16 @@ func withRouteAuth(pw Secret) func(*Config) {
 	}
 }
 
+// loggedAuthConfig is name's test config with the route password pw,
+// logging to logs as well.
+func loggedAuthConfig(t *testing.T, name string, pw Secret, logs *captureHandler) Config {
+	t.Helper()
+	c := testConfig(t, name)
+	withRouteAuth(pw)(&c)
+	c.Logger = slog.New(teeHandler{logs, c.Logger.Handler()})
+	return c
+}
+
 // One server with the wrong route password, dialled by its neighbor A and,
 // through A's gossip, by B and C: every dial of it is refused, and the
 // refusals back off instead of the hundreds of TLS connections a second
@@ -34,18 +44,13 @@ func TestServer_refusedRouteBacksOff(t *testing.T) {
 	window := 6 * time.Second
 	wLogs := newCapture(slog.LevelInfo)
 	proxyW := startProxy(t, "")
-	wc := testConfig(t, "W")
-	withRouteAuth("wrong-staple")(&wc)
+	wc := loggedAuthConfig(t, "W", "wrong-staple", wLogs)
 	wc.ClusterAdvertise = proxyW.addr
-	wc.Logger = slog.New(teeHandler{wLogs, wc.Logger.Handler()})
 	w := startServer(t, wc)
 	proxyW.setTarget(w.ClusterAddr())
 
-	aLogs := newCapture(slog.LevelInfo)
-	ac := testConfig(t, "A")
-	withRouteAuth("right-horse-battery")(&ac)
+	ac := loggedAuthConfig(t, "A", "right-horse-battery", newCapture(slog.LevelInfo))
 	ac.Routes = []string{proxyW.addr}
-	ac.Logger = slog.New(teeHandler{aLogs, ac.Logger.Handler()})
 	a := startServer(t, ac)
 	bc := testConfig(t, "B")
 	withRouteAuth("right-horse-battery")(&bc)
