@@ -31,11 +31,11 @@ import (
 //
 // So a refused redial of peer P, or a close of a route to P (but one that
 // P refused or this server's reload removed: goneCounts), starts a watch
-// (at most one per peer): if
-// this server's routes to P are still short of a whole pool (the pooled
-// routes and those of the pinned accounts) after shortGrace, and P is not
-// cut, P's routes move to their next generation and are dialled anew, as
-// redialStale does. No dial of this server's is in flight then. The
+// (at most one per peer): if this server's routes to P are still short of
+// a whole pool (the pooled routes and those of the pinned accounts) after
+// shortGrace, and P is not cut, P's routes move to their next generation
+// and are dialled anew, as redialStale does. No dial of this server's is
+// in flight then. The
 // redial makes P redial for a moment too, so the watch bounds the redials
 // to one per shortGrace per peer. A watch started by a route close
 // redials only if P still has some routes here: with none, P is down or
@@ -54,9 +54,9 @@ func (s *Server) routeRedialed(peer string) {
 }
 
 // routeGone is told (routeCloses) of each route connection rid to peer
-// that closed (goneCounts). It is called from nats-server's logging under the route's
-// lock, which routeCheck takes under rc.mu (Check): so rc.mu is taken
-// apart.
+// that closed (goneCounts). It is called from nats-server's logging under
+// the route's lock, which routeCheck takes under rc.mu (Check): so rc.mu
+// is taken apart.
 func (s *Server) routeGone(peer string, rid uint64) {
 	s.goRunning(func() {
 		if s.check.shortSeen(peer, time.Now(), true, rid) {
