@@ -132,7 +132,6 @@ func TestFiveHosts(t *testing.T) {
 	byNode := l.byNode
 	nl := l.net
 	herd := l.herd
-	file := l.file
 	for _, n := range []string{"Welsh", "Wilkes", "Goloman", "Holiday", "Hands"} { // any order
 		l.start(n)
 	}
@@ -218,9 +217,7 @@ func TestFiveHosts(t *testing.T) {
 	if six == five+sixthNode {
 		t.Fatal("could not add Sixth to Welsh's neighbors in the herd file")
 	}
-	if err := os.WriteFile(file, []byte(six), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	l.writeHerdFile(six)
 	l.start("Sixth")
 	added := time.Now()
 	l.reloadAll(six, "Goloman", "Hands", "Holiday", "Welsh", "Wilkes")
@@ -363,9 +360,7 @@ func (l *lab) waitOut(node, re string) {
 // reloadAll rewrites the herd file and sends SIGHUP to every running node.
 func (l *lab) reloadAll(data string, nodes ...string) {
 	l.t.Helper()
-	if err := os.WriteFile(l.file, []byte(data), 0o644); err != nil {
-		l.t.Fatal(err)
-	}
+	l.writeHerdFile(data)
 	for _, n := range nodes {
 		p := l.proc(n)
 		p.stdout.Reset()
@@ -375,6 +370,20 @@ func (l *lab) reloadAll(data string, nodes ...string) {
 	}
 	for _, n := range nodes {
 		l.waitOut(n, `reloaded the herd file`)
+	}
+}
+
+// writeHerdFile replaces the herd file as an editor or a deploy tool does:
+// aside, then renamed over it, so that a node starting or reloading at that
+// moment reads the old file or the new one, never a truncated one.
+func (l *lab) writeHerdFile(data string) {
+	l.t.Helper()
+	tmp := l.file + ".new"
+	if err := os.WriteFile(tmp, []byte(data), 0o644); err != nil {
+		l.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, l.file); err != nil {
+		l.t.Fatal(err)
 	}
 }
 

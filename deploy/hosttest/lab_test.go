@@ -131,10 +131,27 @@ func (l *lab) waitUnreachable(node string, peers ...string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			l.t.Fatalf("%s reports unreachable peers %v, want %v (last error %v)", node, hz.UnreachablePeers, peers, err)
+			l.t.Fatalf("%s reports unreachable peers %v, want %v (last error %v); its routes:\n%s", node, hz.UnreachablePeers, peers, err, l.routes(node))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// routes is node's /routez (with subscription counts), for a failure's
+// message: which remote servers the node believes it is connected to.
+func (l *lab) routes(node string) string {
+	h := l.host(node)
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: h.Dial, DisableKeepAlives: true}}
+	resp, err := client.Get("http://" + net.JoinHostPort(h.IP, "18222") + "/routez")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err.Error()
+	}
+	return string(body)
 }
 
 // passiveOpens is how many TCP connections node's host has accepted:
