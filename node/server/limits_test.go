@@ -82,7 +82,7 @@ func TestServer_LimitsLogged(t *testing.T) {
 		}
 	}()
 	wait.For(t, "outstanding limit logged", func() bool { return logs.contains("outstanding replies limit") })
-	wait.For(t, "write timeout logged", func() bool { return logs.contains("write failed or timed out") })
+	wait.Within(t, fillTimeout, "write timeout logged", func() bool { return logs.contains("write failed or timed out") })
 	wait.For(t, "slow client closed", func() bool { return ts.NumConns() == 0 })
 }
 

@@ -350,6 +350,13 @@ func TestServer_LineLimitBoundary(t *testing.T) {
 	}
 }
 
+// fillTimeout bounds the wait for a write timeout of a client that never
+// reads: the server's writes block only once its socket's send buffer is
+// full, which the kernel grows up to net.ipv4.tcp_wmem's maximum (4 MB
+// here: about 3,300 of the WHATSAT replies below). Under a loaded race run
+// that filling alone took more than wait.Timeout.
+const fillTimeout = time.Minute
+
 // A client that never reads its replies is cut off by the write timeout,
 // and meanwhile another client is served as usual.
 func TestServer_SlowReader(t *testing.T) {
@@ -381,7 +388,7 @@ func TestServer_SlowReader(t *testing.T) {
 		if err == nil {
 			t.Fatal("slow client wrote 8 MB without reading: server kept reading it")
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(fillTimeout):
 		t.Fatal("slow client was not disconnected")
 	}
 	wait.For(t, "slow connection dropped", func() bool { return ts.NumConns() == 0 })
