@@ -230,9 +230,11 @@ func TestFiveHosts(t *testing.T) {
 	at = l.iamat("Sixth", "from-sixth", "+4+4")
 	l.waitEverywhere("from-sixth", at)
 
-	// Remove it again: the others reload the five-host file and drop it at
-	// once, saying so once each; Sixth keeps running (and dialling them,
-	// refused) until it is stopped, and nobody dials it meanwhile.
+	// Remove it again, seconds after it joined (its route pools may still
+	// be filling): the others reload the five-host file and drop it once
+	// their routes to it are quiet, saying so once each; Sixth keeps
+	// running (and dialling them, refused) until it is stopped, and nobody
+	// dials it meanwhile.
 	l.reloadAll(five, "Goloman", "Hands", "Holiday", "Welsh", "Wilkes")
 	for _, n := range []string{"Goloman", "Hands", "Holiday", "Welsh", "Wilkes"} {
 		if got := strings.Count(l.proc(n).stdout.String(), "removed peers [Sixth]"); got != 1 {
