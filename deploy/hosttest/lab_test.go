@@ -81,11 +81,9 @@ func (l *lab) waitOn(client, at string, nodes ...string) {
 // healthy, or unhealthy.
 func (l *lab) waitHealth(node string, healthy bool) {
 	l.t.Helper()
-	h := l.host(node)
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: h.Dial, DisableKeepAlives: true}}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := client.Get("http://" + net.JoinHostPort(h.IP, "18222") + "/healthz")
+		resp, err := l.monitorGet(node, "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if (resp.StatusCode == http.StatusOK) == healthy {
@@ -101,9 +99,7 @@ func (l *lab) waitHealth(node string, healthy bool) {
 
 // health is node's /healthz answer, asked from inside its host.
 func (l *lab) health(node string) (int, healthz, error) {
-	h := l.host(node)
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: h.Dial, DisableKeepAlives: true}}
-	resp, err := client.Get("http://" + net.JoinHostPort(h.IP, "18222") + "/healthz")
+	resp, err := l.monitorGet(node, "/healthz")
 	if err != nil {
 		return 0, healthz{}, err
 	}
@@ -137,21 +133,32 @@ func (l *lab) waitUnreachable(node string, peers ...string) {
 	}
 }
 
-// routes is node's /routez (with subscription counts), for a failure's
-// message: which remote servers the node believes it is connected to.
-func (l *lab) routes(node string) string {
+// monitorGet asks node's monitor port for path, from inside its host.
+func (l *lab) monitorGet(node, path string) (*http.Response, error) {
 	h := l.host(node)
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: h.Dial, DisableKeepAlives: true}}
-	resp, err := client.Get("http://" + net.JoinHostPort(h.IP, "18222") + "/routez")
+	return client.Get("http://" + net.JoinHostPort(h.IP, "18222") + path)
+}
+
+// monitorBody is node's answer to path on its monitor port.
+func (l *lab) monitorBody(node, path string) (string, error) {
+	resp, err := l.monitorGet(node, path)
 	if err != nil {
-		return err.Error()
+		return "", err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
+	return string(body), err
+}
+
+// routes is node's /routez (with subscription counts), for a failure's
+// message: which remote servers the node believes it is connected to.
+func (l *lab) routes(node string) string {
+	body, err := l.monitorBody(node, "/routez")
 	if err != nil {
 		return err.Error()
 	}
-	return string(body)
+	return body
 }
 
 // passiveOpens is how many TCP connections node's host has accepted:

@@ -5,9 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -472,18 +470,11 @@ func (l *regionsLab) crossRegion() crossing {
 // monitor gets path from node's monitor port.
 func (l *regionsLab) monitor(node, path string) string {
 	l.t.Helper()
-	h := l.host(node)
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: h.Dial, DisableKeepAlives: true}}
-	resp, err := client.Get("http://" + net.JoinHostPort(h.IP, "18222") + path)
+	body, err := l.monitorBody(node, path)
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	return string(body)
+	return body
 }
 
 // TestRegions_WAN runs the topology of deploy/regions.yaml on nine hosts in
