@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"slices"
@@ -72,7 +73,7 @@ func (c *Client) conn(u string) (*nats.Conn, error) {
 	if nc, ok := c.conns[u]; ok && !nc.IsClosed() {
 		return nc, nil
 	}
-	nc, err := nats.Connect(u, c.opts...)
+	nc, err := connect(u, c.timeout, c.opts)
 	if errors.Is(err, nats.ErrAuthorization) {
 		return nil, fmt.Errorf("connect to %s: the server refused the credentials: wrong system password (HERD_SYSTEM_PASSWORD) or user (NATS_USER), or the herd has no system user: %w", u, err)
 	}
@@ -434,4 +435,21 @@ func (c *Client) Start(ctx context.Context, node string) (Status, error) {
 		return Status{}, err
 	}
 	return c.Do(ctx, v, node, VerbStart, Request{})
+}
+
+// connect dials u, again while the server closes the connection during
+// the handshake (EOF) and the timeout allows. nats-server closes a client
+// that has sent its CONNECT as a user of another account ($SYS) but is not
+// yet registered there when its options are reloaded, and every chaos cut
+// and heal reloads them (reload.go, clientHasMovedToDifferentAccount).
+func connect(u string, timeout time.Duration, opts []nats.Option) (*nats.Conn, error) {
+	deadline := time.Now().Add(timeout)
+	for attempt := 1; ; attempt++ {
+		nc, err := nats.Connect(u, opts...)
+		pause := time.Duration(attempt) * 20 * time.Millisecond
+		if err == nil || !errors.Is(err, io.EOF) || time.Now().Add(pause).After(deadline) {
+			return nc, err
+		}
+		time.Sleep(pause)
+	}
 }
