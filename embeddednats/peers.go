@@ -240,19 +240,19 @@ const (
 // waitRoutesQuiet waits until the routes to the named peers have not
 // changed for removalQuiet, for at most removalWaitMax, or until Close.
 func (s *Server) waitRoutesQuiet(srv *server.Server, names []string) {
-	routes := func() string {
+	routes := func() []uint64 {
 		rz, err := srv.Routez(&server.RoutezOptions{})
 		if err != nil {
-			return ""
+			return nil
 		}
-		var rids []string
+		var rids []uint64
 		for _, r := range rz.Routes {
 			if slices.Contains(names, r.RemoteName) {
-				rids = append(rids, strconv.FormatUint(r.Rid, 10))
+				rids = append(rids, r.Rid)
 			}
 		}
 		slices.Sort(rids)
-		return strings.Join(rids, ",")
+		return rids
 	}
 	start := time.Now()
 	last, since := routes(), start
@@ -265,7 +265,7 @@ func (s *Server) waitRoutesQuiet(srv *server.Server, names []string) {
 		case <-tick.C:
 		}
 		now := time.Now()
-		if cur := routes(); cur != last {
+		if cur := routes(); !slices.Equal(cur, last) {
 			last, since = cur, now
 		}
 		if now.Sub(since) >= removalQuiet {
