@@ -437,19 +437,34 @@ func (c *Client) Start(ctx context.Context, node string) (Status, error) {
 	return c.Do(ctx, v, node, VerbStart, Request{})
 }
 
-// connect dials u, again while the server closes the connection during
-// the handshake (EOF) and the timeout allows. nats-server closes a client
-// that has sent its CONNECT as a user of another account ($SYS) but is not
-// yet registered there when its options are reloaded, and every chaos cut
-// and heal reloads them (reload.go, clientHasMovedToDifferentAccount).
+// connect dials u, again while the server interrupts the handshake and
+// the timeout allows:
+//   - nats-server closes a client that has sent its CONNECT as a user of
+//     another account ($SYS) but is not yet registered there when its
+//     options are reloaded (io.EOF), and every chaos cut and heal reloads
+//     them (reload.go, clientHasMovedToDifferentAccount);
+//   - nats-server sends a client its first PING 2 s after the accept
+//     (firstClientPingInterval); a CONNECT that takes longer (a reload
+//     holds the server, the machine is starved) gets that PING before the
+//     handshake's PONG, and nats.go refuses it (pingBeforePong).
 func connect(u string, timeout time.Duration, opts []nats.Option) (*nats.Conn, error) {
 	deadline := time.Now().Add(timeout)
 	for attempt := 1; ; attempt++ {
 		nc, err := nats.Connect(u, opts...)
 		pause := time.Duration(attempt) * 20 * time.Millisecond
-		if err == nil || !errors.Is(err, io.EOF) || time.Now().Add(pause).After(deadline) {
+		if err == nil || !handshakeInterrupted(err) || time.Now().Add(pause).After(deadline) {
 			return nc, err
 		}
 		time.Sleep(pause)
 	}
+}
+
+// pingBeforePong is how nats.go (v1.55, sendConnect) reports a PING where
+// its handshake wants the PONG; it has no error value for it.
+const pingBeforePong = "expected 'PONG', got 'PING'"
+
+// handshakeInterrupted reports whether err is one of connect's two
+// interrupted handshakes.
+func handshakeInterrupted(err error) bool {
+	return errors.Is(err, io.EOF) || strings.Contains(err.Error(), pingBeforePong)
 }
