@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/herdhq/herd/embeddednats"
 )
 
 // DefaultTimeout bounds one request of the Client, and its wait for the
@@ -446,7 +448,8 @@ func (c *Client) Start(ctx context.Context, node string) (Status, error) {
 //   - nats-server sends a client its first PING 2 s after the accept
 //     (firstClientPingInterval); a CONNECT that takes longer (a reload
 //     holds the server, the machine is starved) gets that PING before the
-//     handshake's PONG, and nats.go refuses it (pingBeforePong).
+//     handshake's PONG, and nats.go refuses it
+//     (embeddednats.PingBeforePong).
 func connect(u string, timeout time.Duration, opts []nats.Option) (*nats.Conn, error) {
 	deadline := time.Now().Add(timeout)
 	for attempt := 1; ; attempt++ {
@@ -459,12 +462,8 @@ func connect(u string, timeout time.Duration, opts []nats.Option) (*nats.Conn, e
 	}
 }
 
-// pingBeforePong is how nats.go (v1.55, sendConnect) reports a PING where
-// its handshake wants the PONG; it has no error value for it.
-const pingBeforePong = "expected 'PONG', got 'PING'"
-
 // handshakeInterrupted reports whether err is one of connect's two
 // interrupted handshakes.
 func handshakeInterrupted(err error) bool {
-	return errors.Is(err, io.EOF) || strings.Contains(err.Error(), pingBeforePong)
+	return errors.Is(err, io.EOF) || embeddednats.PingBeforePong(err)
 }
