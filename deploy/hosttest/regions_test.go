@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -19,6 +20,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/herdhq/herd/bus"
 	"github.com/herdhq/herd/deploy"
 	"github.com/herdhq/herd/deploy/herdfile"
 	"github.com/herdhq/herd/deploy/hosttest/wan"
@@ -213,14 +215,20 @@ func (l *regionsLab) warm(client string) {
 // NATS port (the subjects the nodes subscribe to, so no new interest
 // crosses a gateway) and reports when a record of a client first arrives.
 type arrivals struct {
-	mu    sync.Mutex                      // guards first
-	first map[string]map[string]time.Time // client → node → first arrival
+	mu    sync.Mutex                    // guards first
+	first map[string]map[string]arrival // client → node → first arrival
 	conns []*nats.Conn
+}
+
+// arrival is when a node got its first copy of a record, and from whom.
+type arrival struct {
+	at     time.Time
+	sender string
 }
 
 func (l *regionsLab) watchArrivals(nodes ...string) *arrivals {
 	l.t.Helper()
-	a := &arrivals{first: map[string]map[string]time.Time{}}
+	a := &arrivals{first: map[string]map[string]arrival{}}
 	for _, n := range nodes {
 		h := l.host(n)
 		nc, err := nats.Connect("nats://"+net.JoinHostPort(h.IP, "14222"), nats.SetCustomDialer(nsDialer{h}), nats.Name("arrivals"))
@@ -235,10 +243,10 @@ func (l *regionsLab) watchArrivals(nodes ...string) *arrivals {
 			for line := range strings.SplitSeq(string(m.Data), "\n") {
 				if f := strings.Fields(line); len(f) > 3 {
 					if a.first[f[3]] == nil {
-						a.first[f[3]] = map[string]time.Time{}
+						a.first[f[3]] = map[string]arrival{}
 					}
 					if _, ok := a.first[f[3]][n]; !ok {
-						a.first[f[3]][n] = now
+						a.first[f[3]][n] = arrival{now, m.Header.Get(bus.HeaderSender)}
 					}
 				}
 			}
@@ -254,24 +262,24 @@ func (l *regionsLab) watchArrivals(nodes ...string) *arrivals {
 }
 
 // wait returns, once client's record has reached every one of nodes, the
-// latest first arrival.
-func (a *arrivals) wait(t *testing.T, client string, nodes []string) time.Time {
+// latest first arrival, and the first arrival at each of nodes.
+func (a *arrivals) wait(t *testing.T, client string, nodes []string) (time.Time, map[string]arrival) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		a.mu.Lock()
-		got := a.first[client]
+		got := maps.Clone(a.first[client])
+		a.mu.Unlock()
 		last, all := time.Time{}, true
 		for _, n := range nodes {
-			at, ok := got[n]
+			first, ok := got[n]
 			all = all && ok
-			if at.After(last) {
-				last = at
+			if first.at.After(last) {
+				last = first.at
 			}
 		}
-		a.mu.Unlock()
 		if all {
-			return last
+			return last, got
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s's record reached only %v of %v", client, got, nodes)
@@ -498,12 +506,19 @@ func TestRegions_WAN(t *testing.T) {
 	ap, us := l.shipped.RegionNodes("ap"), l.shipped.RegionNodes("us")
 	arr := l.watchArrivals(append(slices.Clone(ap), us...)...)
 	var toAP, toUS []time.Duration
+	var viaUS []string // records whose first copy at a node of ap came from us
 	for i := range 5 {
 		client := fmt.Sprintf("timed-%d", i)
 		sent := time.Now()
 		l.iamat("Berlin", client, "+52.52+13.40")
-		toAP = append(toAP, arr.wait(t, client, ap).Sub(sent))
-		toUS = append(toUS, arr.wait(t, client, us).Sub(sent))
+		lastAP, first := arr.wait(t, client, ap)
+		lastUS, _ := arr.wait(t, client, us)
+		toAP, toUS = append(toAP, lastAP.Sub(sent)), append(toUS, lastUS.Sub(sent))
+		for _, n := range ap {
+			if s := first[n].sender; l.regionOf[s] == "us" {
+				viaUS = append(viaUS, fmt.Sprintf("%s: %s first from %s", client, n, s))
+			}
+		}
 	}
 	arr.close()
 	t.Logf("IAMAT at Berlin (eu) to every node of ap: %v (median %v); of us: %v (median %v); one-way WAN delay %v",
@@ -513,8 +528,17 @@ func TestRegions_WAN(t *testing.T) {
 			t.Errorf("a record reached ap in %v, less than the WAN delay %v: the lab's WAN is not in the path", d, wanDelay)
 		}
 	}
-	if m := median(toAP); m > 2*wanDelay {
-		t.Errorf("median time to every node of ap %v: more than one crossing (%v) — relayed through us?", m, wanDelay)
+	// One crossing (Madrid–Mumbai) reaches ap first; through us it takes
+	// two (Paris–Boston, Austin–Tokyo). Who sent each node its first copy
+	// says which path won, however slow a loaded machine makes the hops
+	// inside a region (a bound on the time, twice the WAN delay, failed
+	// at 82 ms under load). A loaded machine may let the longer path win
+	// once; the majority must not.
+	if len(viaUS) > 0 {
+		t.Logf("first copies at ap that came through us: %v", viaUS)
+	}
+	if len(viaUS) >= 3 {
+		t.Errorf("records reached ap through us (two crossings) %d times in 5 IAMATs: %v", len(viaUS), viaUS)
 	}
 
 	// What an IAMAT costs the WAN, with regions.
