@@ -488,8 +488,9 @@ func (l *regionsLab) monitor(node, path string) string {
 // TestRegions_WAN runs the topology of deploy/regions.yaml on nine hosts in
 // three regions, 40 ms apart each way, nothing between hosts of a region:
 //
-//   - an IAMAT in eu reaches every node of ap after about one WAN delay
-//     (one crossing: Madrid–Mumbai), not one per hop;
+//   - an IAMAT in eu reaches ap by one crossing (Madrid–Mumbai): every
+//     node of ap has its first copy from eu or ap, not through us, and
+//     no sooner than one WAN delay;
 //   - ap's gateways cut: each region keeps serving its clients and
 //     flooding inside, and no record crosses; healed: every node holds
 //     every record within 5 s;
