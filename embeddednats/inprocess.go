@@ -32,16 +32,14 @@ func PingBeforePong(err error) bool {
 }
 
 // handshake connects with o, again while the server's first PING
-// overtakes the handshake, until o.Timeout has passed in all.
+// overtakes the handshake, until o.Timeout has passed. Each attempt keeps
+// the whole o.Timeout: the connection keeps its options for reconnects.
 func handshake(o nats.Options) (*nats.Conn, error) {
 	deadline := time.Now().Add(o.Timeout)
 	for {
 		nc, err := o.Connect()
-		if err == nil || !PingBeforePong(err) {
+		if err == nil || !PingBeforePong(err) || time.Now().After(deadline) {
 			return nc, err
-		}
-		if o.Timeout = time.Until(deadline); o.Timeout <= 0 {
-			return nil, err
 		}
 	}
 }
