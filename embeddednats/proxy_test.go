@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // tcpProxy forwards a fixed local address to a target so a test can cut a
@@ -18,6 +19,10 @@ type tcpProxy struct {
 	target    string        // written once before targetSet is closed
 
 	accepts atomic.Int64 // connections accepted: dials of the target
+	// stallNext, when set, is how long the next connection holds what its
+	// client sends before passing it on (the target's auth timer runs
+	// meanwhile); the connections after it are not held.
+	stallNext atomic.Int64
 
 	// mu guards ln and conns.
 	mu    sync.Mutex
@@ -70,7 +75,11 @@ func (p *tcpProxy) serve(ln net.Listener) {
 			if !p.track(c, up) {
 				return
 			}
-			p.wg.Go(func() { p.pipe(up, c) })
+			stall := time.Duration(p.stallNext.Swap(0))
+			p.wg.Go(func() {
+				time.Sleep(stall) // the delay under test, not a wait for a condition
+				p.pipe(up, c)
+			})
 			p.wg.Go(func() { p.pipe(c, up) })
 		}
 	})
