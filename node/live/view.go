@@ -68,6 +68,15 @@ const (
 	EventRepair = "repair" // Node stored N records by anti-entropy
 )
 
+// Why a node is drawn down (Event.Why of EventDown), so that an operator
+// tells a node stopped in order from one whose routes closed (it died,
+// or the network cut it off) and from one still routed but silent (hung).
+const (
+	WhyStopped = "stopped"  // it said goodbye (Beat.Bye)
+	WhyNoRoute = "no route" // no node heard on time has a route to it
+	WhySilent  = "silent"   // no heartbeat for DownAfter
+)
+
 // Event is a change worth a line in the page's log.
 type Event struct {
 	Kind string `json:"kind"`
@@ -75,6 +84,7 @@ type Event struct {
 	A    string `json:"a,omitempty"`
 	B    string `json:"b,omitempty"`
 	N    uint64 `json:"n,omitempty"`
+	Why  string `json:"why,omitempty"` // EventDown: one of the Why constants
 }
 
 // Hello is the first event of a stream: the topology and timings.
@@ -263,9 +273,10 @@ func (v *view) frame(now time.Time) (f Frame, ok bool) {
 		nv := NodeView{Name: name, State: StateUnknown, Age: -1, Peers: []string{}}
 		seen, ok := v.nodes[name]
 		witnessed := onTime[name] || listed[name] || len(onTime) == 0
+		why := ""
 		switch {
 		case ok && seen.beat.Bye:
-			nv.State = StateDown
+			nv.State, why = StateDown, WhyStopped
 		case ok && now.Sub(seen.at) <= v.cfg.DownAfter && witnessed:
 			nv.State = StateUp
 			nv.Peers = seen.beat.Peers
@@ -278,8 +289,10 @@ func (v *view) frame(now time.Time) (f Frame, ok bool) {
 				peers[name] = seen.beat.Peers
 				cuts[name] = seen.beat.Cut
 			}
+		case ok && now.Sub(seen.at) <= v.cfg.DownAfter: // not witnessed
+			nv.State, why = StateDown, WhyNoRoute
 		case ok || now.Sub(v.since) > v.cfg.DownAfter:
-			nv.State = StateDown
+			nv.State, why = StateDown, WhySilent
 		}
 		if ok {
 			nv.Age = now.Sub(seen.at).Milliseconds()
@@ -290,11 +303,11 @@ func (v *view) frame(now time.Time) (f Frame, ok bool) {
 		}
 		// A node cut off is no news of its own: its edges say it.
 		if prev := v.nodeState[name]; prev != "" && prev != StateUnknown && prev != StateCut && prev != nv.State && nv.State != StateUnknown && nv.State != StateCut {
-			kind := EventDown
+			ev := Event{Kind: EventDown, Node: name, Why: why}
 			if nv.State == StateUp {
-				kind = EventUp
+				ev = Event{Kind: EventUp, Node: name}
 			}
-			f.Events = append(f.Events, Event{Kind: kind, Node: name})
+			f.Events = append(f.Events, ev)
 		}
 		v.nodeState[name] = nv.State
 		f.Nodes = append(f.Nodes, nv)

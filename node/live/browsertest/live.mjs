@@ -136,10 +136,14 @@ try {
   await page.waitForFunction((n) => [...document.querySelectorAll('.edge')]
     .filter((e) => e.dataset.a === n || e.dataset.b === n)
     .every((e) => e.dataset.state !== 'up'), stopped.node);
-  await page.waitForSelector('#log li.down');
+  // The log line says why it is down (a goodbye, no route, silence).
+  const why = await (await page.waitForFunction((n) => {
+    const li = [...document.querySelectorAll('#log li.down')].find((l) => l.textContent.includes(n));
+    return li && (li.dataset.why || '?');
+  }, stopped.node)).jsonValue();
   const down = path.join(outDir, 'live-down.png');
   await page.screenshot({ path: down });
-  say({ step: 'down', ms, path: down, problems });
+  say({ step: 'down', ms, why, path: down, problems });
 } finally {
   await browser.close();
 }

@@ -12,10 +12,11 @@ let map = null;
 let hello = null;
 const hopRates = [];
 
-function log(kind, text) {
+function log(kind, text, why) {
   const li = document.createElement('li');
   li.className = kind;
   li.dataset.kind = kind;
+  if (why) li.dataset.why = why;
   const t = document.createElement('time');
   t.textContent = new Date().toLocaleTimeString('en-GB', { hour12: false }) + '.' + String(Date.now() % 1000).padStart(3, '0');
   li.append(t, text);
@@ -46,7 +47,7 @@ function onFrame(f) {
   });
   for (const ev of f.events) {
     switch (ev.kind) {
-      case 'down': log('down', `● ${ev.node} is down`); break;
+      case 'down': log('down', ev.why === 'stopped' ? `● ${ev.node} stopped` : `● ${ev.node} is down (${ev.why})`, ev.why); break;
       case 'up': log('up', `● ${ev.node} is back`); break;
       case 'cut': log('cut', `✕ route ${ev.a} – ${ev.b} cut`); break;
       case 'healed': log('healed', `✓ route ${ev.a} – ${ev.b} healed`); break;
