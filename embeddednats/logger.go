@@ -101,11 +101,11 @@ func (s *slogLogger) Errorf(format string, v ...any) {
 		// handshake at that moment is dropped by its dialler.
 		s.log(slog.LevelInfo, format+" (the dialler dropped it: herd chaos cuts are in place, or were a moment ago)", v)
 	case (strings.HasSuffix(format, routeError) || strings.HasSuffix(format, gatewayError)) && len(v) == 1 && v[0] == authTimeout:
-		// The peer's auth timer (2 s from its accept) ran out before this
-		// node's CONNECT was read there: a starved machine (seen while nine
-		// nodes started at once under the race detector) or a slow link.
-		// nats-server dials again; a route or gateway that never forms is
-		// reported by the herd's own health and metrics.
+		// The peer's auth timer (2 s from its accept, 3 s with TLS) ran out
+		// before this node's CONNECT was read there: a starved machine (seen
+		// while nine nodes started at once under the race detector) or a
+		// slow link. nats-server dials again; a route or gateway that never
+		// forms shows in /healthz (unreachable peers and regions).
 		s.log(slog.LevelWarn, format+": the peer did not get this node's CONNECT within its auth timeout (a busy machine or a slow link); nats-server dials again", v)
 	case strings.HasSuffix(format, routeError) && len(v) == 1 && v[0] == authViolation:
 		// The dialling side learns nothing but this from a refusal.
