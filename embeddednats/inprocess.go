@@ -3,7 +3,6 @@ package embeddednats
 import (
 	"fmt"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -17,32 +16,6 @@ import (
 // start on a loaded machine ("connect in-process: read pipe: i/o
 // timeout"); the bus's own link allows 10 s too (bus.linkTimeout).
 const inProcessTimeout = 10 * time.Second
-
-// pingBeforePong is how nats.go (v1.55, sendConnect) refuses a handshake in
-// which the server's PING came before its PONG; it has no error value.
-const pingBeforePong = "expected 'PONG', got 'PING'"
-
-// PingBeforePong reports whether err is nats.go's refusal of a handshake
-// that took longer than nats-server's first PING to a client: the server
-// sends it 2 s after the accept (firstClientPingInterval) whether or not
-// the CONNECT has been answered, and nats.go wants the PONG first. Dialling
-// again is the remedy.
-func PingBeforePong(err error) bool {
-	return err != nil && strings.Contains(err.Error(), pingBeforePong)
-}
-
-// handshake connects with o, again while the server's first PING
-// overtakes the handshake, until o.Timeout has passed. Each attempt keeps
-// the whole o.Timeout: the connection keeps its options for reconnects.
-func handshake(o nats.Options) (*nats.Conn, error) {
-	deadline := time.Now().Add(o.Timeout)
-	for {
-		nc, err := o.Connect()
-		if err == nil || !PingBeforePong(err) || time.Now().After(deadline) {
-			return nc, err
-		}
-	}
-}
 
 // wrappedServer hands nats.go the client's end of each in-process pipe
 // through wrap (Server.wrapPipe, for tests).
@@ -132,7 +105,10 @@ func (s *Server) connect(id *nodeIdentity, opts []nats.Option) (*nats.Conn, erro
 			userClosed(nc)
 		}
 	}
-	nc, err := handshake(o)
+	// Only the first PING is dialled through here: an io.EOF in process
+	// is as likely this server closing, which must fail the node's start
+	// at once, not after inProcessTimeout.
+	nc, err := redial(o.Timeout, o.Connect, pingBeforePong)
 	if err != nil {
 		return nil, fmt.Errorf("connect in-process: %w", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"slices"
@@ -75,7 +74,7 @@ func (c *Client) conn(u string) (*nats.Conn, error) {
 	if nc, ok := c.conns[u]; ok && !nc.IsClosed() {
 		return nc, nil
 	}
-	nc, err := connect(u, c.timeout, c.opts)
+	nc, err := embeddednats.Dial(u, c.timeout, c.opts...)
 	if errors.Is(err, nats.ErrAuthorization) {
 		return nil, fmt.Errorf("connect to %s: the server refused the credentials: wrong system password (HERD_SYSTEM_PASSWORD) or user (NATS_USER), or the herd has no system user: %w", u, err)
 	}
@@ -437,33 +436,4 @@ func (c *Client) Start(ctx context.Context, node string) (Status, error) {
 		return Status{}, err
 	}
 	return c.Do(ctx, v, node, VerbStart, Request{})
-}
-
-// connect dials u, again while the server interrupts the handshake and
-// the timeout allows:
-//   - nats-server closes a client that has sent its CONNECT as a user of
-//     another account ($SYS) but is not yet registered there when its
-//     options are reloaded (io.EOF), and every chaos cut and heal reloads
-//     them (reload.go, clientHasMovedToDifferentAccount);
-//   - nats-server sends a client its first PING 2 s after the accept
-//     (firstClientPingInterval); a CONNECT that takes longer (a reload
-//     holds the server, the machine is starved) gets that PING before the
-//     handshake's PONG, and nats.go refuses it
-//     (embeddednats.PingBeforePong).
-func connect(u string, timeout time.Duration, opts []nats.Option) (*nats.Conn, error) {
-	deadline := time.Now().Add(timeout)
-	for attempt := 1; ; attempt++ {
-		nc, err := nats.Connect(u, opts...)
-		pause := time.Duration(attempt) * 20 * time.Millisecond
-		if err == nil || !handshakeInterrupted(err) || time.Now().Add(pause).After(deadline) {
-			return nc, err
-		}
-		time.Sleep(pause)
-	}
-}
-
-// handshakeInterrupted reports whether err is one of connect's two
-// interrupted handshakes.
-func handshakeInterrupted(err error) bool {
-	return errors.Is(err, io.EOF) || embeddednats.PingBeforePong(err)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/herdhq/herd/node"
 	"github.com/herdhq/herd/node/nodetest"
+	"github.com/herdhq/herd/node/nodetest/natsproxy"
 	"github.com/herdhq/herd/node/places/offline"
 )
 
@@ -122,13 +123,28 @@ func TestRun_Modes(t *testing.T) {
 	}
 }
 
+// TestRun_Probe measures convergence both ways. The NATS watch also runs
+// with its first handshake overtaken by the server's first PING, as on a
+// starved machine: the probe dials again (embeddednats.Dial).
 func TestRun_Probe(t *testing.T) {
 	nodes := startLine(t)
-	for _, via := range []ProbeVia{ProbeWhatsat, ProbeNATS} {
-		t.Run(string(via), func(t *testing.T) {
+	natsURL := nodes[0].NATS().ClientURL()
+	tests := []struct {
+		name    string
+		via     ProbeVia
+		natsURL func(t *testing.T) string
+	}{
+		{"whatsat", ProbeWhatsat, func(*testing.T) string { return natsURL }},
+		{"nats", ProbeNATS, func(*testing.T) string { return natsURL }},
+		{"nats, first handshake pinged", ProbeNATS, func(t *testing.T) string {
+			return natsproxy.Start(t, strings.TrimPrefix(natsURL, "nats://"), natsproxy.Pinged, 1).URL()
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
 			cfg := testConfig(nodes)
-			cfg.Mode, cfg.ProbeVia, cfg.Probes = ModeProbe, via, 20
-			cfg.NATSURL = nodes[0].NATS().ClientURL()
+			cfg.Mode, cfg.ProbeVia, cfg.Probes = ModeProbe, tt.via, 20
+			cfg.NATSURL = tt.natsURL(t)
 			cfg.Rate = 500 // a light background load
 			res, err := Run(context.Background(), cfg)
 			if err != nil {
