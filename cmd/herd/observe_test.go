@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/herdhq/herd/embeddednats"
 	"github.com/herdhq/herd/node/nodetest/wait"
 )
 
@@ -31,7 +32,7 @@ func TestHerdUp_Observability(t *testing.T) {
 		m := p.waitLine(t, monitorTableRE)
 		nodes[m[1]] = addrs{m[2], m[3], m[4]}
 	}
-	nc, err := nats.Connect(nodes["Welsh"].nats)
+	nc, err := embeddednats.Dial(nodes["Welsh"].nats, wait.Timeout)
 	if err != nil {
 		t.Fatal(err)
 	}

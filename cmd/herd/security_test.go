@@ -13,6 +13,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/herdhq/herd/embeddednats"
+	"github.com/herdhq/herd/node/nodetest/wait"
 	"github.com/herdhq/herd/node/places/googlefake"
 )
 
@@ -105,7 +107,7 @@ func TestHerdUp_secretsNeverShown(t *testing.T) {
 // by all five nodes.
 func monitor(t *testing.T, url, password string) string {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.UserInfo("sys", password))
+	nc, err := embeddednats.Dial(url, wait.Timeout, nats.UserInfo("sys", password))
 	if err != nil {
 		t.Fatalf("system user: %v", err)
 	}

@@ -24,6 +24,8 @@ import (
 	"github.com/herdhq/herd/deploy"
 	"github.com/herdhq/herd/deploy/herdfile"
 	"github.com/herdhq/herd/deploy/hosttest/wan"
+	"github.com/herdhq/herd/embeddednats"
+	"github.com/herdhq/herd/node/nodetest/wait"
 )
 
 // wanDelay is the one-way delay between two regions; inside a region
@@ -231,7 +233,7 @@ func (l *regionsLab) watchArrivals(nodes ...string) *arrivals {
 	a := &arrivals{first: map[string]map[string]arrival{}}
 	for _, n := range nodes {
 		h := l.host(n)
-		nc, err := nats.Connect("nats://"+net.JoinHostPort(h.IP, "14222"), nats.SetCustomDialer(nsDialer{h}), nats.Name("arrivals"))
+		nc, err := embeddednats.Dial("nats://"+net.JoinHostPort(h.IP, "14222"), wait.Timeout, nats.SetCustomDialer(nsDialer{h}), nats.Name("arrivals"))
 		if err != nil {
 			l.t.Fatalf("observe %s: %v", n, err)
 		}

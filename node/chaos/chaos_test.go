@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/herdhq/herd/embeddednats"
 	"github.com/herdhq/herd/node"
 	"github.com/herdhq/herd/node/chaos"
 	"github.com/herdhq/herd/node/nodetest"
@@ -178,7 +179,7 @@ func status(t *testing.T, h *nodetest.Herd, node string) chaos.Status {
 
 func sysConn(t *testing.T, url, password string) *nats.Conn {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.UserInfo("sys", password))
+	nc, err := embeddednats.Dial(url, wait.Timeout, nats.UserInfo("sys", password))
 	if err != nil {
 		t.Fatal(err)
 	}
