@@ -344,14 +344,12 @@ func TestServer_BlockRoutes_peerDialledRoutes(t *testing.T) {
 	}
 	aRead := readExpiry() - aReadBefore
 	t.Logf("B's closes of A's routes by the cut: %v; A read the expiry on %d of them", closes, aRead)
+	// The wait above counted whole closes, so these are all of them.
 	for reason := range closes {
 		if reason != expired && reason != closedByA {
 			t.Errorf("B closed the routes A dialled: %v; want only %s (or %s when A read the expiry first), not %s (a refusal by the reload, or another cause)",
 				closes, expired, closedByA, reason)
 		}
-	}
-	if got := closes[expired] + closes[closedByA]; got < uint64(whole) {
-		t.Errorf("B closed %d of A's %d routes by expiring them (%v)", got, whole, closes)
 	}
 	if n := closes[closedByA]; n > uint64(aRead) {
 		t.Errorf("%d of A's routes closed at B as %s, but A read B's expiry on only %d: A closed routes the cut did not expire", n, closedByA, aRead)
