@@ -93,6 +93,13 @@ func (s *slogLogger) Errorf(format string, v ...any) {
 	case s.reloading != nil && strings.Contains(format, clientConnMarker) && s.reloading() &&
 		(strings.Contains(format, registerProblem) || strings.Contains(fmt.Sprintf(format, v...), authError)):
 		s.log(slog.LevelDebug, format+" (a client closing while the server reloaded its options)", v)
+	case closedWhileRegistering(format, v):
+		// The server closed the client while it logged in: a reload that
+		// moved its account ($SYS), or its auth timer on a starved
+		// machine. The reload's window above does not cover a read loop
+		// that reports it after the reload ended, and whoever closed the
+		// connection has had its say: nobody's fault to report.
+		s.log(slog.LevelInfo, format+" (the server closed the connection while it logged in: a reload of its options, or a busy machine)", v)
 	case strings.HasSuffix(format, routeError) && len(v) == 1 && v[0] == authExpired:
 		// Only the chaos gate expires a route (gate.go closeCut).
 		s.log(slog.LevelInfo, format+": the peer closed this route (herd chaos cut it)", v)
@@ -161,6 +168,17 @@ const (
 	// has a plain-text password.
 	plaintextWarning = "Plaintext passwords detected, use nkeys or bcrypt"
 )
+
+// closedWhileRegistering reports whether an Errorf call says a client's
+// account registration failed because the connection had closed meanwhile
+// (client.go reportErrRegisterAccount with ErrConnectionClosed).
+func closedWhileRegistering(format string, v []any) bool {
+	if !strings.Contains(format, clientConnMarker) || !strings.Contains(format, registerProblem) || len(v) != 2 {
+		return false
+	}
+	err, ok := v[1].(error)
+	return ok && errors.Is(err, server.ErrConnectionClosed)
+}
 
 // routeHandshakeDropped reports whether an Errorf call says a route's TLS
 // handshake ended because the other end closed the connection (EOF or a

@@ -6,8 +6,11 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 func TestSlogLogger_levels(t *testing.T) {
@@ -222,5 +225,36 @@ func TestSlogLogger_routeHandshakeDropped(t *testing.T) {
 func TestShape(t *testing.T) {
 	if got := shape("127.0.0.1:5 - rid:12 - x9y"); got != "#.#.#.#:# - rid:# - x#y" {
 		t.Errorf("shape = %q", got)
+	}
+}
+
+// A client whose connection the server closed while it logged in (a
+// reload moving its account, or its auth timer on a busy machine) is
+// reported by nats-server's read loop whenever it gets there, after the
+// reload too; that is logged at info, saying why. Any other failure to
+// register stays an error.
+func TestSlogLogger_closedWhileRegistering(t *testing.T) {
+	// The format and arguments as client.go reportErrRegisterAccount
+	// passes them, with the connection's description before.
+	const format = "127.0.0.1:59934 - cid:122 - Problem registering with account %q: %s"
+	tests := []struct {
+		name  string
+		err   error
+		level slog.Level
+		says  string
+	}{
+		{"connection closed", server.ErrConnectionClosed, slog.LevelInfo, "while it logged in"},
+		{"bad account", server.ErrBadAccount, slog.LevelError, `"$SYS": bad account`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			logs := newCapture(slog.LevelDebug)
+			l := newSlogLogger(slog.New(logs), nil)
+			l.Errorf(format, "$SYS", tt.err)
+			recs := logs.records()
+			if len(recs) != 1 || recs[0].Level != tt.level || !strings.Contains(recs[0].Message, tt.says) {
+				t.Fatalf("logged %v, want one %v line saying %q", recs, tt.level, tt.says)
+			}
+		})
 	}
 }
