@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 // A reload (SetPeers, BlockRoutes: every chaos cut and heal) checks every
@@ -15,7 +17,12 @@ import (
 // system user stays the system user (not the observer, as when the
 // observer was an nkey), and one without credentials is the observer.
 // SetPeers reloads here, not a chaos heal, which may reload once more a
-// moment later, while the CONNECT is being checked.
+// moment later, while the CONNECT is being checked. The clients' auth
+// timeout is longer than the test may wait: the CONNECT goes only once
+// the reload returned, which on a starved machine took longer than
+// nats-server's default 2 s (the server then closed the connection with
+// 'Authentication Timeout' before the CONNECT, and there was no identity
+// to check).
 func TestServer_reloadBeforeConnect(t *testing.T) {
 	const sysPW = "sys-Pa55-z7"
 	logs := newCapture(slog.LevelWarn)
@@ -23,6 +30,7 @@ func TestServer_reloadBeforeConnect(t *testing.T) {
 		c.RouteUser, c.RoutePassword = "herd", "route-Pa55-q1"
 		c.SystemPassword = sysPW
 		c.Logger = slog.New(logs)
+		c.Options = func(o *server.Options) { o.AuthTimeout = waitTimeout.Seconds() }
 	})
 	for i, tt := range []struct {
 		name, creds string
