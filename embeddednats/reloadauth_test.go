@@ -19,10 +19,11 @@ import (
 // SetPeers reloads here, not a chaos heal, which may reload once more a
 // moment later, while the CONNECT is being checked. The clients' auth
 // timeout is longer than the test may wait: the CONNECT goes only once
-// the reload returned, which on a starved machine took longer than
-// nats-server's default 2 s (the server then closed the connection with
-// 'Authentication Timeout' before the CONNECT, and there was no identity
-// to check).
+// SetPeers returned, and a SetPeers that removes a peer first waits 1.5 s
+// for its routes to be quiet (removalQuiet), so on a starved machine it
+// took longer than nats-server's default 2 s (the server then closed the
+// connection with 'Authentication Timeout' before the CONNECT, and there
+// was no identity to check).
 func TestServer_reloadBeforeConnect(t *testing.T) {
 	const sysPW = "sys-Pa55-z7"
 	logs := newCapture(slog.LevelWarn)
