@@ -16,6 +16,7 @@ import (
 	"github.com/herdhq/herd/node"
 	"github.com/herdhq/herd/node/nodetest"
 	"github.com/herdhq/herd/node/nodetest/disk"
+	"github.com/herdhq/herd/node/nodetest/logbuf"
 	"github.com/herdhq/herd/node/nodetest/wait"
 	"github.com/herdhq/herd/node/storage"
 )
@@ -195,7 +196,7 @@ func healthz(t *testing.T, n *node.Node) (int, node.Health) {
 // on the directory holds them.
 func TestNode_DiskFull(t *testing.T) {
 	mnt := disk.Tmpfs(t, 256<<10)
-	logs := &nodetest.LogBuffer{}
+	logs := &logbuf.Buffer{}
 	h := startHerd(t, map[string][]string{"A": nil}, nodetest.Monitor, durable(mnt, func(_ string, c *node.Config) {
 		c.Storage.Fsync = storage.FsyncAlways
 		c.Logger = slog.New(slog.NewTextHandler(logs, nil))

@@ -1,37 +1,26 @@
 package node
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/herdhq/herd/node/nodetest/logbuf"
 )
-
-type syncBuf struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
 
 // A burst of slow-consumer errors is logged once; another error is
 // logged too.
 func TestNatsErrors_Handler(t *testing.T) {
-	var logs syncBuf
+	var logs logbuf.Buffer
 	handle := natsErrorHandler(slog.New(slog.NewTextHandler(&logs, nil)))
 	for range 5 {
 		handle(nil, nil, nats.ErrSlowConsumer)
 	}
 	handle(nil, nil, errors.New("something else"))
-	out := logs.b.String()
+	out := logs.String()
 	if got := strings.Count(out, "slow consumer"); got != 1 {
 		t.Errorf("slow consumer logged %d times, want 1:\n%s", got, out)
 	}

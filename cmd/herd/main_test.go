@@ -14,7 +14,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/herdhq/herd/deploy"
+	"github.com/herdhq/herd/node/nodetest/logbuf"
 )
 
 // herdBin is the herd binary built once for the tests that run it as a
@@ -111,31 +111,7 @@ type proc struct {
 	waitErr error
 	// stdout and stderr are all the output so far, complete once exited
 	// is closed.
-	stdout, stderr syncBuffer
-}
-
-// syncBuffer is a bytes.Buffer safe to read while the process writes.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) WriteString(str string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b.WriteString(str)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	stdout, stderr logbuf.Buffer
 }
 
 func startProc(t *testing.T, args ...string) *proc {

@@ -2,7 +2,6 @@ package hosttest
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/herdhq/herd/node/nodetest/logbuf"
 )
 
 // nodeHosts maps the five nodes of deploy/hosts/herd.yaml to host names.
@@ -70,8 +71,8 @@ type nodeProc struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 	err    error
-	out    bytes.Buffer // stderr
-	stdout syncWriter   // lines printed, for waitOut
+	out    logbuf.Buffer // stderr
+	stdout logbuf.Buffer // lines printed, for waitOut
 }
 
 // newLab builds herd, makes the six hosts' namespaces and the herd's PKI,
@@ -310,8 +311,8 @@ func (l *lab) startWith(node, certOf string, env ...string) {
 	cmd := exec.Command("ip", "netns", "exec", l.host(node).NS, "sh", "-ec", credentials, "herd-credentials",
 		node, l.pki, certOf, l.bin, "node", "--config", l.file, "--name", node, "--chaos")
 	cmd.Env = append(append(os.Environ(), l.env...), env...)
-	p := &nodeProc{cmd: cmd, exited: make(chan struct{}), stdout: syncWriter{w: &bytes.Buffer{}}}
-	cmd.Stderr = &syncWriter{w: &p.out}
+	p := &nodeProc{cmd: cmd, exited: make(chan struct{})}
+	cmd.Stderr = &p.out
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		l.t.Fatal(err)
@@ -417,5 +418,5 @@ func (l *lab) stopAll() {
 }
 
 func (p *nodeProc) stderr() string {
-	return p.cmd.Stderr.(*syncWriter).String()
+	return p.out.String()
 }

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -212,27 +211,3 @@ func (l *lab) cpuTime(node string) time.Duration {
 const clockTicks = 100
 
 func firstLine(s string) string { l, _, _ := strings.Cut(s, "\n"); return l }
-
-// syncWriter lets a process write stderr while the test reads it.
-type syncWriter struct {
-	mu sync.Mutex // guards w
-	w  *bytes.Buffer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
-
-func (s *syncWriter) Reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.w.Reset()
-}
-
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.String()
-}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -20,6 +21,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/herdhq/herd/node/nodetest/logbuf"
 	"github.com/herdhq/herd/node/nodetest/wait"
 	"github.com/herdhq/herd/node/places"
 )
@@ -163,10 +165,10 @@ func TestServer_Hostile(t *testing.T) {
 	// this one holds only the server's ends (and the figures are the
 	// server's alone).
 	raiseNoFile(t, idle+1000)
-	logs := &logBuffer{}
+	logs := &logbuf.Buffer{}
 	ts := startServer(t, func(c *Config, _ *places.Provider) {
 		c.MaxConns = idle + 100
-		c.Logger = logs.logger()
+		c.Logger = logs.Logger(slog.LevelInfo)
 	})
 	before := latencies(t, ts, 200)
 	heap0, stack0, rss0 := memNow(t)
@@ -245,7 +247,7 @@ func TestServer_Hostile(t *testing.T) {
 	if grew := mib(heap2, heap1); grew > 64 {
 		t.Errorf("heap grew %.1f MiB under the attack", grew)
 	}
-	if !logs.contains("line too long") {
+	if !logs.Contains("line too long") {
 		t.Error("the 1 MB lines were not logged")
 	}
 }

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/herdhq/herd/node/nodetest/logbuf"
 	"github.com/herdhq/herd/node/nodetest/wait"
 	"github.com/herdhq/herd/node/places"
 )
@@ -16,9 +18,11 @@ import (
 // Every limit a client can hit is logged, and a flood of hits of one kind
 // writes one line per second, not one per hit.
 func TestServer_LimitsLogged(t *testing.T) {
-	logs := &logBuffer{}
+	logs := &logbuf.Buffer{}
 	ts := startServer(t, func(c *Config, _ *places.Provider) {
-		c.Logger = logs.logger()
+		// Info: the limits are logged there, and debug would add every
+		// client line (the traffic log) to the buffer.
+		c.Logger = logs.Logger(slog.LevelInfo)
 		c.IdleTimeout = 300 * time.Millisecond
 		c.WriteTimeout = 200 * time.Millisecond
 		c.MaxOutstanding = 2
@@ -31,7 +35,7 @@ func TestServer_LimitsLogged(t *testing.T) {
 	if got := strings.Count(string(out), "? "); got != 20 {
 		t.Fatalf("%d ? replies to 20 long lines", got)
 	}
-	if n := logs.count("line too long"); n != 1 {
+	if n := logs.Count("line too long"); n != 1 {
 		t.Errorf("20 long lines logged %d times, want 1", n)
 	}
 
@@ -46,7 +50,7 @@ func TestServer_LimitsLogged(t *testing.T) {
 			t.Fatalf("idle connection: read %d, %v; want EOF", n, err)
 		}
 	}
-	if n := logs.count("idle timeout"); n != 1 {
+	if n := logs.Count("idle timeout"); n != 1 {
 		t.Errorf("20 idle timeouts logged %d times, want 1", n)
 	}
 
@@ -63,7 +67,7 @@ func TestServer_LimitsLogged(t *testing.T) {
 	if _, err := extra.Read(make([]byte, 1)); err == nil {
 		t.Fatal("connection over the cap was served")
 	}
-	wait.For(t, "refusal logged", func() bool { return logs.contains("connection limit reached") })
+	wait.For(t, "refusal logged", func() bool { return logs.Contains("connection limit reached") })
 	for _, c := range held {
 		c.Close()
 	}
@@ -81,8 +85,8 @@ func TestServer_LimitsLogged(t *testing.T) {
 			}
 		}
 	}()
-	wait.For(t, "outstanding limit logged", func() bool { return logs.contains("outstanding replies limit") })
-	wait.Within(t, fillTimeout, "write timeout logged", func() bool { return logs.contains("write failed or timed out") })
+	wait.For(t, "outstanding limit logged", func() bool { return logs.Contains("outstanding replies limit") })
+	wait.Within(t, fillTimeout, "write timeout logged", func() bool { return logs.Contains("write failed or timed out") })
 	wait.For(t, "slow client closed", func() bool { return ts.NumConns() == 0 })
 }
 
