@@ -101,7 +101,7 @@ func (s *slogLogger) Errorf(format string, v ...any) {
 		// connection has had its say: nobody's fault to report.
 		s.log(slog.LevelInfo, format+" (the server closed the connection while it logged in: a reload of its options, or a busy machine)", v)
 	case strings.HasSuffix(format, routeError) && len(v) == 1 && v[0] == authExpired:
-		// Only the chaos gate expires a route (gate.go closeCut).
+		// Only the chaos gate expires a route (gatecheck.go closeRoutes).
 		s.log(slog.LevelInfo, format+": the peer closed this route (herd chaos cut it)", v)
 	case routeHandshakeDropped(format, v) && s.cutting != nil && s.cutting():
 		// A cut or heal reloads the routes of both ends: a dial in its TLS

@@ -50,7 +50,7 @@ type routeCheck struct {
 	remoteNodes func() map[string]string
 	// spawn, set once the server runs, runs a function on a goroutine
 	// the server waits for at Close, and reports false when the server
-	// does not run (gate.go closeRoutes).
+	// does not run (gatecheck.go closeRoutes).
 	spawn func(func()) bool
 	// onRedialed, set before the server runs with the chaos gate on, is
 	// told of the node whose redial without credentials was refused
