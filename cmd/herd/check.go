@@ -24,7 +24,9 @@ type checkCmd struct {
 // its fields, and (unless --file-only) for each node checked the secrets
 // it names (from the environment or files) and its route TLS files:
 // readable, a key that matches, a certificate signed by the CA that names
-// the node's cluster host. Every problem names its field; any problem
+// the node's cluster host; then what herd node refuses of the node's
+// config before it listens (herdrun.Check: open routes off loopback, say).
+// Every problem names its field; any problem
 // exits non-zero, so the unit's ExecStartPre refuses to start a node that
 // would not work, and its ExecReload to send SIGHUP with a broken file.
 func (c *checkCmd) Run(_ context.Context, e env) error {
@@ -56,15 +58,15 @@ func (c *checkCmd) Run(_ context.Context, e env) error {
 	return nil
 }
 
-// checkNode checks what node name reads at start besides the file itself.
+// checkNode checks what node name reads at start besides the file itself,
+// and then, if all of that is there, what herd node refuses of the node's
+// config before it listens (herdrun.Check).
 func checkNode(hf herdfile.Config, name string, getenv func(string) string) []error {
 	nf := hf.ForNode(name)
 	var errs []error
-	if sec, err := herdrun.LoadSecurity(nf, getenv); err != nil {
+	sec, err := herdrun.LoadSecurity(nf, getenv)
+	if err != nil {
 		errs = append(errs, err)
-	} else if nf.Chaos && sec.SystemUser() == "" {
-		errs = append(errs, &herdfile.FieldError{Field: "auth.system", Err: herdrun.ErrChaosNoSystemUser,
-			Detail: "chaos: true, and no password for the system user (" + nf.Auth.System.PasswordEnv + " or auth.system.password_file)"})
 	}
 	if nf.Places.Provider != herdfile.ProviderOffline {
 		if _, err := nf.PlacesKey(getenv); err != nil {
@@ -82,6 +84,14 @@ func checkNode(hf herdfile.Config, name string, getenv func(string) string) []er
 		if err := checkRouteTLS(nf.TLS.Routes, name, hosts); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if len(errs) > 0 {
+		// Check would only say again, with less detail, that a secret or
+		// a file is missing.
+		return errs
+	}
+	if err := herdrun.Check(nf, name, sec, getenv); err != nil {
+		errs = append(errs, err)
 	}
 	return errs
 }

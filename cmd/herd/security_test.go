@@ -215,7 +215,8 @@ func anyList(ss []string) []any {
 
 // herd node on a cluster address other hosts can reach, with no route
 // authentication: it refuses to start and names the setting that would
-// let it; with that setting it starts.
+// let it; with that setting it starts. herd check (the unit's
+// ExecStartPre) says the same of the file both times.
 func TestHerdNode_openRoutesRefused(t *testing.T) {
 	addrs := freeAddrs(t, 3)
 	file := filepath.Join(t.TempDir(), "open.yaml")
@@ -227,6 +228,10 @@ func TestHerdNode_openRoutesRefused(t *testing.T) {
 		}
 	}
 	write("")
+	if code, out, errOut := runBin(t, nil, "check", "--config", file, "--name", "A"); code != 1 || out != "" ||
+		!strings.Contains(errOut, "node A: auth.routes.insecure") || !strings.Contains(errOut, "cluster address 0.0.0.0:") {
+		t.Errorf("herd check of the open routes: exit %d, stdout %q, stderr %q; want 1 naming auth.routes.insecure", code, out, errOut)
+	}
 	p := startProc(t, "node", "--config", file, "--name", "A")
 	select {
 	case <-p.exited:
@@ -239,6 +244,9 @@ func TestHerdNode_openRoutesRefused(t *testing.T) {
 	t.Logf("refused: %s", strings.TrimSpace(p.stderr.String()))
 
 	write("insecure: true")
+	if code, out, errOut := runBin(t, nil, "check", "--config", file, "--name", "A"); code != 0 || !strings.Contains(out, ": ok (1 nodes") {
+		t.Errorf("herd check with auth.routes.insecure: exit %d, %q %q", code, out, errOut)
+	}
 	p = startProc(t, "node", "--config", file, "--name", "A")
 	p.waitLine(t, regexp.MustCompile(`^node A up:`))
 	p.stop(t)

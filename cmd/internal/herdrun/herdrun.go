@@ -222,11 +222,9 @@ func Start(ctx context.Context, hf herdfile.Config, names []string, ps *Provider
 			h.Close()
 			return nil, err
 		}
-		if o.sec != nil {
-			if err := o.sec.apply(&cfg, name); err != nil {
-				h.Close()
-				return nil, err
-			}
+		if err := secure(&cfg, name, o.sec); err != nil {
+			h.Close()
+			return nil, err
 		}
 		if slices.ContainsFunc(cfg.NATS.Peers, func(p embeddednats.Peer) bool { return slices.Contains(names, p.Name) }) {
 			// Nodes started together: dial the neighbors started before,
@@ -246,11 +244,6 @@ func Start(ctx context.Context, hf herdfile.Config, names []string, ps *Provider
 			}
 		}
 		startedGateways(hf, names, gateways, &cfg)
-		if cfg.Chaos.Enabled && cfg.NATS.SystemPassword == "" {
-			h.Close()
-			return nil, &herdfile.FieldError{Field: "auth.system", Err: ErrChaosNoSystemUser, Detail: "herd chaos reaches the nodes as the system user: " +
-				"give it a password in HERD_SYSTEM_PASSWORD (auth.system.password_env) or auth.system.password_file"}
-		}
 		n, err := node.New(cfg)
 		if err != nil {
 			h.Close()
