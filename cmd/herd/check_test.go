@@ -125,6 +125,8 @@ func TestHerdCheck(t *testing.T) {
 		{"unknown node", good, pw, []string{"--name", "Gamma"}, []string{"--name Gamma", "Alpha, Beta"}},
 		{"chaos without a system password", write("chaos.yaml", "chaos: true\n"+checkHerd), pw, []string{"--name", "Alpha"},
 			[]string{"node Alpha", "auth.system", "chaos needs the system user", "HERD_SYSTEM_PASSWORD"}},
+		{"chaos without the system password the file names", write("chaos-env.yaml", "chaos: true\n"+strings.Replace(checkHerd, "auth:\n", "auth:\n  system: {user: sys, password_env: TEST_SYS_PW}\n", 1)),
+			pw, []string{"--name", "Alpha"}, []string{"node Alpha", "auth.system", "chaos needs the system user", "TEST_SYS_PW (auth.system.password_env)"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			code, out, errOut := runBin(t, tt.env, append([]string{"check", "--config", tt.file}, tt.args...)...)

@@ -32,7 +32,7 @@ func Check(hf herdfile.Config, name string, sec *Security, getenv func(string) s
 	if err != nil {
 		return err
 	}
-	if err := secure(&cfg, name, sec); err != nil {
+	if err := secure(&cfg, name, sec, hf.Auth.System); err != nil {
 		return err
 	}
 	if err := cfg.Validate(); err != nil {
@@ -42,16 +42,21 @@ func Check(hf herdfile.Config, name string, sec *Security, getenv func(string) s
 }
 
 // secure applies sec (nil: none) to cfg of node name, and refuses chaos
-// without a system user: herd chaos reaches the nodes as that user.
-func secure(cfg *node.Config, name string, sec *Security) error {
+// without a system user (sys says where its password would come from):
+// herd chaos reaches the nodes as that user.
+func secure(cfg *node.Config, name string, sec *Security, sys herdfile.Credential) error {
 	if sec != nil {
 		if err := sec.apply(cfg, name); err != nil {
 			return err
 		}
 	}
 	if cfg.Chaos.Enabled && cfg.NATS.SystemPassword == "" {
-		return &herdfile.FieldError{Field: "auth.system", Err: ErrChaosNoSystemUser, Detail: "herd chaos reaches the nodes as the system user: " +
-			"give it a password in HERD_SYSTEM_PASSWORD (auth.system.password_env) or auth.system.password_file"}
+		where := "auth.system.password_env or auth.system.password_file"
+		if sys.PasswordEnv != "" {
+			where = sys.PasswordEnv + " (auth.system.password_env) or auth.system.password_file"
+		}
+		return &herdfile.FieldError{Field: "auth.system", Err: ErrChaosNoSystemUser,
+			Detail: "herd chaos reaches the nodes as the system user: give it a password in " + where}
 	}
 	return nil
 }

@@ -222,7 +222,7 @@ func Start(ctx context.Context, hf herdfile.Config, names []string, ps *Provider
 			h.Close()
 			return nil, err
 		}
-		if err := secure(&cfg, name, o.sec); err != nil {
+		if err := secure(&cfg, name, o.sec, hf.Auth.System); err != nil {
 			h.Close()
 			return nil, err
 		}
