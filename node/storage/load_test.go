@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/herdhq/herd/bus/record"
@@ -279,6 +280,58 @@ func TestStorage_TruncatedSnapshot(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Salvage, run as root (as the node's error says) on the directory of a
+// node that runs as another user (the systemd unit's): every file it
+// writes keeps that user, so the node can open them at its next start.
+func TestStorage_SalvageKeepsOwner(t *testing.T) {
+	requireRoot(t)
+	const nobody = 65534 // any user but root
+	src := writeRecords(t, 20, true)
+	path, data := onlyFile(t, src, snapExt)
+	offs := frameStarts(t, data)
+	dir := t.TempDir()
+	snap := filepath.Join(dir, filepath.Base(path))
+	writeFile(t, snap, data[:offs[10]+5])
+	for _, p := range []string{dir, snap} {
+		if err := os.Chown(p, nobody, nobody); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sv, err := Salvage(dir, nil)
+	if err != nil || len(sv) != 1 || sv[0].Kept != 10 {
+		t.Fatalf("Salvage = %+v, %v; want 10 kept", sv, err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		fi, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != nobody || st.Gid != nobody {
+			t.Errorf("%s after Salvage: owner %d:%d, want the node's %d:%d", e.Name(), st.Uid, st.Gid, nobody, nobody)
+		}
+	}
+	if len(ents) != 3 { // the salvaged snapshot, the damaged original, LOCK
+		t.Errorf("after Salvage the directory holds %d files, want 3", len(ents))
+	}
+}
+
+// requireRoot skips a test that needs root where it is not, unless
+// HERD_REQUIRE_ROOT=1 (CI) makes that a failure.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("HERD_REQUIRE_ROOT") == "1" {
+		t.Fatal("HERD_REQUIRE_ROOT=1 but not root")
+	}
+	t.Skip("needs root (to give files to another user); set HERD_REQUIRE_ROOT=1 to fail instead")
 }
 
 // Damage Start must not guess about: a bad header, bytes after a seal.

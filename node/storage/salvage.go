@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/herdhq/herd/bus/record"
 )
@@ -40,11 +41,19 @@ func Salvage(dir string, logger *slog.Logger) ([]Salvaged, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	dfi, err := os.Stat(dir)
+	if err != nil {
+		return nil, err
+	}
 	lock, err := lockDir(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer lock.Close()
+	// A lock file made here, where no node ever ran, is the node's too.
+	if err := keepOwner(lock, dfi); err != nil {
+		return nil, err
+	}
 	files, err := listDir(dir)
 	if err != nil {
 		return nil, err
@@ -89,6 +98,10 @@ func salvageFile(dir, name string, magic [8]byte, ctl byte, buf []byte) (*Salvag
 		return nil, err
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
 	sv := &Salvaged{File: path}
 	out := appendHeader(nil, magic)
 	var count uint64
@@ -175,10 +188,30 @@ func salvageFile(dir, name string, magic [8]byte, ctl byte, buf []byte) (*Salvag
 		return nil, err
 	}
 	if err := writeFileSync(dir, name, func(f *os.File) error {
+		if err := keepOwner(f, fi); err != nil {
+			return err
+		}
 		_, err := f.Write(out)
 		return err
 	}); err != nil {
 		return nil, err
 	}
 	return sv, nil
+}
+
+// keepOwner gives f the owner of orig: the salvaged file that of the file
+// it replaces, the lock file that of the directory. Salvage runs as root
+// (the node's error says to run it), while a node under the systemd unit
+// runs as the unit's own user: a file root writes, mode 0640, would stop
+// that node at its next start with "permission denied". Only root can
+// give a file away; others write files they own, as the node does.
+func keepOwner(f *os.File, orig os.FileInfo) error {
+	st, ok := orig.Sys().(*syscall.Stat_t)
+	if !ok || os.Geteuid() != 0 {
+		return nil
+	}
+	if err := f.Chown(int(st.Uid), int(st.Gid)); err != nil {
+		return fmt.Errorf("give %s its original owner: %w", f.Name(), err)
+	}
+	return nil
 }
