@@ -13,9 +13,10 @@ import (
 // the node's config, built as Start builds it with sec applied, checked by
 // the node's own Validate, with the refusal in the herd file's terms (open
 // routes off loopback, say). herd check runs it, so that a file it passes
-// is one herd node starts with. It does no I/O but reading the route TLS
-// files: the offline data is built in and not decoded here, and a Google
-// provider is made, not called.
+// is one herd node starts with. It reads what a start reads (the route
+// TLS files; a Places key file) and nothing more: the offline data is
+// built in and not decoded here, and a Google provider is made, not
+// called.
 func Check(hf herdfile.Config, name string, sec *Security, getenv func(string) string) error {
 	var p places.Provider = offline.New() // decoded at its first search, never here
 	if hf.Places.Provider != herdfile.ProviderOffline {
