@@ -8,6 +8,7 @@ import (
 	"github.com/herdhq/herd/node"
 	"github.com/herdhq/herd/node/live"
 	"github.com/herdhq/herd/node/nodetest"
+	"github.com/herdhq/herd/node/nodetest/wait"
 )
 
 // A node that was down while the others took IAMATs holds every newest
@@ -59,12 +60,23 @@ func TestHerd_RepairCounted(t *testing.T) {
 	h.WaitConverged(want, 10*time.Second, "Goloman", "Hands", "Holiday", "Wilkes")
 	h.StartNode("Welsh")
 	h.WaitConverged(want, 10*time.Second, "Welsh")
-	repaired := func() float64 {
-		return nodetest.Scrape(t, h.Node("Welsh").MonitorURL()).Value("herd_antientropy_repaired_records_total", "node", "Welsh")
+	// A record pulled is counted when its exchange ends, a moment after
+	// it is stored (and seen above): wait for the count, which must not
+	// pass the records repaired.
+	repaired := func(want float64, when string) {
+		t.Helper()
+		wait.Check(t, wait.Timeout, "Welsh's repairs counted "+when, func() error {
+			got := nodetest.Scrape(t, h.Node("Welsh").MonitorURL()).Value("herd_antientropy_repaired_records_total", "node", "Welsh")
+			if got > want {
+				t.Fatalf("Welsh repaired %v records %s, want %v", got, when, want)
+			}
+			if got != want {
+				return fmt.Errorf("Welsh repaired %v records %s, want %v", got, when, want)
+			}
+			return nil
+		})
 	}
-	if got := repaired(); got != 5 {
-		t.Fatalf("Welsh repaired %v records after its restart, want 5", got)
-	}
+	repaired(5, "after its restart")
 
 	if err := h.Chaos.Cut("Holiday", "Welsh"); err != nil {
 		t.Fatal(err)
@@ -82,9 +94,7 @@ func TestHerd_RepairCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.WaitConverged(want, 10*time.Second, "Welsh")
-	if got := repaired(); got != 8 {
-		t.Fatalf("Welsh repaired %v records after the heal, want 8", got)
-	}
+	repaired(8, "after the heal")
 	viewer.FrameUntil("Welsh's 8 repairs", 10*time.Second, func(f live.Frame) bool {
 		return nodetest.NodeState(f, "Welsh").Stats.Repairs == 8
 	})

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/herdhq/herd/deploy/herdfile"
 	"github.com/herdhq/herd/node/nodetest"
+	"github.com/herdhq/herd/node/nodetest/wait"
 )
 
 // chaosPassword is the system user's password of the chaos tests' herds.
@@ -118,11 +120,19 @@ func TestHerdUp_Chaos(t *testing.T) {
 	if got := waitWhatsat(t, addrs["Welsh"], "kea"); !strings.HasPrefix(got, at2) {
 		t.Fatalf("WHATSAT at restarted Welsh: %q, want %q first", got, at2)
 	}
-	// Its one record came back by anti-entropy, and /metrics says so.
+	// Its one record came back by anti-entropy, and /metrics says so once
+	// the exchange that pulled it ended (a moment after it was stored).
 	welsh, _ := hf.Node("Welsh")
-	if got := nodetest.Scrape(t, "http://"+welsh.Monitor).Value("herd_antientropy_repaired_records_total", "node", "Welsh"); got != 1 {
-		t.Errorf("Welsh's herd_antientropy_repaired_records_total = %v after its start, want 1", got)
-	}
+	wait.Check(t, wait.Timeout, "Welsh's repair counted", func() error {
+		got := nodetest.Scrape(t, "http://"+welsh.Monitor).Value("herd_antientropy_repaired_records_total", "node", "Welsh")
+		if got > 1 {
+			t.Fatalf("Welsh's herd_antientropy_repaired_records_total = %v after its start, want 1", got)
+		}
+		if got != 1 {
+			return fmt.Errorf("herd_antientropy_repaired_records_total = %v, want 1", got)
+		}
+		return nil
+	})
 	if out, err := herdChaos(t, chaosEnv, server, "cut", "Goloman", "Nobody"); err == nil || !strings.Contains(out, "unknown node") {
 		t.Fatalf("cut with an unknown node: %q, %v", out, err)
 	}
