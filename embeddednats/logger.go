@@ -114,6 +114,13 @@ func (s *slogLogger) Errorf(format string, v ...any) {
 		// slow link. nats-server dials again; a route or gateway that never
 		// forms shows in /healthz (unreachable peers and regions).
 		s.log(slog.LevelWarn, format+": the peer did not get this node's CONNECT within its auth timeout (a busy machine or a slow link); nats-server dials again", v)
+	case loopbackDialTimeout(format, v):
+		// On loopback no network drops a dial: it timed out because this
+		// machine, or the peer's accept queue, was too busy (seen as a
+		// herd started under a loaded test run). nats-server dials again;
+		// a dial timeout to another host (down, or a firewall dropping
+		// the port) stays an error.
+		s.log(slog.LevelWarn, format+" (a dial on loopback: a busy machine; nats-server dials again)", v)
 	case strings.HasSuffix(format, routeError) && len(v) == 1 && v[0] == authViolation:
 		// The dialling side learns nothing but this from a refusal.
 		level, why := s.peerRefusal()

@@ -151,13 +151,15 @@ func TestSlogLogger_repeats(t *testing.T) {
 // A route or gateway write that failed because the peer closed the
 // connection, or a route dial that found nobody listening (or a listener
 // closing with it queued), is a neighbor
-// gone away (or not started yet): info. Anything else stays an error.
+// gone away (or not started yet): info. A route dial on loopback that
+// timed out is a busy machine: a warning. Anything else stays an error.
 func TestSlogLogger_peerWentAway(t *testing.T) {
 	pipe := &net.OpError{Op: "writev", Net: "tcp", Err: os.NewSyscallError("writev", syscall.EPIPE)}
 	reset := &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.ECONNRESET)}
 	timeout := &net.OpError{Op: "write", Net: "tcp", Err: os.ErrDeadlineExceeded}
 	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
-	dialTimeout := &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded}
+	dialTimeout := &net.OpError{Op: "dial", Net: "tcp", Addr: &net.TCPAddr{IP: net.IPv4(10, 0, 0, 2), Port: 16222}, Err: os.ErrDeadlineExceeded}
+	loopbackTimeout := &net.OpError{Op: "dial", Net: "tcp", Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 34471}, Err: os.ErrDeadlineExceeded}
 	const dial = "Error trying to connect to route (attempt %v): %v"
 	for _, tt := range []struct {
 		name, format string
@@ -167,6 +169,7 @@ func TestSlogLogger_peerWentAway(t *testing.T) {
 		{"route dial refused", dial, refused, slog.LevelInfo},
 		{"route dial reset", dial, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNRESET)}, slog.LevelInfo},
 		{"route dial timeout", dial, dialTimeout, slog.LevelError},
+		{"route dial timeout on loopback", dial, loopbackTimeout, slog.LevelWarn},
 		{"route broken pipe", "127.0.0.1:47574 - rid:8 - Error flushing: %v", pipe, slog.LevelInfo},
 		{"route reset", "127.0.0.1:47574 - rid:8 - Error flushing: %v", reset, slog.LevelInfo},
 		{"gateway broken pipe", "127.0.0.1:7222 - gid:3 - Error flushing: %v", pipe, slog.LevelInfo},

@@ -2,6 +2,7 @@ package embeddednats
 
 import (
 	"errors"
+	"net"
 	"strings"
 	"syscall"
 )
@@ -26,7 +27,8 @@ import (
 // the route's close is reported anyway, /healthz names the missing
 // neighbor, and anti-entropy repairs what it missed. So these lines, and
 // only these, are logged at info level. Write timeouts (a peer that stopped
-// reading), dial timeouts, refused credentials or certificates and every
+// reading), dial timeouts (but on loopback: a busy machine, a warning; see
+// loopbackDialTimeout), refused credentials or certificates and every
 // other error keep their level.
 
 // Formats of the nats-server lines above (route.go, client.go).
@@ -56,4 +58,18 @@ func peerWentAway(format string, v []any) bool {
 		return ok && (errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET))
 	}
 	return false
+}
+
+// loopbackDialTimeout reports whether an Errorf call says a route dial to
+// a loopback address timed out.
+func loopbackDialTimeout(format string, v []any) bool {
+	if format != routeDialFormat || len(v) != 2 {
+		return false
+	}
+	var op *net.OpError
+	if err, ok := v[1].(error); !ok || !errors.As(err, &op) || !op.Timeout() {
+		return false
+	}
+	addr, ok := op.Addr.(*net.TCPAddr)
+	return ok && addr.IP.IsLoopback()
 }
