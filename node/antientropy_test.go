@@ -8,7 +8,6 @@ import (
 	"github.com/herdhq/herd/node"
 	"github.com/herdhq/herd/node/live"
 	"github.com/herdhq/herd/node/nodetest"
-	"github.com/herdhq/herd/node/nodetest/wait"
 )
 
 // A node that was down while the others took IAMATs holds every newest
@@ -61,22 +60,12 @@ func TestHerd_RepairCounted(t *testing.T) {
 	h.StartNode("Welsh")
 	h.WaitConverged(want, 10*time.Second, "Welsh")
 	// A record pulled is counted when its exchange ends, a moment after
-	// it is stored (and seen above): wait for the count, which must not
-	// pass the records repaired.
-	repaired := func(want float64, when string) {
+	// it is stored (and seen above).
+	repaired := func(n float64) {
 		t.Helper()
-		wait.Check(t, wait.Timeout, "Welsh's repairs counted "+when, func() error {
-			got := nodetest.Scrape(t, h.Node("Welsh").MonitorURL()).Value("herd_antientropy_repaired_records_total", "node", "Welsh")
-			if got > want {
-				t.Fatalf("Welsh repaired %v records %s, want %v", got, when, want)
-			}
-			if got != want {
-				return fmt.Errorf("Welsh repaired %v records %s, want %v", got, when, want)
-			}
-			return nil
-		})
+		nodetest.WaitCount(t, h.Node("Welsh").MonitorURL(), "herd_antientropy_repaired_records_total", n, "node", "Welsh")
 	}
-	repaired(5, "after its restart")
+	repaired(5)
 
 	if err := h.Chaos.Cut("Holiday", "Welsh"); err != nil {
 		t.Fatal(err)
@@ -94,7 +83,7 @@ func TestHerd_RepairCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.WaitConverged(want, 10*time.Second, "Welsh")
-	repaired(8, "after the heal")
+	repaired(8)
 	viewer.FrameUntil("Welsh's 8 repairs", 10*time.Second, func(f live.Frame) bool {
 		return nodetest.NodeState(f, "Welsh").Stats.Repairs == 8
 	})

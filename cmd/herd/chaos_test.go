@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/herdhq/herd/deploy/herdfile"
 	"github.com/herdhq/herd/node/nodetest"
-	"github.com/herdhq/herd/node/nodetest/wait"
 )
 
 // chaosPassword is the system user's password of the chaos tests' herds.
@@ -123,16 +121,7 @@ func TestHerdUp_Chaos(t *testing.T) {
 	// Its one record came back by anti-entropy, and /metrics says so once
 	// the exchange that pulled it ended (a moment after it was stored).
 	welsh, _ := hf.Node("Welsh")
-	wait.Check(t, wait.Timeout, "Welsh's repair counted", func() error {
-		got := nodetest.Scrape(t, "http://"+welsh.Monitor).Value("herd_antientropy_repaired_records_total", "node", "Welsh")
-		if got > 1 {
-			t.Fatalf("Welsh's herd_antientropy_repaired_records_total = %v after its start, want 1", got)
-		}
-		if got != 1 {
-			return fmt.Errorf("herd_antientropy_repaired_records_total = %v, want 1", got)
-		}
-		return nil
-	})
+	nodetest.WaitCount(t, "http://"+welsh.Monitor, "herd_antientropy_repaired_records_total", 1, "node", "Welsh")
 	if out, err := herdChaos(t, chaosEnv, server, "cut", "Goloman", "Nobody"); err == nil || !strings.Contains(out, "unknown node") {
 		t.Fatalf("cut with an unknown node: %q, %v", out, err)
 	}

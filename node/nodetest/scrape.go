@@ -2,12 +2,15 @@ package nodetest
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/herdhq/herd/node/nodetest/wait"
 )
 
 // Get fetches url and returns the status code and body.
@@ -119,4 +122,22 @@ func (ss Samples) Want(t testing.TB, who, metric string, labels []string, min, m
 	if got := ss.Value(metric, labels...); got < min || got > max {
 		t.Errorf("%s %s%v = %v, want %v..%v", who, metric, labels, got, min, max)
 	}
+}
+
+// WaitCount scrapes monitorURL until the counter name (with the labels
+// want) reaches n, and fails at once if it passes n: for a count that
+// lands a moment after what it counts (anti-entropy counts a pulled record
+// when its exchange ends, after storing it).
+func WaitCount(t testing.TB, monitorURL, name string, n float64, want ...string) {
+	t.Helper()
+	wait.Check(t, wait.Timeout, fmt.Sprintf("%s%v at %s reaching %v", name, want, monitorURL, n), func() error {
+		got := Scrape(t, monitorURL).Value(name, want...)
+		if got > n {
+			t.Fatalf("%s%v at %s = %v, want %v", name, want, monitorURL, got, n)
+		}
+		if got != n {
+			return fmt.Errorf("%s = %v", name, got)
+		}
+		return nil
+	})
 }
