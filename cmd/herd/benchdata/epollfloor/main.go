@@ -16,7 +16,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"flag"
 	"log"
@@ -26,6 +25,8 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+
+	"github.com/herdhq/herd/cmd/herd/benchdata/floorloop"
 )
 
 func main() {
@@ -43,7 +44,7 @@ func main() {
 	switch *mode {
 	case "go":
 		for _, ln := range lns {
-			go acceptGo(ln)
+			go floorloop.Accept(ln, floorloop.Echo)
 		}
 	case "epoll":
 		go func() {
@@ -58,36 +59,6 @@ func main() {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	<-sig
-}
-
-func acceptGo(ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go serveGo(c)
-	}
-}
-
-// serveGo is echofloor's loop.
-func serveGo(c net.Conn) {
-	defer c.Close()
-	br := bufio.NewReaderSize(c, 64<<10)
-	bw := bufio.NewWriterSize(c, 64<<10)
-	for {
-		line, err := br.ReadSlice('\n')
-		if err != nil {
-			return
-		}
-		bw.WriteString("AT ")
-		bw.Write(line)
-		if br.Buffered() == 0 {
-			if bw.Flush() != nil {
-				return
-			}
-		}
-	}
 }
 
 // epollConn is one client connection of the epoll loop: the bytes of a

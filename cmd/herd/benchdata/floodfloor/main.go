@@ -8,9 +8,9 @@
 //   - its flood (bus: the raw in-process link both ways, the adaptive
 //     publish window, one origin per message, relays by the flood rules)
 //     over the herd's record store (node/store),
-//   - and a client port that is echofloor's loop (read a line, answer,
-//     flush when nothing more is buffered) which, for an IAMAT, builds the
-//     AT record, stores it and floods it.
+//   - and a client port that is echofloor's loop (floorloop: read a line,
+//     answer, flush when nothing more is buffered) which, for an IAMAT,
+//     builds the AT record, stores it and floods it.
 //
 // Left out: the command core's other commands, the connection limits and
 // deadlines, metrics, anti-entropy, the live view, chaos, Places, logs.
@@ -43,6 +43,7 @@ import (
 
 	"github.com/herdhq/herd/bus"
 	"github.com/herdhq/herd/bus/record"
+	"github.com/herdhq/herd/cmd/herd/benchdata/floorloop"
 	"github.com/herdhq/herd/deploy/herdfile"
 	"github.com/herdhq/herd/embeddednats"
 	"github.com/herdhq/herd/node/store"
@@ -100,7 +101,7 @@ func main() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		go nodes[i].accept(ln)
+		go floorloop.Accept(ln, nodes[i].reply)
 	}
 	log.Printf("floodfloor: %d nodes up (flood %v)", len(nodes), *flood)
 	<-ctx.Done()
@@ -159,39 +160,15 @@ func (fn *floorNode) startFlood(ctx context.Context, hf herdfile.Config, n herdf
 	return b.Start(ctx)
 }
 
-func (fn *floorNode) accept(ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go fn.serve(c)
-	}
-}
-
-// serve is echofloor's loop; an IAMAT line is answered with its AT record,
-// which is stored and flooded first. Anything else gets "?".
-func (fn *floorNode) serve(c net.Conn) {
-	defer c.Close()
-	br := bufio.NewReaderSize(c, 64<<10)
-	bw := bufio.NewWriterSize(c, 64<<10)
-	for {
-		line, err := br.ReadSlice('\n')
-		if err != nil {
-			return
-		}
-		if r, ok := fn.iamat(bytes.TrimRight(line, "\r\n")); ok {
-			bw.WriteString(r.Line)
-			bw.WriteByte('\n')
-		} else {
-			bw.WriteString("? ")
-			bw.Write(line)
-		}
-		if br.Buffered() == 0 {
-			if bw.Flush() != nil {
-				return
-			}
-		}
+// reply answers an IAMAT line with its AT record, which is stored and
+// flooded first; anything else gets "?".
+func (fn *floorNode) reply(w *bufio.Writer, line []byte) {
+	if r, ok := fn.iamat(bytes.TrimRight(line, "\r\n")); ok {
+		w.WriteString(r.Line)
+		w.WriteByte('\n')
+	} else {
+		w.WriteString("? ")
+		w.Write(line)
 	}
 }
 
