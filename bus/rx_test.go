@@ -95,11 +95,18 @@ func TestBus_linkCutCountedAndRedialled(t *testing.T) {
 }
 
 // The link answers the server's PINGs: a server that pings every 20 ms
-// and closes a client after two unanswered ones keeps it through ten.
+// and closes a client after 50 unanswered ones (a second of silence)
+// keeps it through ten. Fewer allowed made the test stall on a loaded
+// machine: when the server closes a link that is slow to answer
+// (Stale Connection), its write loop waits up to its write deadline
+// (10 s) to hand the link its last bytes, while the link, writing a PONG
+// onto the in-process pipe, waits for the server's read loop, which has
+// stopped; Start then failed after its own 10 s. A link that never
+// answers is still closed within a second, and never counts ten PONGs.
 func TestBus_linkAnswersPings(t *testing.T) {
 	cfg := embeddednats.DefaultConfig()
 	cfg.Name, cfg.Logger = "test", nil
-	cfg.Options = func(o *server.Options) { o.PingInterval, o.MaxPingsOut = 20*time.Millisecond, 2 }
+	cfg.Options = func(o *server.Options) { o.PingInterval, o.MaxPingsOut = 20*time.Millisecond, 50 }
 	ns, err := embeddednats.New(cfg)
 	if err != nil {
 		t.Fatal(err)
