@@ -179,6 +179,8 @@ func (fn *floorNode) iamat(line []byte) (record.Record, bool) {
 	if len(f) != 4 || string(f[0]) != "IAMAT" {
 		return record.Record{}, false
 	}
+	// A fixed time difference: the floor does not parse the client's
+	// time (the herd does, for a few tens of nanoseconds).
 	r := record.Build(fn.name, 263873386, f[1], f[2], f[3])
 	if fn.st.Put(r) && fn.bus != nil {
 		fn.bus.Publish(r)

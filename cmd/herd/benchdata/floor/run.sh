@@ -2,7 +2,7 @@
 # run.sh TAG RATE CMD... : start CMD (a herd or a floor: `./herd up -c herd.yaml`,
 # `./floodfloor -c herd.yaml`, `./floodfloor -c herd.yaml -flood=false`), wait for its
 # "up" line, drive it with one paced `./herd bench -c herd.yaml --no-metrics --verify none
-# --rate RATE -d ${DUR:-20s}`, and print the process's CPU per IAMAT from /proc over the
+# --rate RATE` for ${SECS:-20} seconds, and print the process's CPU per IAMAT from /proc over the
 # bench, with the load average before and after. Run from a directory holding herd.yaml
 # (ports moved off the defaults) and the binaries. Logs kept as TAG.*.
 TAG=$1; RATE=$2; shift 2
