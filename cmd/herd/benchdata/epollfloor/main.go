@@ -61,13 +61,6 @@ func main() {
 	<-sig
 }
 
-// epollConn is one client connection of the epoll loop: the bytes of a
-// line not yet complete.
-type epollConn struct {
-	fd      int
-	partial []byte
-}
-
 // epollLoop serves every listener from one OS thread: accept, read what
 // is there, answer every complete line in one write. A write the socket
 // does not take whole closes the connection (the bench reads its
@@ -80,11 +73,18 @@ func epollLoop(lns []*net.TCPListener) error {
 	}
 	listeners := map[int]bool{}
 	for _, ln := range lns {
-		f, err := ln.File() // a blocking duplicate; made non-blocking below
+		f, err := ln.File()
 		if err != nil {
 			return err
 		}
-		fd := int(f.Fd())
+		// A descriptor of our own: the os.File's finalizer would close
+		// its one at the next collection, and the port would stop
+		// accepting.
+		fd, err := syscall.Dup(int(f.Fd()))
+		f.Close()
+		if err != nil {
+			return err
+		}
 		if err := syscall.SetNonblock(fd, true); err != nil {
 			return err
 		}
@@ -94,7 +94,7 @@ func epollLoop(lns []*net.TCPListener) error {
 			return err
 		}
 	}
-	conns := map[int]*epollConn{}
+	partial := map[int][]byte{} // per connection: the bytes of a line not yet complete
 	events := make([]syscall.EpollEvent, 128)
 	buf := make([]byte, 64<<10)
 	out := make([]byte, 0, 64<<10)
@@ -115,14 +115,14 @@ func epollLoop(lns []*net.TCPListener) error {
 						break
 					}
 					syscall.SetsockoptInt(nfd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
-					conns[nfd] = &epollConn{fd: nfd}
+					partial[nfd] = nil
 					cev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(nfd)}
 					syscall.EpollCtl(ep, syscall.EPOLL_CTL_ADD, nfd, &cev)
 				}
 				continue
 			}
-			c := conns[fd]
-			if c == nil {
+			rest, ok := partial[fd]
+			if !ok {
 				continue
 			}
 			r, err := syscall.Read(fd, buf)
@@ -131,13 +131,12 @@ func epollLoop(lns []*net.TCPListener) error {
 					continue
 				}
 				syscall.Close(fd)
-				delete(conns, fd)
+				delete(partial, fd)
 				continue
 			}
 			data := buf[:r]
-			if len(c.partial) > 0 {
-				data = append(c.partial, data...)
-				c.partial = c.partial[:0]
+			if len(rest) > 0 {
+				data = append(rest, data...)
 			}
 			out = out[:0]
 			for {
@@ -149,11 +148,11 @@ func epollLoop(lns []*net.TCPListener) error {
 				out = append(out, data[:i+1]...)
 				data = data[i+1:]
 			}
-			c.partial = append(c.partial, data...)
+			partial[fd] = append(rest[:0], data...)
 			if len(out) > 0 {
 				if w, err := syscall.Write(fd, out); err != nil || w != len(out) {
 					syscall.Close(fd)
-					delete(conns, fd)
+					delete(partial, fd)
 				}
 			}
 		}
